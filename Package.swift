@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "homodistil",
+    products: [
+        .executable(name: "hd-convert", targets: ["hd-convert"]),
+        .library(name: "HDFormats", targets: ["HDFormats"]),
+        .library(name: "HDModel", targets: ["HDModel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian: libopenblas-dev, zlib1g-dev).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Libraries; arrows point one way: executables → HDModel → {HDTensor, HDFormats, HDTokenizer}.
+        .target(name: "HDTensor", dependencies: ["CBLAS"]),
+        .target(name: "HDFormats", dependencies: ["CZlib"]),
+        .target(name: "HDTokenizer"),
+        .target(name: "HDModel", dependencies: ["HDTensor", "HDFormats", "HDTokenizer"]),
+
+        // Thin command-line front ends.
+        .executableTarget(name: "hd-convert", dependencies: [
+            "HDModel", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "HDTensorTests", dependencies: ["HDTensor"]),
+        .testTarget(name: "HDFormatsTests", dependencies: ["HDFormats"]),
+        .testTarget(name: "HDTokenizerTests", dependencies: ["HDTokenizer"]),
+        .testTarget(name: "HDModelTests", dependencies: ["HDModel", "HDFormats"]),
+        .testTarget(name: "CLITests", dependencies: ["HDFormats"]),
+    ]
+)

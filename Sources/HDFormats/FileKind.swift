@@ -1,0 +1,42 @@
+/// What a file's first bytes say it is, independent of its extension.
+public enum FileKind: Equatable, Sendable {
+    case safetensors, npy, npz, pytorchZip, pickle, gitLFSPointer, unknown
+
+    public var description: String {
+        switch self {
+        case .safetensors: "a safetensors file"
+        case .npy: "a NumPy .npy array"
+        case .npz: "a NumPy .npz archive"
+        case .pytorchZip: "a PyTorch zip checkpoint (pickle inside)"
+        case .pickle: "a Python pickle"
+        case .gitLFSPointer: "a Git LFS pointer"
+        case .unknown: "an unrecognised file"
+        }
+    }
+
+    /// Sniffs the kind from the leading bytes (and, for zips, whether a `data.pkl` member name appears).
+    public static func detect(_ bytes: UnsafeRawBufferPointer) -> FileKind {
+        func starts(with prefix: [UInt8]) -> Bool {
+            bytes.count >= prefix.count && zip(bytes.prefix(prefix.count), prefix).allSatisfy { $0 == $1 }
+        }
+        if starts(with: Array("version https://git-lfs".utf8)) { return .gitLFSPointer }
+        if starts(with: [0x93] + Array("NUMPY".utf8)) { return .npy }
+        if starts(with: [0x50, 0x4B, 0x03, 0x04]) || starts(with: [0x50, 0x4B, 0x05, 0x06]) {
+            // PyTorch's zip format stores `<name>/data.pkl`; numpy's npz stores only `.npy` members.
+            // The name appears in the first local header, so a bounded scan suffices.
+            let window = bytes.prefix(4096)
+            let needle = Array("data.pkl".utf8)
+            if window.count >= needle.count {
+                for i in 0...(window.count - needle.count) where window[i] == needle[0] {
+                    if zip(window[i..<(i + needle.count)], needle).allSatisfy({ $0 == $1 }) { return .pytorchZip }
+                }
+            }
+            return .npz
+        }
+        // Pickle protocol 2–5 starts with PROTO (0x80) and the protocol number.
+        if bytes.count >= 2, bytes[0] == 0x80, (2...5).contains(bytes[1]) { return .pickle }
+        // safetensors: u64 little-endian header length, then a JSON object.
+        if bytes.count >= 9, bytes[8] == UInt8(ascii: "{") { return .safetensors }
+        return .unknown
+    }
+}

@@ -1,0 +1,1 @@
+// The HDModel module; see DESIGN.md §2.

@@ -1,0 +1,1 @@
+// The HDTensor module; see DESIGN.md §2.

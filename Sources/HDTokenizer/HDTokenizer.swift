@@ -1,0 +1,1 @@
+// The HDTokenizer module; see DESIGN.md §2.
