@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libopenblas-dev, zlib1g-dev).
@@ -18,7 +19,7 @@ let package = Package(
 
         // Libraries; arrows point one way: executables → HDModel → {HDTensor, HDFormats, HDTokenizer}.
         .target(name: "HDTensor", dependencies: ["CBLAS"]),
-        .target(name: "HDFormats", dependencies: ["CZlib"]),
+        .target(name: "HDFormats", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HDTokenizer"),
         .target(name: "HDModel", dependencies: ["HDTensor", "HDFormats", "HDTokenizer"]),
 

@@ -1,0 +1,46 @@
+/// One entry point for every tensor container we read: sniffs the file's first bytes, checks they
+/// agree with the extension, refuses what we must not load (pickles, LFS pointers), and dispatches.
+public enum TensorFile {
+    /// Extensions that promise a particular format. Others (`.ckpt`, none) are judged by content.
+    static let promisedKind: [String: FileKind] = ["safetensors": .safetensors, "npz": .npz, "npy": .npy]
+
+    /// Validates the path (exists, regular, non-empty, under the cap) and says what the bytes are.
+    public static func sniff(path: String, limits: ReadLimits = .default) throws -> FileKind {
+        let file = try MappedFile(path: path, limits: limits)
+        let kind = FileKind.detect(UnsafeRawBufferPointer(rebasing: file.bytes.prefix(4096)))
+        switch kind {
+        case .gitLFSPointer:
+            throw FormatError(.gitLFSPointer, file: path, "is a Git LFS pointer, not the model's bytes: run `git lfs pull` in its repository (or fetch the real file) and retry")
+        case .pickle, .pytorchZip:
+            throw FormatError(.pickle, file: path, "is \(kind.description); loading a pickle can run arbitrary code, so it is refused: convert it to safetensors first (e.g. `safetensors.torch.save_file(torch.load(path, weights_only=True), 'model.safetensors')`)")
+        case .unknown:
+            let head = file.bytes.prefix(8).map { b in b >= 0x20 && b < 0x7F ? String(UnicodeScalar(b)) : "." }.joined()
+            throw FormatError(.wrongFormat, file: path, "is not a safetensors, .npy or .npz file (starts with \"\(head)\"); expected one of those")
+        default:
+            break
+        }
+        let ext = path.split(separator: "/").last.flatMap { name in name.contains(".") ? name.split(separator: ".").last : nil }
+        if let ext, let promised = promisedKind[ext.lowercased()], promised != kind {
+            throw FormatError(.wrongFormat, file: path, "has the extension .\(ext) but its bytes look like \(kind.description); rename it or check how it was written")
+        }
+        return kind
+    }
+
+    /// Reads every tensor in a safetensors file or npz archive (a lone `.npy` becomes one tensor named
+    /// after the file's stem).
+    public static func read(path: String, limits: ReadLimits = .default, threads: Int = 0) throws -> (kind: FileKind, tensors: TensorSet) {
+        let kind = try sniff(path: path, limits: limits)
+        switch kind {
+        case .safetensors:
+            return (kind, try SafeTensors.read(path: path, limits: limits))
+        case .npz:
+            throw FormatError(.wrongFormat, file: path, "npz reading lands with Npz.swift")  // LEAD-TEMP
+        case .npy:
+            let base = path.split(separator: "/").last.map(String.init) ?? path
+            let stem = base.hasSuffix(".npy") ? String(base.dropLast(4)) : base
+            return (kind, TensorSet(tensors: [stem: try Npy.read(path: path, limits: limits)]))
+        default:
+            throw FormatError(.wrongFormat, file: path, "is \(kind.description), which holds no tensors we can read")
+        }
+    }
+}

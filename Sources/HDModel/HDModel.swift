@@ -1,1 +1,0 @@
-// The HDModel module; see DESIGN.md §2.

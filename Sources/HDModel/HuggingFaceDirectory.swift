@@ -1,0 +1,76 @@
+import Foundation
+import HDFormats
+
+/// Writes `config.json` + `model.safetensors` + `vocab.txt`, the layout `transformers` loads with
+/// `BertForMaskedLM.from_pretrained(dir)` (or `BertModel` when there is no MLM head).
+public enum HuggingFaceDirectory {
+    /// Why HF's BertConfig cannot describe this model, or nil when it can.
+    public static func unloadableReason(_ config: BertConfig) -> String? {
+        if let shapes = config.layerShapes, shapes.contains(where: { $0 != shapes[0] }) {
+            return "layers have different widths (hd_layers); transformers' BertConfig has one width per model"
+        }
+        let shape = config.layer(0)
+        if shape.attentionWidth != config.hiddenSize {
+            return "attention width \(shape.attentionWidth) (heads × head size) differs from hidden size \(config.hiddenSize); transformers derives head size as hidden / heads"
+        }
+        if shape.intermediateSize != config.intermediateSize || shape.attentionHeads != config.numAttentionHeads {
+            return "per-layer widths differ from the top-level config"
+        }
+        if let scale = config.attentionScale, abs(scale - 1 / Float(shape.headSize).squareRoot()) > 1e-7 * scale {
+            return "attention scale \(scale) is not 1/√(head size); fold it into the query weights first (hd-export does)"
+        }
+        return nil
+    }
+
+    /// The config as transformers expects it (no `hd_*` keys).
+    public static func configJSON(_ config: BertConfig, hasMLMHead: Bool) -> Data {
+        let object: [String: Any] = [
+            "architectures": [hasMLMHead ? "BertForMaskedLM" : "BertModel"],
+            "model_type": "bert",
+            "vocab_size": config.vocabSize,
+            "hidden_size": config.hiddenSize,
+            "num_hidden_layers": config.numHiddenLayers,
+            "num_attention_heads": config.numAttentionHeads,
+            "intermediate_size": config.intermediateSize,
+            "hidden_act": config.hiddenAct,
+            "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.1,
+            "max_position_embeddings": config.maxPositionEmbeddings,
+            "type_vocab_size": config.typeVocabSize,
+            "initializer_range": 0.02,
+            "layer_norm_eps": Double(config.layerNormEps),
+            "pad_token_id": config.padTokenId,
+            "position_embedding_type": config.positionEmbeddingType,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
+        return data + Data("\n".utf8)
+    }
+
+    /// Writes the three files into `directory` (created if needed), each atomically.
+    public static func write(_ checkpoint: Checkpoint, to directory: String, sourceDigest: String?) throws {
+        if let reason = unloadableReason(checkpoint.config) {
+            throw ModelError(.unsupported, file: directory, "transformers cannot load this model: \(reason); write safetensors instead")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw FormatError(.io, file: directory, "cannot create the directory: \(error.localizedDescription)")
+        }
+        try SafeTensors.write(checkpoint.canonicalTensorSet(sourceDigest: sourceDigest), to: directory + "/model.safetensors")
+        try writeSmall(configJSON(checkpoint.config, hasMLMHead: checkpoint.hasMLMHead), to: directory + "/config.json")
+        if let vocab = checkpoint.vocab {
+            try writeSmall(Data((vocab.joined(separator: "\n") + "\n").utf8), to: directory + "/vocab.txt")
+        }
+    }
+
+    static func writeSmall(_ data: Data, to path: String) throws {
+        try AtomicFile.write(to: path, body: { writer in
+            try data.withUnsafeBytes { try writer.write($0) }
+        }, validate: { temp in
+            let written = try MappedFile(path: temp, minimumBytes: 0)
+            guard written.bytes.elementsEqual(data) else {
+                throw FormatError(.io, file: path, "read-back differs from what was written")
+            }
+        })
+    }
+}

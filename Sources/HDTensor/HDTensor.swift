@@ -1,1 +1,0 @@
-// The HDTensor module; see DESIGN.md §2.

@@ -1,1 +1,0 @@
-// The HDTokenizer module; see DESIGN.md §2.
