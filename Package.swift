@@ -22,16 +22,23 @@ let package = Package(
         .target(name: "HDFormats", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HDTokenizer"),
         .target(name: "HDModel", dependencies: ["HDTensor", "HDFormats", "HDTokenizer"]),
+        .target(name: "HDRuntime", dependencies: ["HDModel", "HDTensor"]),
 
         // Thin command-line front ends.
+        .executableTarget(name: "hd-infer", dependencies: [
+            "HDRuntime", "HDModel", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "hd-convert", dependencies: [
             "HDModel", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Shared by the test targets only: fixture paths, real-model fetch, interop venv, tool runner.
+        .target(name: "HDTestSupport", path: "Tests/HDTestSupport"),
         .testTarget(name: "HDTensorTests", dependencies: ["HDTensor"]),
-        .testTarget(name: "HDFormatsTests", dependencies: ["HDFormats"]),
+        .testTarget(name: "HDFormatsTests", dependencies: ["HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDTokenizerTests", dependencies: ["HDTokenizer"]),
-        .testTarget(name: "HDModelTests", dependencies: ["HDModel", "HDFormats"]),
-        .testTarget(name: "CLITests", dependencies: ["HDFormats"]),
+        .testTarget(name: "HDModelTests", dependencies: ["HDModel", "HDFormats", "HDTestSupport"]),
+        .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDTestSupport", "hd-convert"]),
     ]
 )

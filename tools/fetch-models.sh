@@ -39,7 +39,7 @@ readonly MPNET_BERT_MODEL=7193d860ce9f8f3a142010ac76fef30382e70622889ce737376c01
 log() { echo "fetch-models: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-verify() { # FILE SHA256 — why: a mismatch must name the file and both hashes
+verify() { # FILE SHA256 — fails naming the file and both hashes
     [[ -f "$1" ]] || die "$1: expected a file, found none"
     local found
     found=$(sha256sum "$1" | cut -d' ' -f1)

@@ -228,8 +228,9 @@ GENERATORS = [
     ("interop/", ".npz", "python3 tools/make_npz_interop_fixture.py"),
     ("tokenizer/", "", "python3 tools/make_tokenizer_fixture.py"),
     ("vocab/", "", "copy of bert-base-uncased vocab.txt (tools/fetch-models.sh splade-tiny)"),
-    ("reference/tiny-bert-forward", "", "python3 tools/reference_forward.py"),
-    ("reference/", "", "python3 tools/make_transformers_references.py"),
+    ("reference/tiny-bert-forward", "", "python3 tools/reference_forward.py tiny"),
+    ("reference/splade-tiny-mlm", "", "python3 tools/reference_forward.py splade --model-dir .cache/models/splade-tiny"),
+    ("reference/", "-transformers.npz", "python3 tools/make_transformers_references.py (.venv-torch)"),
 ]
 
 

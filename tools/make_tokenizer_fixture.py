@@ -18,6 +18,7 @@ import os
 import random
 import shutil
 
+from tokenizers import Tokenizer
 from transformers import BertTokenizer
 from transformers.models.bert.tokenization_bert import load_vocab
 from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
@@ -76,6 +77,7 @@ HARD_CASES = [
     ("hyphens", "well-known state-of-the-art"),
     ("unknown_char", "\u2603 snowman \U0001F600"),
     ("private_use", "a\ue000b"),
+    ("unassigned", "a\u0378b c\U000E0080d"),
     ("angstrom_sign", "\u212b \u2126"),
     ("hangul_jamo", "\u1100\u1161\u11a8"),
     ("devanagari_nukta", "क़ ज़"),
@@ -101,6 +103,7 @@ PAIR_CASES = [
     ("It is a truth universally acknowledged", "that a single man in possession", 12, True, "max_length"),
     ("Call me Ishmael.", "Some years ago—never mind how long precisely", 16, True, "multiple:16"),
     ("", "", None, False, "none"),
+    ("a", "", None, False, "none"),
     ("", "only b", 5, True, "max_length"),
     ("x " * 40, None, 32, True, "max_length"),
 ]
@@ -116,6 +119,15 @@ def sample_lines(path, n, rng):
 
 
 def encode_pair(tok, a, b, max_length, truncation, padding):
+    if b == "":
+        # transformers' __call__ drops a falsy pair; BertTokenizerLegacy and the tokenizers backend
+        # both keep it ([CLS] a [SEP] [SEP]), and so does HDTokenizer: take the backend's answer.
+        assert max_length is None and not truncation and padding == "none"
+        backend = Tokenizer.from_str(tok._tokenizer.to_str())  # without the wrapper's padding state
+        backend.no_padding()
+        backend.no_truncation()
+        enc = backend.encode(a, b)
+        return {"input_ids": enc.ids, "token_type_ids": enc.type_ids, "attention_mask": enc.attention_mask}
     kwargs = {}
     if max_length is not None:
         kwargs["max_length"] = max_length

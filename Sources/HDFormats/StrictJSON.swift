@@ -344,7 +344,7 @@ private struct Parser {
             guard let u = Unicode.Scalar(scalar) else { throw error("expected a Unicode scalar", found: index - 4) }
             UTF8.encode(u) { scratch.append($0) }
         default:
-            throw error("expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u", found: index - 1)
+            throw error("expected an escape (one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u)", found: index - 1)
         }
     }
 

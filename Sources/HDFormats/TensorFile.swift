@@ -34,7 +34,7 @@ public enum TensorFile {
         case .safetensors:
             return (kind, try SafeTensors.read(path: path, limits: limits))
         case .npz:
-            throw FormatError(.wrongFormat, file: path, "npz reading lands with Npz.swift")  // LEAD-TEMP
+            return (kind, try Npz.read(path: path, limits: limits, threads: threads > 0 ? threads : Npz.defaultThreads))
         case .npy:
             let base = path.split(separator: "/").last.map(String.init) ?? path
             let stem = base.hasSuffix(".npy") ? String(base.dropLast(4)) : base

@@ -10,13 +10,18 @@ final class ZipWriter {
     private static let dosDate: UInt16 = (0 << 9) | (1 << 5) | 1
     private static let placeholder32: UInt64 = 0xFFFF_FFFF
 
+    /// The destination, for error messages.
+    var path: String { out.path }
+
     init(_ out: AtomicFile.Writer) {
         self.out = out
     }
 
     /// Adds one member; `data` must write exactly `compressedSize` bytes to the writer it is given.
+    /// With `alignment` > 1 the local header gets a padding extra block (zipalign's id 0xD935) so the
+    /// data starts at a multiple of it in the file: stored npy members can then be borrowed in place.
     func add(name: String, method: ZipEntry.Method, crc: UInt32, uncompressedSize: Int, compressedSize: Int,
-             data: (AtomicFile.Writer) throws -> Void) throws {
+             alignment: Int = 1, data: (AtomicFile.Writer) throws -> Void) throws {
         let nameBytes = Array(name.utf8)
         guard nameBytes.count <= Int(UInt16.max) else {
             throw FormatError(.badMemberName, file: out.path, "member name of \(nameBytes.count) bytes is over the zip limit of 65535: '\(name.prefix(64))…'")
@@ -34,10 +39,17 @@ final class ZipWriter {
         local.u16(version); local.u16(flags); local.u16(method.rawValue)
         local.u16(0); local.u16(Self.dosDate); local.u32(crc)
         local.u32(sizes64 ? 0xFFFF_FFFF : UInt32(csize)); local.u32(sizes64 ? 0xFFFF_FFFF : UInt32(usize))
-        local.u16(UInt16(nameBytes.count)); local.u16(sizes64 ? 20 : 0)
+        let unpadded = Int(offset) + 30 + nameBytes.count + (sizes64 ? 20 : 0)
+        var padding = (alignment - unpadded % alignment) % alignment
+        if padding > 0 && padding < 6 { padding += alignment }
+        local.u16(UInt16(nameBytes.count)); local.u16(UInt16((sizes64 ? 20 : 0) + padding))
         local.bytes += nameBytes
         if sizes64 {
             local.u16(1); local.u16(16); local.u64(usize); local.u64(csize)
+        }
+        if padding > 0 {
+            local.u16(0xD935); local.u16(UInt16(padding - 4)); local.u16(UInt16(alignment))
+            local.bytes += [UInt8](repeating: 0, count: padding - 6)
         }
         try out.write(local.bytes)
         let before = out.bytesWritten

@@ -20,6 +20,8 @@ public enum NameMapping {
         public var sentenceTransformersPrefix = false
         public var legacyLayerNorm = false
 
+        public init() {}
+
         public var description: String {
             var parts: [String] = []
             if tensorflow {
@@ -36,6 +38,7 @@ public enum NameMapping {
 
     /// Maps one name and records which layout traits it shows.
     public static func map(_ name: String, scheme: inout Scheme) -> Target {
+        if name == "global_step" { return .ignore(reason: "TensorFlow bookkeeping") }
         if name.contains("/") { return mapTensorFlow(name, scheme: &scheme) }
         var rest = Substring(name)
         for prefix in ["0.auto_model.", "auto_model."] where rest.hasPrefix(prefix) {
@@ -63,7 +66,7 @@ public enum NameMapping {
     private static func mapTensorFlow(_ name: String, scheme: inout Scheme) -> Target {
         scheme.tensorflow = true
         let parts = name.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        if name == "global_step" || parts.last == "adam_m" || parts.last == "adam_v" {
+        if parts.last == "adam_m" || parts.last == "adam_v" {
             return .ignore(reason: "TensorFlow optimiser state")
         }
         guard let first = parts.first, first == "bert" || first == "cls", parts.count >= 3,

@@ -12,12 +12,17 @@ import Foundation
 /// Two places where the classic Python tokenizer (v4 `BertTokenizer`, v5 `BertTokenizerLegacy`)
 /// differs and this one follows the `tokenizers` crate: lower-casing is per scalar (Σ → σ even at
 /// the end of a word, where Python's `str.lower` gives ς), there is no NFC pass before splitting
-/// (Python composes conjoining jamo into syllables), and the CJK extension range starts at U+2B920.
+/// (Python composes conjoining jamo into syllables), the CJK extension range starts at U+2B920, and
+/// unassigned scalars (Cn) are kept. Scalars assigned in recent Unicode versions (about 700, e.g.
+/// U+2E43…U+2E5D punctuation) may still differ: the crate's category tables are older than Swift's.
 public struct BasicTokenizer: Sendable {
     public let lowercase: Bool
     public let stripAccents: Bool
     public let tokenizeChineseChars: Bool
     public let neverSplit: [String]
+    /// `neverSplit` as bytes, and which bytes can start one: most text never reaches the compare.
+    private let neverSplitBytes: [[UInt8]]
+    private let startsNeverSplit: [Bool]
 
     /// `stripAccents: nil` follows `lowercase`, as in the original BERT.
     public init(lowercase: Bool = true, stripAccents: Bool? = nil, tokenizeChineseChars: Bool = true,
@@ -27,6 +32,10 @@ public struct BasicTokenizer: Sendable {
         self.tokenizeChineseChars = tokenizeChineseChars
         // Longest first, so a token that is a prefix of another never wins (leftmost-longest).
         self.neverSplit = neverSplit.filter { !$0.isEmpty }.sorted { $0.utf8.count > $1.utf8.count }
+        self.neverSplitBytes = self.neverSplit.map { Array($0.utf8) }
+        var starts = [Bool](repeating: false, count: 256)
+        for token in neverSplitBytes { starts[Int(token[0])] = true }
+        self.startsNeverSplit = starts
     }
 
     public func tokenize(_ text: String) -> [String] {
@@ -56,13 +65,11 @@ public struct BasicTokenizer: Sendable {
     }
 
     /// The byte length of the longest never-split token starting at `offset`.
+    @inline(__always)
     private func neverSplitMatch(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int) -> Int? {
-        for token in neverSplit {
-            let length = token.utf8.count
-            if length <= bytes.count - offset,
-               token.utf8.elementsEqual(UnsafeBufferPointer(rebasing: bytes[offset..<(offset + length)])) {
-                return length
-            }
+        guard startsNeverSplit[Int(bytes[offset])] else { return nil }
+        for token in neverSplitBytes where token.count <= bytes.count - offset {
+            if memcmp(bytes.baseAddress! + offset, token, token.count) == 0 { return token.count }
         }
         return nil
     }
@@ -132,14 +139,16 @@ public struct BasicTokenizer: Sendable {
         }
     }
 
-    /// HF's `_is_control`: any C* category (tab, LF and CR are whitespace instead).
+    /// BertNormalizer's control test: Cc, Cf, Co (tab, LF and CR are whitespace instead).
+    /// Unassigned scalars (Cn) are kept, as the `tokenizers` crate keeps them (its category tables
+    /// list no Cn); Python's `_is_control` drops them.
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x09, 0x0A, 0x0D: return false
         default: break
         }
         switch scalar.properties.generalCategory {
-        case .control, .format, .surrogate, .privateUse, .unassigned: return true
+        case .control, .format, .surrogate, .privateUse: return true
         default: return false
         }
     }

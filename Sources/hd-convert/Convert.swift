@@ -73,15 +73,15 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
-        let destination = try outputPath()
         try runReportingErrors {
             let checkpoint = try Checkpoint.load(input, options: load.options())
+            let destination = try outputPath()
             let digest = try FileDigest.sha256(path: checkpoint.source)
             switch to {
             case .safetensors:
                 try SafeTensors.write(checkpoint.canonicalTensorSet(sourceDigest: digest), to: destination)
             case .npz:
-                throw ValidationError("npz writing lands with Npz.swift")  // LEAD-TEMP
+                try Npz.write(checkpoint.tensors, to: destination, compression: compress ? .deflated : .stored)
             case .hfDir:
                 try HuggingFaceDirectory.write(checkpoint, to: destination, sourceDigest: digest)
             }

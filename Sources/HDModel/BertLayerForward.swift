@@ -1,0 +1,51 @@
+import HDTensor
+
+extension BertModel {
+    /// Encoder layer `index`: self-attention, residual + LayerNorm, FFN, residual + LayerNorm.
+    /// `input` is hidden state `index` [T × d]; every intermediate lands in the layer's slots.
+    func layerForward(_ index: Int, input x: UnsafePointer<Float>, _ act: BertActivations) {
+        let w = weights.layers[index], s = act.layers[index], shape = config.layer(index)
+        let B = act.batchSize, L = act.sequenceLength, T = B * L
+        let d = config.hiddenSize, a = shape.attentionWidth, f = shape.intermediateSize
+        let heads = shape.attentionHeads, size = shape.headSize
+        let q = act[s.query].baseAddress!, k = act[s.key].baseAddress!, v = act[s.value].baseAddress!
+        let probs = act[s.probabilities].baseAddress!, context = act[s.context].baseAddress!
+        let mask = act[act.mask].baseAddress!
+
+        linear(x, rows: T, w.attention.query, out: q)
+        linear(x, rows: T, w.attention.key, out: k)
+        linear(x, rows: T, w.attention.value, out: v)
+
+        // Heads are read in place from the [T × a] buffers: head h of sequence b starts at
+        // (b·L)·a + h·size with row stride a, so no reshaping copies are needed.
+        let scale = config.attentionScale(layer: index)
+        for b in 0..<B {
+            let rowsOffset = b * L * a, p = probs + b * heads * L * L
+            BLAS.gemmStridedBatched(count: heads, transB: true, m: L, n: L, k: size,
+                                    a: q + rowsOffset, lda: a, strideA: size,
+                                    b: k + rowsOffset, ldb: a, strideB: size,
+                                    c: p, ldc: L, strideC: L * L)
+            Kernels.softmaxRows(p, rows: heads * L, width: L, scale: scale, mask: mask + b * L)
+            BLAS.gemmStridedBatched(count: heads, m: L, n: size, k: L,
+                                    a: p, lda: L, strideA: L * L,
+                                    b: v + rowsOffset, ldb: a, strideB: size,
+                                    c: context + rowsOffset, ldc: a, strideC: size)
+        }
+
+        let attentionSum = act[s.attentionSum].baseAddress!, h1 = act[s.attentionOutput].baseAddress!
+        linear(context, rows: T, w.attention.output, out: attentionSum)
+        Kernels.add(attentionSum, x, count: T * d, out: attentionSum)
+        layerNorm(attentionSum, rows: T, w.attention.outputLayerNorm, out: h1,
+                  mean: act[s.attentionMean].baseAddress!, rstd: act[s.attentionRstd].baseAddress!)
+
+        let pre = act[s.intermediatePre].baseAddress!, hidden = act[s.intermediate].baseAddress!
+        linear(h1, rows: T, w.intermediate, out: pre)
+        activation(pre, count: T * f, out: hidden)
+
+        let outputSum = act[s.outputSum].baseAddress!
+        linear(hidden, rows: T, w.output, out: outputSum)
+        Kernels.add(outputSum, h1, count: T * d, out: outputSum)
+        layerNorm(outputSum, rows: T, w.outputLayerNorm, out: act[s.output].baseAddress!,
+                  mean: act[s.outputMean].baseAddress!, rstd: act[s.outputRstd].baseAddress!)
+    }
+}

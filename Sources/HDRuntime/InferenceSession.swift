@@ -1,0 +1,229 @@
+import HDModel
+import HDTensor
+
+/// Runs a `RuntimeModel` on batches of up to `maxBatch` sequences of up to `maxLength` tokens.
+///
+/// All activations live in one arena laid out at `init`; a forward allocates nothing. Padded
+/// positions are dropped before the first layer: real tokens are packed into consecutive rows
+/// (sequence by sequence), every dense layer runs on those rows only, and each sequence attends
+/// over its own real tokens, so padding costs no FLOPs and needs no mask. Outputs at padded
+/// positions are zero. Not thread-safe: one session per thread of callers.
+public final class InferenceSession {
+    public let model: RuntimeModel
+    public let maxBatch: Int
+    public let maxLength: Int
+    public let threads: Int
+
+    let arena: Arena
+    let hidden, work, context, projection, scores: ArenaSlot
+    /// Packed row → flat index b·L + t of the batch last run.
+    let rowToken: UnsafeMutableBufferPointer<Int>
+    /// Packed rows of sequence b are sequenceStart[b]..<sequenceStart[b + 1].
+    let sequenceStart: UnsafeMutableBufferPointer<Int>
+    let parallel: Parallel
+
+    /// Shape of the batch last run.
+    public private(set) var batchSize = 0
+    public private(set) var sequenceLength = 0
+    /// Real (unpadded) tokens of the batch last run: the rows of `packedHiddenState`.
+    public private(set) var rows = 0
+
+    /// Lays out the arena; `threads` is used for the element-wise kernels, the attention heads and
+    /// OpenBLAS (process-wide: the last session created sets it). Refuses (as bad input) a shape
+    /// whose arena would exceed `maxBytes`.
+    public init(model: RuntimeModel, maxBatch: Int, maxLength: Int, threads: Int, maxBytes: Int = 8 << 30) throws {
+        func bad(_ message: String) -> ModelError { ModelError(.badInput, file: "<input>", message) }
+        guard maxBatch > 0, maxLength > 0, threads > 0 else {
+            throw bad("expected a positive batch, length and thread count, found batch \(maxBatch) × length \(maxLength), \(threads) threads")
+        }
+        guard maxLength <= model.config.maxPositionEmbeddings else {
+            throw bad("sequence length \(maxLength) exceeds the position table (max_position_embeddings \(model.config.maxPositionEmbeddings))")
+        }
+        let (T, overflow) = maxBatch.multipliedReportingOverflow(by: maxLength)
+        guard !overflow else { throw bad("batch \(maxBatch) × length \(maxLength) overflows") }
+        let shapes = model.layers.map(\.shape)
+        let widest = shapes.map { max(3 * $0.attentionWidth, $0.intermediateSize) }.max() ?? 0
+        let attention = shapes.map(\.attentionWidth).max() ?? 0
+        let d = model.config.hiddenSize
+        var layout = ArenaLayout(maxCount: maxBytes / MemoryLayout<Float>.stride)
+        do {
+            hidden = try layout.reserve("hidden", shape: [T, d])
+            // Q/K/V of a layer, then (once attention is done with them) its FFN intermediate.
+            work = try layout.reserve("qkv+intermediate", shape: [T, widest])
+            context = try layout.reserve("context", shape: [T, attention])
+            projection = try layout.reserve("projection", shape: [T, d])
+            // One L × L score matrix per worker: workers take (sequence, head) pairs.
+            scores = try layout.reserve("scores", shape: [threads, maxLength, maxLength])
+        } catch let error as TensorError {
+            throw bad("activations for batch \(maxBatch) × length \(maxLength): \(error.message)")
+        }
+        self.model = model
+        self.maxBatch = maxBatch
+        self.maxLength = maxLength
+        self.threads = threads
+        arena = Arena(layout: layout)
+        rowToken = .allocate(capacity: T)
+        sequenceStart = .allocate(capacity: maxBatch + 1)
+        parallel = Parallel(threads: threads)
+        BLAS.setThreads(threads)
+    }
+
+    deinit {
+        rowToken.deallocate()
+        sequenceStart.deallocate()
+    }
+
+    /// Runs the encoder on `batch`; read the result with `packedHiddenState`, `lastHiddenState()`
+    /// or `mlmLogits(positions:)`.
+    public func forward(_ batch: TokenBatch) throws {
+        guard batch.batchSize <= maxBatch, batch.sequenceLength <= maxLength else {
+            throw ModelError(.badInput, file: "<input>",
+                             "batch \(batch.batchSize) × length \(batch.sequenceLength) does not fit this session's \(maxBatch) × \(maxLength)")
+        }
+        try model.config.validate(batch)
+        pack(batch)
+        embed(batch)
+        for layer in model.layers { run(layer) }
+    }
+
+    /// The last hidden state of the real tokens, [rows × d], in batch-major order.
+    public var packedHiddenState: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(rebasing: UnsafeBufferPointer(arena[hidden])[0..<(rows * model.config.hiddenSize)])
+    }
+
+    /// The packed row of token `position` of sequence `sequence`, or nil when it is padding.
+    public func row(sequence: Int, position: Int) -> Int? {
+        guard (0..<batchSize).contains(sequence), (0..<sequenceLength).contains(position) else { return nil }
+        let flat = sequence * sequenceLength + position
+        let range = sequenceStart[sequence]..<sequenceStart[sequence + 1]
+        // Rows of a sequence are in position order, so a binary search finds the token.
+        var lo = range.lowerBound, hi = range.upperBound
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if rowToken[mid] < flat { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < range.upperBound && rowToken[lo] == flat ? lo : nil
+    }
+
+    /// The last hidden state as [B × L × d], zeros at padded positions.
+    public func lastHiddenState() -> [Float] {
+        let d = model.config.hiddenSize
+        var out = [Float](repeating: 0, count: batchSize * sequenceLength * d)
+        let h = UnsafePointer(arena[hidden].baseAddress!)
+        out.withUnsafeMutableBufferPointer { o in
+            for r in 0..<rows { (o.baseAddress! + rowToken[r] * d).update(from: h + r * d, count: d) }
+        }
+        return out
+    }
+
+    // MARK: forward
+
+    private func pack(_ batch: TokenBatch) {
+        batchSize = batch.batchSize
+        sequenceLength = batch.sequenceLength
+        var r = 0
+        for b in 0..<batch.batchSize {
+            sequenceStart[b] = r
+            for t in 0..<batch.sequenceLength where batch.attentionMask[b * batch.sequenceLength + t] == 1 {
+                rowToken[r] = b * batch.sequenceLength + t
+                r += 1
+            }
+        }
+        sequenceStart[batch.batchSize] = r
+        rows = r
+    }
+
+    private func embed(_ batch: TokenBatch) {
+        let m = model, d = m.config.hiddenSize, L = batch.sequenceLength, eps = m.config.layerNormEps
+        let out = arena[hidden].baseAddress!, tokens = rowToken.baseAddress!
+        batch.ids.withUnsafeBufferPointer { ids in
+            batch.tokenTypes.withUnsafeBufferPointer { types in
+                let ids = ids.baseAddress!
+                let types = types.baseAddress!
+                parallel.rows(rows, grain: 16) { range in
+                    let word = m.wordEmbeddings.buffer.baseAddress!, position = m.positionEmbeddings.buffer.baseAddress!
+                    for r in range {
+                        let flat = tokens[r]
+                        // One row at a time: a packed row's position is its own, not r mod L.
+                        Kernels.embeddingSum(ids: ids + flat, tokenTypes: types + flat, rows: 1,
+                                             sequenceLength: 1, word: word, position: position + (flat % L) * d,
+                                             tokenType: m.tokenTypeEmbeddings.buffer.baseAddress!, width: d,
+                                             out: out + r * d)
+                    }
+                    let first = out + range.lowerBound * d
+                    Kernels.layerNorm(first, rows: range.count, width: d, gamma: m.embeddingsNorm.gamma.buffer.baseAddress!,
+                                      beta: m.embeddingsNorm.beta.buffer.baseAddress!, eps: eps, out: first)
+                }
+            }
+        }
+    }
+
+    private func run(_ layer: RuntimeLayer) {
+        let T = rows, d = model.config.hiddenSize, a = layer.shape.attentionWidth, f = layer.shape.intermediateSize
+        let eps = model.config.layerNormEps
+        let h = arena[hidden].baseAddress!, w = arena[work].baseAddress!
+        let proj = arena[projection].baseAddress!
+
+        gemm(h, rows: T, layer.qkv, out: w)
+        let qkvBias = layer.qkv.bias.buffer.baseAddress!
+        parallel.rows(T, grain: 8) { r in
+            Kernels.addBias(w + r.lowerBound * 3 * a, rows: r.count, width: 3 * a, bias: qkvBias)
+        }
+        attention(layer)
+
+        gemm(arena[context].baseAddress!, rows: T, layer.attentionOutput, out: proj)
+        residualNorm(proj, layer.attentionOutput, layer.attentionNorm, into: h, width: d, eps: eps)
+
+        gemm(h, rows: T, layer.intermediate, out: w)
+        let ffnBias = layer.intermediate.bias.buffer.baseAddress!, exact = model.config.hiddenAct == "gelu"
+        parallel.rows(T, grain: 4) { r in
+            if exact {
+                FusedKernels.biasGelu(w + r.lowerBound * f, rows: r.count, width: f, bias: ffnBias)
+            } else {
+                FusedKernels.biasGeluTanh(w + r.lowerBound * f, rows: r.count, width: f, bias: ffnBias)
+            }
+        }
+        gemm(w, rows: T, layer.output, out: proj)
+        residualNorm(proj, layer.output, layer.outputNorm, into: h, width: d, eps: eps)
+    }
+
+    /// Per (sequence, head): S = scale · Q_h·K_hᵀ over the sequence's real tokens, softmax, then
+    /// P·V_h into the head's columns of `context`. Heads are read in place from the Q/K/V rows
+    /// (row stride 3a), never copied. Each worker runs its GEMMs single-threaded on its own score
+    /// buffer: these products are too small (L × L × 64) to gain from splitting one of them.
+    private func attention(_ layer: RuntimeLayer) {
+        let heads = layer.shape.attentionHeads, size = layer.shape.headSize, a = layer.shape.attentionWidth
+        let L = maxLength, scale = layer.scale
+        let qkv = arena[work].baseAddress!, ctx = arena[context].baseAddress!
+        let scratch = arena[scores].baseAddress!, starts = sequenceStart.baseAddress!
+        BLAS.setThreads(1)
+        defer { BLAS.setThreads(threads) }
+        parallel.items(batchSize * heads) { worker, item in
+            let b = item / heads, hd = item % heads
+            let start = starts[b], n = starts[b + 1] - start
+            let q = qkv + start * 3 * a + hd * size
+            let s = scratch + worker * L * L
+            BLAS.gemm(transB: true, m: n, n: n, k: size, alpha: scale, a: q, lda: 3 * a,
+                      b: q + a, ldb: 3 * a, c: s, ldc: n)
+            FusedKernels.softmaxRows(s, rows: n, width: n)
+            BLAS.gemm(m: n, n: size, k: n, a: s, lda: n, b: q + 2 * a, ldb: 3 * a,
+                      c: ctx + start * a + hd * size, ldc: a)
+        }
+    }
+
+    /// out = x · Wᵀ (the bias is added by the fused kernel that follows).
+    private func gemm(_ x: UnsafeMutablePointer<Float>, rows: Int, _ w: DenseWeights, out: UnsafeMutablePointer<Float>) {
+        BLAS.gemm(transB: true, m: rows, n: w.outFeatures, k: w.inFeatures, a: x, lda: w.inFeatures,
+                  b: w.weight.buffer.baseAddress!, ldb: w.inFeatures, c: out, ldc: w.outFeatures)
+    }
+
+    /// hidden = LayerNorm(projection + bias + hidden), rows split over the workers.
+    private func residualNorm(_ x: UnsafeMutablePointer<Float>, _ dense: DenseWeights, _ norm: NormWeights, into h: UnsafeMutablePointer<Float>,
+                              width d: Int, eps: Float) {
+        let bias = dense.bias.buffer.baseAddress!, gamma = norm.gamma.buffer.baseAddress!, beta = norm.beta.buffer.baseAddress!
+        parallel.rows(rows, grain: 8) { r in
+            FusedKernels.biasResidualLayerNorm(x + r.lowerBound * d, bias: bias, residual: h + r.lowerBound * d,
+                                               rows: r.count, width: d, gamma: gamma, beta: beta, eps: eps)
+        }
+    }
+}

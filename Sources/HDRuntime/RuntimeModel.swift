@@ -1,0 +1,134 @@
+import Foundation
+import HDFormats
+import HDModel
+
+/// y = x · Wᵀ + b with W `[outFeatures, inFeatures]` row-major (Hugging Face's layout).
+public struct DenseWeights: Sendable {
+    public let weight: FloatStorage
+    public let bias: FloatStorage
+    public let outFeatures: Int
+    public let inFeatures: Int
+}
+
+public struct NormWeights: Sendable {
+    public let gamma: FloatStorage
+    public let beta: FloatStorage
+}
+
+/// One encoder layer as the runtime runs it: Q, K and V stacked into one `[3a, d]` matrix (rows
+/// 0..<a are Q, then K, then V) so the three projections are one GEMM that reads the input once.
+public struct RuntimeLayer: Sendable {
+    public let shape: LayerShape
+    public let scale: Float
+    public let qkv: DenseWeights
+    public let attentionOutput: DenseWeights
+    public let attentionNorm: NormWeights
+    public let intermediate: DenseWeights
+    public let output: DenseWeights
+    public let outputNorm: NormWeights
+}
+
+/// The MLM head: transform dense + GELU + LayerNorm, then the decoder `[vocab, d]` and its bias.
+public struct RuntimeMLMHead: Sendable {
+    public let transform: DenseWeights
+    public let norm: NormWeights
+    public let decoder: FloatStorage
+    public let bias: FloatStorage
+}
+
+/// Dense BERT weights laid out for the runtime. Everything but the stacked Q/K/V is shared with the
+/// source model (zero copy when that came from a mapped file).
+public final class RuntimeModel: Sendable {
+    public let config: BertConfig
+    public let wordEmbeddings: FloatStorage
+    public let positionEmbeddings: FloatStorage
+    public let tokenTypeEmbeddings: FloatStorage
+    public let embeddingsNorm: NormWeights
+    public let layers: [RuntimeLayer]
+    public let mlmHead: RuntimeMLMHead?
+
+    public init(config: BertConfig, wordEmbeddings: FloatStorage, positionEmbeddings: FloatStorage,
+                tokenTypeEmbeddings: FloatStorage, embeddingsNorm: NormWeights, layers: [RuntimeLayer],
+                mlmHead: RuntimeMLMHead?) {
+        self.config = config
+        self.wordEmbeddings = wordEmbeddings
+        self.positionEmbeddings = positionEmbeddings
+        self.tokenTypeEmbeddings = tokenTypeEmbeddings
+        self.embeddingsNorm = embeddingsNorm
+        self.layers = layers
+        self.mlmHead = mlmHead
+    }
+
+    /// Builds the runtime's layout from a validated model. Q, K and V are copied into one stacked
+    /// matrix per layer; when they were borrowed from a mapped file, their pages are handed back to
+    /// the kernel right after the copy (the file still backs them), so resident memory holds each
+    /// projection once rather than twice.
+    public convenience init(model: BertModel) {
+        let w = model.weights
+        let layers = w.layers.indices.map { i -> RuntimeLayer in
+            let l = w.layers[i], a = l.attention
+            let parts = [a.query, a.key, a.value]
+            let stacked = RuntimeModel.stack(parts.map(\.weight)), bias = RuntimeModel.stack(parts.map(\.bias))
+            parts.forEach { RuntimeModel.releasePages($0.weight) }
+            return RuntimeLayer(
+                shape: model.config.layer(i), scale: model.config.attentionScale(layer: i),
+                qkv: DenseWeights(weight: stacked, bias: bias, outFeatures: 3 * a.query.outFeatures, inFeatures: a.query.inFeatures),
+                attentionOutput: DenseWeights(a.output), attentionNorm: NormWeights(a.outputLayerNorm),
+                intermediate: DenseWeights(l.intermediate), output: DenseWeights(l.output), outputNorm: NormWeights(l.outputLayerNorm))
+        }
+        let head = w.mlmHead.map {
+            RuntimeMLMHead(transform: DenseWeights($0.transform), norm: NormWeights($0.transformLayerNorm),
+                           decoder: $0.decoder, bias: $0.bias)
+        }
+        let e = w.embeddings
+        self.init(config: model.config, wordEmbeddings: e.word, positionEmbeddings: e.position,
+                  tokenTypeEmbeddings: e.tokenType, embeddingsNorm: NormWeights(e.layerNorm), layers: layers, mlmHead: head)
+    }
+
+    /// Parameters the runtime holds (the stacked Q/K/V counted once).
+    public var parameterCount: Int {
+        var n = wordEmbeddings.count + positionEmbeddings.count + tokenTypeEmbeddings.count + 2 * config.hiddenSize
+        for l in layers {
+            for d in [l.qkv, l.attentionOutput, l.intermediate, l.output] { n += d.weight.count + d.bias.count }
+            n += 4 * config.hiddenSize
+        }
+        if let h = mlmHead {
+            n += h.transform.weight.count + h.transform.bias.count + 2 * config.hiddenSize + h.bias.count
+            if h.decoder !== wordEmbeddings { n += h.decoder.count }
+        }
+        return n
+    }
+
+    static func stack(_ parts: [FloatStorage]) -> FloatStorage {
+        FloatStorage(count: parts.reduce(0) { $0 + $1.count }) { out in
+            var offset = 0
+            for p in parts {
+                (out.baseAddress! + offset).update(from: p.buffer.baseAddress!, count: p.count)
+                offset += p.count
+            }
+        }
+    }
+
+    /// Asks the kernel to reclaim the whole pages inside a borrowed buffer (a mapped file, or an
+    /// inflated archive member). MADV_PAGEOUT keeps the contents: file pages are read back on the
+    /// next access, anonymous ones stay put when there is no swap, unlike MADV_DONTNEED, which
+    /// would zero anonymous memory.
+    static func releasePages(_ storage: FloatStorage) {
+        guard storage.isBorrowed, let base = storage.buffer.baseAddress else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + page - 1) / page * page
+        let end = (Int(bitPattern: base) + storage.count * MemoryLayout<Float>.stride) / page * page
+        guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(p, end - start, Int32(MADV_PAGEOUT))
+    }
+}
+
+extension DenseWeights {
+    init(_ w: LinearWeights) {
+        self.init(weight: w.weight, bias: w.bias, outFeatures: w.outFeatures, inFeatures: w.inFeatures)
+    }
+}
+
+extension NormWeights {
+    init(_ w: LayerNormWeights) { self.init(gamma: w.gamma, beta: w.beta) }
+}

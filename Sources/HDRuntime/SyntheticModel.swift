@@ -1,0 +1,52 @@
+import HDFormats
+import HDModel
+
+extension RuntimeModel {
+    /// A model of `config`'s shape with random weights (uniform in ±0.05, LayerNorm γ = 1, β = 0), for
+    /// timing shapes no file holds (HomoBERT-base 576/2304, -small 256/1024). Built layer by layer
+    /// straight into the runtime's layout, so memory holds each weight once. Same seed, same weights.
+    public static func synthetic(config: BertConfig, seed: UInt64 = 0x5EED) throws -> RuntimeModel {
+        try config.validate(source: "<synthetic>")
+        var rng = SplitMix64(state: seed)
+        let d = config.hiddenSize
+        func random(_ count: Int) -> FloatStorage {
+            FloatStorage(count: count) { out in
+                for i in out.indices { out[i] = rng.nextUnit() * 0.1 - 0.05 }
+            }
+        }
+        func constant(_ count: Int, _ value: Float) -> FloatStorage {
+            FloatStorage(count: count) { $0.initialize(repeating: value) }
+        }
+        func dense(_ out: Int, _ inputs: Int) -> DenseWeights {
+            DenseWeights(weight: random(out * inputs), bias: random(out), outFeatures: out, inFeatures: inputs)
+        }
+        func norm() -> NormWeights { NormWeights(gamma: constant(d, 1), beta: constant(d, 0)) }
+        let layers = (0..<config.numHiddenLayers).map { i -> RuntimeLayer in
+            let s = config.layer(i), a = s.attentionWidth
+            return RuntimeLayer(shape: s, scale: config.attentionScale(layer: i), qkv: dense(3 * a, d),
+                                attentionOutput: dense(d, a), attentionNorm: norm(),
+                                intermediate: dense(s.intermediateSize, d), output: dense(d, s.intermediateSize),
+                                outputNorm: norm())
+        }
+        return RuntimeModel(config: config, wordEmbeddings: random(config.vocabSize * d),
+                            positionEmbeddings: random(config.maxPositionEmbeddings * d),
+                            tokenTypeEmbeddings: random(config.typeVocabSize * d), embeddingsNorm: norm(),
+                            layers: layers, mlmHead: nil)
+    }
+}
+
+/// A small, fast, seedable generator (Steele, Lea & Flood's SplitMix64).
+struct SplitMix64 {
+    var state: UInt64
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1) with 24 bits.
+    mutating func nextUnit() -> Float { Float(next() >> 40) * 0x1p-24 }
+}

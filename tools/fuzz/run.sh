@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds and runs one libFuzzer target: tools/fuzz/run.sh NAME [SECONDS] [extra libFuzzer flags…]
+#
+# A target is a directory tools/fuzz/NAME/ with
+#   main.swift  defines LLVMFuzzerTestOneInput via @_cdecl
+#   sources     optional: HDFormats files to compile with it, one per line (default: all of them);
+#               compiling the sources into the fuzzer's own module lets it reach internal code and
+#               keeps the build free of SwiftPM
+#   seeds/      optional: initial corpus (copied into the working corpus, never modified)
+#   dict        optional: libFuzzer dictionary
+# The binary, working corpus and any crash files go to .build-fuzz/NAME/. Exit status is libFuzzer's:
+# 0 when the time ran out without a finding.
+set -euo pipefail
+
+name=${1:?usage: tools/fuzz/run.sh NAME [SECONDS] [libFuzzer flags…]}
+seconds=${2:-60}
+shift $(( $# >= 2 ? 2 : 1 ))
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+target="$root/tools/fuzz/$name"
+[[ -f "$target/main.swift" ]] || { echo "no fuzz target at $target/main.swift" >&2; exit 2; }
+work="$root/.build-fuzz/$name"
+mkdir -p "$work/corpus" "$work/artifacts"
+
+sources=()
+if [[ -f "$target/sources" ]]; then
+    while read -r f; do
+        [[ -n "$f" && "$f" != \#* ]] && sources+=("$root/Sources/HDFormats/$f")
+    done < "$target/sources"
+else
+    sources=("$root"/Sources/HDFormats/*.swift)
+fi
+
+echo "building $work/fuzzer from ${#sources[@]} HDFormats sources" >&2
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name HDFormats \
+    -I "$root/Sources/CZlib" -lz \
+    "${sources[@]}" "$target/main.swift" -o "$work/fuzzer"
+
+if [[ -d "$target/seeds" ]]; then cp -n "$target"/seeds/* "$work/corpus/" 2>/dev/null || true; fi
+flags=(-max_total_time="$seconds" -artifact_prefix="$work/artifacts/" -print_final_stats=1)
+[[ -f "$target/dict" ]] && flags+=(-dict="$target/dict")
+exec "$work/fuzzer" "${flags[@]}" "$@" "$work/corpus"
