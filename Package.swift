@@ -23,13 +23,17 @@ let package = Package(
         .target(name: "HDTokenizer"),
         .target(name: "HDModel", dependencies: ["HDTensor", "HDFormats", "HDTokenizer"]),
         .target(name: "HDRuntime", dependencies: ["HDModel", "HDTensor"]),
+        .target(name: "HDDistill", dependencies: ["HDModel", "HDTensor", "HDTokenizer", "HDFormats"]),
 
-        // Thin command-line front ends.
+        // Thin command-line front ends, and what they share (flags, exit statuses, JSON output).
+        .target(name: "HDCommandLine", dependencies: [
+            "HDModel", "HDFormats", "HDTokenizer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "hd-infer", dependencies: [
-            "HDRuntime", "HDModel", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HDCommandLine", "HDRuntime", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-convert", dependencies: [
-            "HDModel", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HDCommandLine", "HDModel", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Shared by the test targets only: fixture paths, real-model fetch, interop venv, tool runner.
@@ -39,6 +43,7 @@ let package = Package(
         .testTarget(name: "HDTokenizerTests", dependencies: ["HDTokenizer"]),
         .testTarget(name: "HDModelTests", dependencies: ["HDModel", "HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDTestSupport", "hd-convert"]),
+        .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDModel", "HDFormats", "HDTokenizer", "HDTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDTestSupport", "hd-convert", "hd-infer"]),
     ]
 )

@@ -3,6 +3,8 @@
 
   python tools/bench_load.py make-bert-base OUT.safetensors   # random f32 tensors with BERT-base shapes
   python tools/bench_load.py safetensors FILE [--repeat N]    # safetensors.numpy.load_file, then + sum
+  python tools/bench_load.py make-bert-base-npz OUT.npz [--compressed]   # same tensors, np.savez(_compressed)
+  python tools/bench_load.py npz FILE [--repeat N]            # numpy.load every member, then + sum
 
 Each figure is the median of N runs in one process with a warm page cache (the first run warms it),
 so it measures parsing and copying, not the disk. "sum" touches every value: np.sum per tensor in f32.
@@ -79,6 +81,31 @@ def bench_safetensors(path, repeat):
     print(f"safetensors.numpy.load_file + sum  {both:.4f} s  (sum {total:.6f})")
 
 
+def make_bert_base_npz(out, compressed):
+    rng = np.random.default_rng(0)
+    tensors = {k: rng.standard_normal(s, dtype=np.float32) * 0.02 for k, s in bert_base_shapes().items()}
+    (np.savez_compressed if compressed else np.savez)(out, **tensors)
+    n = sum(a.size for a in tensors.values())
+    print(f"wrote {out}: {len(tensors)} tensors, {n} parameters, {'deflated' if compressed else 'stored'}")
+
+
+def bench_npz(path, repeat):
+    # np.load is lazy: indexing a member reads (and inflates) it, so "load" materialises every array.
+    def load_all():
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+
+    load, tensors = timed(load_all, repeat)
+    n = sum(a.size for a in tensors.values())
+    print(f"numpy.load (all members)           {load:.4f} s  ({len(tensors)} tensors, {n} values)")
+
+    def load_and_sum():
+        return sum(float(a.sum()) for a in load_all().values())
+
+    both, total = timed(load_and_sum, repeat)
+    print(f"numpy.load (all members) + sum     {both:.4f} s  (sum {total:.6f})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -87,11 +114,21 @@ def main():
     st = sub.add_parser("safetensors")
     st.add_argument("file")
     st.add_argument("--repeat", type=int, default=5)
+    mkz = sub.add_parser("make-bert-base-npz")
+    mkz.add_argument("out")
+    mkz.add_argument("--compressed", action="store_true")
+    nz = sub.add_parser("npz")
+    nz.add_argument("file")
+    nz.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     if args.cmd == "make-bert-base":
         make_bert_base(args.out)
     elif args.cmd == "safetensors":
         bench_safetensors(args.file, args.repeat)
+    elif args.cmd == "make-bert-base-npz":
+        make_bert_base_npz(args.out, args.compressed)
+    elif args.cmd == "npz":
+        bench_npz(args.file, args.repeat)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ public enum Benchmark {
     /// The process's peak resident set so far, in MiB (Linux reports ru_maxrss in KiB).
     public static func peakResidentMiB() -> Double {
         var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_maxrss) / 1024
     }
 

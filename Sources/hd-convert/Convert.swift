@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HDCommandLine
 import HDFormats
 import HDModel
 
@@ -33,6 +34,7 @@ struct Convert: ParsableCommand {
     var json = false
 
     @OptionGroup var load: LoadFlags
+    @OptionGroup var threads: ThreadsFlag
 
     func validate() throws {
         if compress && to != .npz { throw ValidationError("--compress applies only to --to npz") }
@@ -73,8 +75,8 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
-            let checkpoint = try Checkpoint.load(input, options: load.options())
+        try ToolErrors.reporting("hd-convert") {
+            let checkpoint = try Checkpoint.load(input, options: load.options(threads: threads.threads))
             let destination = try outputPath()
             let digest = try FileDigest.sha256(path: checkpoint.source)
             switch to {
@@ -91,7 +93,7 @@ struct Convert: ParsableCommand {
                                   parameters: checkpoint.parameterCount, scheme: checkpoint.scheme.description,
                                   configSource: checkpoint.configSource, notes: notes)
             if json {
-                try printJSON(summary)
+                try JSONOutput.print(summary)
             } else {
                 print("wrote \(destination) (\(to.rawValue)): \(summary.tensors) tensors, \(summary.parameters) parameters")
                 print("read \(checkpoint.source) as \(checkpoint.kind.description), \(summary.scheme); config \(summary.configSource)")

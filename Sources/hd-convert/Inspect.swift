@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HDCommandLine
 import HDFormats
 import HDModel
 
@@ -14,6 +15,7 @@ struct Inspect: ParsableCommand {
     var json = false
 
     @OptionGroup var load: LoadFlags
+    @OptionGroup var threads: ThreadsFlag
 
     struct Row: Encodable {
         var name: String
@@ -45,9 +47,9 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
+        try ToolErrors.reporting("hd-convert") {
             let (modelPath, directory) = try Checkpoint.resolveModelFile(file)
-            let (kind, raw) = try TensorFile.read(path: modelPath, limits: load.options().limits, threads: load.threads)
+            let (kind, raw) = try TensorFile.read(path: modelPath, limits: load.options(threads: threads.threads).limits, threads: threads.threads)
             let rows = raw.sortedNames.map { name -> Row in
                 let t = raw[name]!
                 return Row(name: name, dtype: t.storedAs.rawValue, shape: t.shape, bytes: t.elementCount * t.storedAs.byteCount)
@@ -55,7 +57,7 @@ struct Inspect: ParsableCommand {
             var report = Report(file: modelPath, format: kind.description, tensors: rows, parameters: raw.elementCount,
                                 notes: [], metadataKeys: raw.metadata.keys.sorted())
             do {
-                let checkpoint = try Checkpoint.make(raw, kind: kind, modelPath: modelPath, directory: directory, options: load.options())
+                let checkpoint = try Checkpoint.make(raw, kind: kind, modelPath: modelPath, directory: directory, options: load.options(threads: threads.threads))
                 report.scheme = checkpoint.scheme.description
                 report.config = checkpoint.config
                 report.configSource = checkpoint.configSource
@@ -65,7 +67,7 @@ struct Inspect: ParsableCommand {
             } catch let error as ModelError {
                 report.notABert = error.message
             }
-            if json { try printJSON(report) } else { printTable(report) }
+            if json { try JSONOutput.print(report) } else { printTable(report) }
         }
     }
 

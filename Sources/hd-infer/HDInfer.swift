@@ -1,7 +1,32 @@
 import ArgumentParser
+import Foundation
+import HDFormats
+import HDModel
 
 @main
 struct HDInfer: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hd-infer", subcommands: [Bench.self], defaultSubcommand: Bench.self)
+    static let configuration = CommandConfiguration(
+        commandName: "hd-infer",
+        abstract: "Run a (pruned) BERT on the CPU: latency, throughput and FLOPs; embeddings and fill-mask on text.",
+        discussion: """
+        MODEL is any checkpoint hd-convert reads (safetensors, .npz, a Hugging Face directory), or use \
+        --shape for random weights of a given size.
+
+        Exit status: 0 ok, 64 bad usage, 65 bad input data (the message names the file and tensor), 1 other.
+        """,
+        subcommands: [Bench.self, Tokenize.self, FillMask.self, Embed.self],
+        defaultSubcommand: Bench.self)
 }
-struct Bench: ParsableCommand { func run() throws {} }
+
+/// Maps our typed errors to the documented exit statuses with a one-line message.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as FormatError {
+        FileHandle.standardError.write(Data("hd-infer: error: \(error.description)\n".utf8))
+        throw ExitCode(65)
+    } catch let error as ModelError {
+        FileHandle.standardError.write(Data("hd-infer: error: \(error.description)\n".utf8))
+        throw ExitCode(65)
+    }
+}

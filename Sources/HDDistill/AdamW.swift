@@ -1,0 +1,131 @@
+import Foundation
+
+/// AdamW (Loshchilov, Hutter 2019) over flat parameter buffers, step for step what
+/// `torch.optim.AdamW` computes: decoupled decay θ ← θ − lr·λ·θ first, then
+/// m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g², θ ← θ − (lr / (1−β1^t)) · m / (√v / √(1−β2^t) + ε).
+public struct AdamW: Sendable, Equatable {
+    public var beta1: Float
+    public var beta2: Float
+    public var epsilon: Float
+    public var weightDecay: Float
+
+    public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-6, weightDecay: Float = 0.01) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+    }
+
+    /// One update of `parameters` in place. `step` counts updates from 1 (it sets the bias
+    /// correction); `decay: false` is for biases and LayerNorm parameters, which BERT recipes leave
+    /// undecayed. All four buffers have the same length (the caller's flat layout guarantees it).
+    public func update(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
+                       m: UnsafeMutableBufferPointer<Float>, v: UnsafeMutableBufferPointer<Float>,
+                       step: Int, learningRate lr: Float, decay: Bool = true) {
+        let t = Double(step)
+        let correction1 = Float(1 - pow(Double(beta1), t))
+        let correction2Root = Float((1 - pow(Double(beta2), t)).squareRoot())
+        let stepSize = lr / correction1
+        let shrink = decay ? 1 - lr * weightDecay : 1
+        let (b1, b2, c1, c2, eps) = (beta1, beta2, 1 - beta1, 1 - beta2, epsilon)
+        let p = parameters.baseAddress!, g = gradients.baseAddress!, mp = m.baseAddress!, vp = v.baseAddress!
+        for i in 0..<parameters.count {
+            let gi = g[i]
+            let mi = b1 * mp[i] + c1 * gi
+            let vi = b2 * vp[i] + c2 * gi * gi
+            mp[i] = mi
+            vp[i] = vi
+            p[i] = p[i] * shrink - stepSize * mi / (vi.squareRoot() / correction2Root + eps)
+        }
+    }
+}
+
+/// Linear warm-up to the peak rate, then linear decay to zero at `totalSteps`. Update s (0-based)
+/// uses peak · (s+1)/warmup during warm-up and peak · (total − s)/(total − warmup) after, so the first
+/// update already moves (transformers' schedule spends it at rate 0) and the last one is not zero.
+public struct LRSchedule: Sendable, Equatable {
+    public let peak: Float
+    public let warmupSteps: Int
+    public let totalSteps: Int
+
+    public init(peak: Float, warmupSteps: Int, totalSteps: Int) throws {
+        guard peak > 0, peak.isFinite, totalSteps > 0, warmupSteps >= 0, warmupSteps < totalSteps else {
+            throw DistillError(.invalidArgument, file: "<argument>",
+                "learning-rate schedule: expected peak > 0, total ≥ 1 and 0 ≤ warm-up < total; "
+                + "found peak \(peak), warm-up \(warmupSteps), total \(totalSteps)")
+        }
+        self.peak = peak
+        self.warmupSteps = warmupSteps
+        self.totalSteps = totalSteps
+    }
+
+    public func rate(atUpdate s: Int) -> Float {
+        if s < warmupSteps { return peak * Float(s + 1) / Float(warmupSteps) }
+        return peak * Float(max(0, totalSteps - s)) / Float(totalSteps - warmupSteps)
+    }
+}
+
+public enum GradientClipping {
+    /// The global L2 norm of `gradients` (summed in Double); a NaN or ∞ in any gradient shows up here.
+    public static func norm(_ gradients: UnsafeBufferPointer<Float>) -> Double {
+        var sum = 0.0
+        var i = 0
+        // Blocks of Float partial sums keep the loop vectorisable; Double only between blocks.
+        while i < gradients.count {
+            let end = min(i + 4096, gradients.count)
+            var part: Float = 0
+            for j in i..<end { part += gradients[j] * gradients[j] }
+            sum += Double(part)
+            i = end
+        }
+        return sum.squareRoot()
+    }
+
+    /// Scales `gradients` so their global norm is at most `maxNorm`, as `torch.nn.utils.clip_grad_norm_`
+    /// does (factor maxNorm / (norm + 1e-6), capped at 1). Returns the norm before clipping; a
+    /// non-finite norm leaves the buffer untouched for the caller to report.
+    @discardableResult
+    public static func clip(_ gradients: UnsafeMutableBufferPointer<Float>, maxNorm: Float) -> Double {
+        let total = norm(UnsafeBufferPointer(gradients))
+        guard total.isFinite else { return total }
+        let factor = Float(Double(maxNorm) / (total + 1e-6))
+        if factor < 1 {
+            for i in 0..<gradients.count { gradients[i] *= factor }
+        }
+        return total
+    }
+}
+
+/// Sums the gradients of `microBatches` backward passes into one buffer, each weighted by
+/// 1/microBatches, so an optimiser step on the sum sees the gradient of the mean loss over the large
+/// effective batch (micro-batches must be the same size for that to hold).
+public struct GradientAccumulator: Sendable {
+    public let microBatches: Int
+    public private(set) var received = 0
+    public private(set) var sum: [Float]
+
+    public init(count: Int, microBatches: Int) throws {
+        guard microBatches >= 1, count >= 0 else {
+            throw DistillError(.invalidArgument, file: "<argument>",
+                "gradient accumulation: expected at least 1 micro-batch, found \(microBatches)")
+        }
+        self.microBatches = microBatches
+        sum = [Float](repeating: 0, count: count)
+    }
+
+    public var isComplete: Bool { received == microBatches }
+
+    public mutating func add(_ gradients: UnsafeBufferPointer<Float>) {
+        let w = 1 / Float(microBatches)
+        sum.withUnsafeMutableBufferPointer { s in
+            for i in 0..<s.count { s[i] += w * gradients[i] }
+        }
+        received += 1
+    }
+
+    /// Starts the next effective batch.
+    public mutating func reset() {
+        sum.withUnsafeMutableBufferPointer { s in s.update(repeating: 0) }
+        received = 0
+    }
+}

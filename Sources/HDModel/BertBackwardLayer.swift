@@ -1,0 +1,75 @@
+import HDTensor
+
+extension BertModel {
+    /// Backward of `layerForward(index)`, in reverse order of its steps: reads dL/d(output) from
+    /// hidden-state gradient index + 1 and ADDS dL/d(input) into hidden-state gradient `index` (which
+    /// may already hold an injected distillation gradient). Parameter gradients are added into `g`.
+    func layerBackward(_ index: Int, _ act: BertActivations, _ buf: BertBackwardBuffers, _ g: BertLayerGradients) {
+        let w = weights.layers[index], s = act.layers[index], shape = config.layer(index)
+        let B = act.batchSize, L = act.sequenceLength, T = B * L
+        let d = config.hiddenSize, f = shape.intermediateSize
+        let x = act.hiddenState(index).baseAddress!
+        let dOut = buf.hiddenStateGradient(index + 1).baseAddress!, dX = buf.hiddenStateGradient(index).baseAddress!
+        let dSum = buf[buf.sum].baseAddress!, dH1 = buf[buf.attentionOutput].baseAddress!
+        let dFF = buf[buf.ffn].baseAddress!, dContext = buf[buf.context].baseAddress!
+
+        // output LayerNorm, then FFN out; the residual sends dSum to the attention output unchanged.
+        dSum.update(repeating: 0, count: T * d)
+        layerNormBackward(dOut, x: act[s.outputSum].baseAddress!, rows: T, mean: act[s.outputMean].baseAddress!,
+                          rstd: act[s.outputRstd].baseAddress!, w.outputLayerNorm, dx: dSum, g.outputLayerNorm)
+        linearBackward(dSum, x: act[s.intermediate].baseAddress!, rows: T, w.output, g.output, dx: dFF, accumulate: false)
+        dH1.update(from: dSum, count: T * d)
+        activationBackward(dFF, x: act[s.intermediatePre].baseAddress!, count: T * f)
+        linearBackward(dFF, x: act[s.attentionOutput].baseAddress!, rows: T, w.intermediate, g.intermediate,
+                       dx: dH1, accumulate: true)
+
+        // attention LayerNorm, then attention-out; the residual sends dSum to the layer input.
+        dSum.update(repeating: 0, count: T * d)
+        layerNormBackward(dH1, x: act[s.attentionSum].baseAddress!, rows: T, mean: act[s.attentionMean].baseAddress!,
+                          rstd: act[s.attentionRstd].baseAddress!, w.attention.outputLayerNorm, dx: dSum,
+                          g.attention.outputLayerNorm)
+        linearBackward(dSum, x: act[s.context].baseAddress!, rows: T, w.attention.output, g.attention.output,
+                       dx: dContext, accumulate: false)
+        Kernels.add(dX, dSum, count: T * d, out: dX)
+
+        attentionBackward(index, act, buf)
+        let dQ = buf[buf.query].baseAddress!, dK = buf[buf.key].baseAddress!, dV = buf[buf.value].baseAddress!
+        linearBackward(dQ, x: x, rows: T, w.attention.query, g.attention.query, dx: dX, accumulate: true)
+        linearBackward(dK, x: x, rows: T, w.attention.key, g.attention.key, dx: dX, accumulate: true)
+        linearBackward(dV, x: x, rows: T, w.attention.value, g.attention.value, dx: dX, accumulate: true)
+    }
+
+    /// From dL/d(context) to dL/dQ, dL/dK, dL/dV, per sequence and head, through BLAS on the same
+    /// in-place head views as the forward (head h at column h·size, row stride a). With
+    /// P = softmax(scale·QKᵀ + mask) and C = P·V: dP = dC·Vᵀ (+ the injected attention gradient),
+    /// dV = Pᵀ·dC, dS = softmax backward of dP, dQ = dS·K, dK = dSᵀ·Q.
+    private func attentionBackward(_ index: Int, _ act: BertActivations, _ buf: BertBackwardBuffers) {
+        let s = act.layers[index], shape = config.layer(index)
+        let B = act.batchSize, L = act.sequenceLength
+        let a = shape.attentionWidth, heads = shape.attentionHeads, size = shape.headSize
+        let q = act[s.query].baseAddress!, k = act[s.key].baseAddress!, v = act[s.value].baseAddress!
+        let probs = act[s.probabilities].baseAddress!
+        let dContext = buf[buf.context].baseAddress!
+        let dQ = buf[buf.query].baseAddress!, dK = buf[buf.key].baseAddress!, dV = buf[buf.value].baseAddress!
+        // An injected gradient is summed into by the first GEMM (beta 1); scratch is overwritten.
+        let (dProbsBuffer, injected) = buf.probabilityGradient(index)
+        let dProbs = dProbsBuffer.baseAddress!
+        let scale = config.attentionScale(layer: index)
+        for b in 0..<B {
+            let rows = b * L * a, p = probs + b * heads * L * L, dp = dProbs + b * heads * L * L
+            BLAS.gemmStridedBatched(count: heads, transB: true, m: L, n: L, k: size,
+                                    a: dContext + rows, lda: a, strideA: size, b: v + rows, ldb: a, strideB: size,
+                                    beta: injected ? 1 : 0, c: dp, ldc: L, strideC: L * L)
+            BLAS.gemmStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
+                                    a: p, lda: L, strideA: L * L, b: dContext + rows, ldb: a, strideB: size,
+                                    c: dV + rows, ldc: a, strideC: size)
+            Kernels.softmaxRowsBackward(dp, probs: p, rows: heads * L, width: L, scale: scale)
+            BLAS.gemmStridedBatched(count: heads, m: L, n: size, k: L,
+                                    a: dp, lda: L, strideA: L * L, b: k + rows, ldb: a, strideB: size,
+                                    c: dQ + rows, ldc: a, strideC: size)
+            BLAS.gemmStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
+                                    a: dp, lda: L, strideA: L * L, b: q + rows, ldb: a, strideB: size,
+                                    c: dK + rows, ldc: a, strideC: size)
+        }
+    }
+}

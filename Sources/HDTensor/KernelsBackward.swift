@@ -1,0 +1,114 @@
+import Foundation
+
+/// Backward of each `Kernels` op, in the forward file's order (llm.c style: one op, one gradient).
+/// Parameter gradients (γ, β, biases, embedding tables) are ACCUMULATED (+=) so micro-batches of a
+/// gradient-accumulation step add up without a copy; input gradients say per function whether they
+/// overwrite or accumulate. `Reference` holds a float64 version of each for the gradient checks.
+extension Kernels {
+    /// Scatter-add of `embeddingSum`: dword[ids[r]] += dout[r], dposition[r mod seqLen] += dout[r],
+    /// dtokenType[types[r]] += dout[r]. A word used twice in a batch receives both rows.
+    public static func embeddingSumBackward(_ dout: UnsafePointer<Float>, ids: UnsafePointer<Int32>,
+                                            tokenTypes: UnsafePointer<Int32>, rows: Int, sequenceLength: Int,
+                                            width: Int, dword: UnsafeMutablePointer<Float>,
+                                            dposition: UnsafeMutablePointer<Float>,
+                                            dtokenType: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let g = dout + r * width
+            let w = dword + Int(ids[r]) * width
+            let p = dposition + (r % sequenceLength) * width
+            let t = dtokenType + Int(tokenTypes[r]) * width
+            for j in 0..<width {
+                let v = g[j]
+                w[j] += v
+                p[j] += v
+                t[j] += v
+            }
+        }
+    }
+
+    /// Rows of `dout` added to rows `indices[i]` of `dtable` (backward of `gatherRows`).
+    public static func scatterAddRows(_ dout: UnsafePointer<Float>, indices: UnsafePointer<Int32>, count: Int,
+                                      width: Int, dtable: UnsafeMutablePointer<Float>) {
+        for i in 0..<count {
+            let src = dout + i * width, dst = dtable + Int(indices[i]) * width
+            for j in 0..<width { dst[j] += src[j] }
+        }
+    }
+
+    /// Backward of `layerNorm` from its saved per-row `mean` and `rstd`: with x̂ = (x − mean)·rstd and
+    /// g = dout ⊙ γ, dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)). `dx` is ACCUMULATED (a residual
+    /// branch has usually written into it already); dγ += Σ_rows dout ⊙ x̂, dβ += Σ_rows dout.
+    /// `dx` may not alias `dout`.
+    public static func layerNormBackward(_ dout: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                         mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                                         gamma: UnsafePointer<Float>, rows: Int, width: Int,
+                                         dx: UnsafeMutablePointer<Float>, dgamma: UnsafeMutablePointer<Float>,
+                                         dbeta: UnsafeMutablePointer<Float>) {
+        let invN = 1 / Float(width)
+        for r in 0..<rows {
+            let g = dout + r * width, xr = x + r * width, o = dx + r * width
+            let m = mean[r], s = rstd[r]
+            var sumG: Float = 0, sumGX: Float = 0
+            for j in 0..<width {
+                let xhat = (xr[j] - m) * s
+                let gj = g[j] * gamma[j]
+                sumG += gj
+                sumGX += gj * xhat
+                dgamma[j] += g[j] * xhat
+                dbeta[j] += g[j]
+            }
+            let meanG = sumG * invN, meanGX = sumGX * invN
+            for j in 0..<width {
+                let xhat = (xr[j] - m) * s
+                o[j] += s * (g[j] * gamma[j] - meanG - xhat * meanGX)
+            }
+        }
+    }
+
+    /// dx = dout ⊙ GELU'(x) for the exact GELU: Φ(x) + x·φ(x). Overwrites `dx`, which may be `dout`.
+    public static func geluBackward(_ dout: UnsafePointer<Float>, x: UnsafePointer<Float>, count: Int,
+                                    dx: UnsafeMutablePointer<Float>) {
+        let invSqrt2 = Float(0.70710678118654752440), invSqrt2Pi = Float(0.39894228040143267794)
+        for i in 0..<count {
+            let v = x[i]
+            let cdf = 0.5 * (1 + erf(v * invSqrt2))
+            let pdf = invSqrt2Pi * exp(-0.5 * v * v)
+            dx[i] = dout[i] * (cdf + v * pdf)
+        }
+    }
+
+    /// dx = dout ⊙ GELU'(x) for the tanh form: with u = c(x + 0.044715x³), t = tanh u,
+    /// GELU' = ½(1 + t) + ½x(1 − t²)·c(1 + 3·0.044715x²). Overwrites `dx`, which may be `dout`.
+    public static func geluTanhBackward(_ dout: UnsafePointer<Float>, x: UnsafePointer<Float>, count: Int,
+                                        dx: UnsafeMutablePointer<Float>) {
+        let c = Float(0.79788456080286535588)
+        for i in 0..<count {
+            let v = x[i]
+            let t = tanh(c * (v + 0.044715 * v * v * v))
+            let du = c * (1 + 3 * 0.044715 * v * v)
+            dx[i] = dout[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+        }
+    }
+
+    /// dbias += Σ_rows dout (backward of `addBias`: each bias entry feeds one column of every row).
+    public static func biasBackward(_ dout: UnsafePointer<Float>, rows: Int, width: Int,
+                                    dbias: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let g = dout + r * width
+            for j in 0..<width { dbias[j] += g[j] }
+        }
+    }
+
+    /// In place, each row of `dprobs` becomes the gradient of `softmaxRows`' input x (before the
+    /// scale): scale · p ⊙ (dp − Σ p ⊙ dp), from the saved output `probs`. The additive mask is a
+    /// constant; a masked column has p = 0 and so gets no gradient.
+    public static func softmaxRowsBackward(_ dprobs: UnsafeMutablePointer<Float>, probs: UnsafePointer<Float>,
+                                           rows: Int, width: Int, scale: Float) {
+        for r in 0..<rows {
+            let g = dprobs + r * width, p = probs + r * width
+            var dot: Float = 0
+            for j in 0..<width { dot += p[j] * g[j] }
+            for j in 0..<width { g[j] = scale * p[j] * (g[j] - dot) }
+        }
+    }
+}

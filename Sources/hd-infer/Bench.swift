@@ -1,0 +1,178 @@
+import ArgumentParser
+import Foundation
+import HDModel
+import HDRuntime
+import HDTokenizer
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time forwards of a model: latency percentiles, tokens/s, FLOPs by op, GFLOP/s, peak memory.")
+
+    @Argument(help: ArgumentHelp("Checkpoint file or Hugging Face directory (or use --shape).", valueName: "model"))
+    var model: String?
+
+    @Option(name: .long, help: ArgumentHelp("Random weights of this size instead of a file: hidden x ffn x layers[x heads], e.g. 768x3072x12 (heads default to hidden / 64).", valueName: "shape"))
+    var shape: String?
+
+    @Option(name: .long, help: "Tokens per sequence.")
+    var seqLen = 128
+
+    @Option(name: .long, help: "Sequences per forward.")
+    var batch = 1
+
+    @Option(name: .long, help: "Threads for OpenBLAS and the runtime's own kernels.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, help: "Untimed forwards before timing.")
+    var warmup = 5
+
+    @Option(name: .long, help: "Timed forwards.")
+    var iterations = 20
+
+    @Flag(name: .long, help: "Print JSON instead of a table.")
+    var json = false
+
+    @Flag(name: .long, help: "Also time the forward's GEMM shapes alone (the sgemm roofline) and report the fraction reached.")
+    var roofline = false
+
+    @Option(name: .long, help: ArgumentHelp("Tokenize this text file as the input (padded where it runs out) instead of random ids; needs the model's vocabulary.", valueName: "file"))
+    var text: String?
+
+    func validate() throws {
+        guard (model == nil) != (shape == nil) else { throw ValidationError("give either MODEL or --shape, not both or neither") }
+        for (name, value) in [("--seq-len", seqLen), ("--batch", batch), ("--threads", threads), ("--iterations", iterations)] where value <= 0 {
+            throw ValidationError("\(name) must be positive, found \(value)")
+        }
+        if warmup < 0 { throw ValidationError("--warmup must be ≥ 0, found \(warmup)") }
+        if let shape { _ = try Self.config(shape: shape) }
+        if text != nil, shape != nil { throw ValidationError("--text needs a model with a vocabulary, not --shape") }
+    }
+
+    /// `HxFxL[xHEADS]` → a BERT-base-like config with those widths.
+    static func config(shape: String) throws -> BertConfig {
+        let parts = shape.split(separator: "x").map { Int($0) }
+        guard parts.count == 3 || parts.count == 4, parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ValidationError("--shape: expected hidden x ffn x layers[x heads] of positive integers, e.g. 768x3072x12, found \"\(shape)\"")
+        }
+        let d = parts[0]!, heads = parts.count == 4 ? parts[3]! : max(1, d / 64)
+        guard d % heads == 0 else { throw ValidationError("--shape: hidden \(d) is not a multiple of \(heads) heads") }
+        return BertConfig(vocabSize: 30522, hiddenSize: d, numHiddenLayers: parts[2]!, numAttentionHeads: heads,
+                          intermediateSize: parts[1]!)
+    }
+
+    struct Report: Encodable {
+        struct Latency: Encodable { var p50, p90, p99, mean: Double }
+        struct Roofline: Encodable {
+            var sgemmGflopsPerS: Double
+            var gemmMs: Double
+            var fractionOfSgemm: Double
+            enum CodingKeys: String, CodingKey {
+                case sgemmGflopsPerS = "sgemm_gflops_per_s", gemmMs = "gemm_ms", fractionOfSgemm = "fraction_of_sgemm"
+            }
+        }
+        var model: String
+        var params: Int
+        var weightsMB: Double
+        var batch, seqLen, tokens, threads, iterations: Int
+        var flopsPerForward: Int
+        var flopsByOp: [String: Int]
+        var flopsByLayer: [Int]
+        var latencyMs: Latency
+        var tokensPerS: Double
+        var gflopsPerS: Double
+        var peakRssMB: Double
+        var roofline: Roofline?
+        var openblasCoretype: String?
+
+        enum CodingKeys: String, CodingKey {
+            case model, params, batch, threads, iterations, tokens, roofline
+            case weightsMB = "weights_mb", seqLen = "seq_len", flopsPerForward = "flops_per_forward"
+            case flopsByOp = "flops_by_op", flopsByLayer = "flops_by_layer", latencyMs = "latency_ms"
+            case tokensPerS = "tokens_per_s", gflopsPerS = "gflops_per_s", peakRssMB = "peak_rss_mb"
+            case openblasCoretype = "openblas_coretype"
+        }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let (runtime, vocabulary) = try loadModel()
+            let input = try makeBatch(runtime.config, vocabulary: vocabulary)
+            let session = try InferenceSession(model: runtime, maxBatch: batch, maxLength: seqLen, threads: threads)
+            let samples = try Benchmark.time(session, batch: input, warmup: warmup, iterations: iterations)
+            let latency = LatencySummary(samples: samples)
+            let lengths = (0..<batch).map { b in input.attentionMask[(b * seqLen)..<((b + 1) * seqLen)].reduce(0) { $0 + Int($1) } }
+            let flops = FlopReport(config: runtime.config, lengths: lengths)
+            let total = flops.total, tokens = lengths.reduce(0, +)
+            var report = Report(
+                model: model ?? "random \(shape!)", params: runtime.parameterCount,
+                weightsMB: Double(runtime.parameterCount * 4) / 1_048_576, batch: batch, seqLen: seqLen, tokens: tokens,
+                threads: threads, iterations: iterations, flopsPerForward: total.total,
+                flopsByOp: ["gemm": total.gemm, "attention": total.attention, "elementwise": total.elementwise],
+                flopsByLayer: flops.layers.map(\.total),
+                latencyMs: .init(p50: latency.p50, p90: latency.p90, p99: latency.p99, mean: latency.mean),
+                tokensPerS: Double(tokens) / (latency.p50 / 1000), gflopsPerS: Double(total.total) / (latency.p50 / 1000) / 1e9,
+                peakRssMB: Benchmark.peakResidentMiB(), roofline: nil,
+                openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"])
+            if roofline {
+                let r = Benchmark.roofline(config: runtime.config, batchSize: batch, sequenceLength: seqLen, threads: threads)
+                report.roofline = .init(sgemmGflopsPerS: r.sgemmGflopsPerSecond, gemmMs: r.gemmSeconds * 1000,
+                                        fractionOfSgemm: report.gflopsPerS / r.sgemmGflopsPerSecond)
+            }
+            if json { try printJSON(report) } else { printTable(report) }
+        }
+    }
+
+    /// The runtime model, and the vocabulary when the checkpoint has one. The loader's finite-value
+    /// pass is skipped: it would touch every page of a mapped file and inflate resident memory.
+    private func loadModel() throws -> (RuntimeModel, [String]?) {
+        if let shape { return (try RuntimeModel.synthetic(config: try Self.config(shape: shape)), nil) }
+        var options = LoadOptions()
+        options.checkFinite = false
+        let checkpoint = try Checkpoint.load(model!, options: options)
+        return (RuntimeModel(model: try BertModel(checkpoint: checkpoint)), checkpoint.vocab)
+    }
+
+    private func makeBatch(_ config: BertConfig, vocabulary: [String]?) throws -> TokenBatch {
+        guard let text else {
+            var rng = SystemRandomNumberGenerator()
+            // Ids past the special tokens, as real text would have.
+            let low = min(1000, config.vocabSize - 1)
+            return try TokenBatch(batchSize: batch, sequenceLength: seqLen,
+                                  ids: (0..<(batch * seqLen)).map { _ in Int.random(in: low..<config.vocabSize, using: &rng) })
+        }
+        guard let vocabulary else {
+            throw ModelError(.badVocab, file: model!, "--text needs the model's vocabulary (vocab.txt beside it or embedded)")
+        }
+        let tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: vocabulary, source: model!))
+        let content = try String(contentsOfFile: text, encoding: .utf8)
+        let pieces = tokenizer.encode(content), body = max(0, seqLen - 2)
+        let sequences = (0..<batch).map { b -> [Int] in
+            let chunk = pieces.dropFirst(b * body).prefix(body)
+            return [tokenizer.specialIDs.cls] + chunk + [tokenizer.specialIDs.sep]
+        }
+        return try TokenBatch.padding(sequences, padId: tokenizer.specialIDs.pad)
+    }
+
+    private func printTable(_ r: Report) {
+        func row(_ name: String, _ value: String) { print(name.padding(toLength: 22, withPad: " ", startingAt: 0) + value) }
+        func g(_ x: Double) -> String { String(format: "%.2f", x) }
+        row("model", r.model)
+        row("parameters", "\(r.params) (\(g(r.weightsMB)) MiB f32)")
+        row("input", "batch \(r.batch) × seq \(r.seqLen) (\(r.tokens) real tokens), \(r.threads) threads")
+        row("latency ms", "p50 \(g(r.latencyMs.p50))  p90 \(g(r.latencyMs.p90))  p99 \(g(r.latencyMs.p99))  mean \(g(r.latencyMs.mean))  (\(r.iterations) runs)")
+        row("tokens/s", String(format: "%.0f", r.tokensPerS))
+        row("GFLOP per forward", "\(g(Double(r.flopsPerForward) / 1e9)) (gemm \(g(Double(r.flopsByOp["gemm"]!) / 1e9)), attention \(g(Double(r.flopsByOp["attention"]!) / 1e9)), element-wise \(g(Double(r.flopsByOp["elementwise"]!) / 1e9)))")
+        row("GFLOP/s", g(r.gflopsPerS))
+        if let roof = r.roofline {
+            row("sgemm roofline", "\(g(roof.sgemmGflopsPerS)) GFLOP/s on the same shapes (\(g(roof.gemmMs)) ms of GEMM); reached \(String(format: "%.0f", roof.fractionOfSgemm * 100)) %")
+        }
+        row("peak RSS", "\(g(r.peakRssMB)) MiB")
+        row("OPENBLAS_CORETYPE", r.openblasCoretype ?? "(unset)")
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import HDCommandLine
+import HDTensor
+
+struct Embed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a sentence embedding: the mean of the last hidden state over the tokens, or the [CLS] state.",
+        discussion: "Mean pooling + --normalize is what sentence-transformers models such as all-MiniLM-L6-v2 use.")
+
+    enum Pooling: String, ExpressibleByArgument, CaseIterable { case mean, cls }
+
+    @OptionGroup var args: TextArguments
+
+    @Option(name: .long, help: "mean (over the tokens, [CLS] and [SEP] included) or cls.")
+    var pooling: Pooling = .mean
+
+    @Flag(name: .long, help: "Scale the embedding to unit L2 norm.")
+    var normalize = false
+
+    struct Result: Encodable {
+        var text: String
+        var embedding: [Float]
+    }
+
+    func run() throws {
+        try ToolErrors.reporting("hd-infer") {
+            let model = try TextModel(args)
+            let d = model.checkpoint.config.hiddenSize
+            for (line, text) in args.inputs() {
+                let ids = try model.encode(text, line: line, source: args.text)
+                try model.run(ids)
+                let hidden = model.session.lastHiddenState()
+                var embedding = [Float](repeating: 0, count: d)
+                embedding.withUnsafeMutableBufferPointer { e in
+                    switch pooling {
+                    case .mean:
+                        let mask = [Float](repeating: 1, count: ids.count)
+                        Kernels.meanPool(hidden, batch: 1, sequenceLength: ids.count, width: d, mask: mask, out: e.baseAddress!)
+                    case .cls:
+                        for i in 0..<d { e[i] = hidden[i] }
+                    }
+                    if normalize { Kernels.l2NormalizeRows(e.baseAddress!, rows: 1, width: d) }
+                }
+                if args.json {
+                    try JSONOutput.print(Result(text: text, embedding: embedding), pretty: false)
+                } else {
+                    print(text)
+                    print("  [" + embedding.map { String($0) }.joined(separator: ", ") + "]")
+                }
+            }
+        }
+    }
+}
