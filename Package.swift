@@ -32,6 +32,9 @@ let package = Package(
         .executableTarget(name: "hd-infer", dependencies: [
             "HDCommandLine", "HDRuntime", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "hd-distill", dependencies: [
+            "HDDistill", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "hd-convert", dependencies: [
             "HDCommandLine", "HDModel", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

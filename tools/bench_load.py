@@ -5,6 +5,8 @@
   python tools/bench_load.py safetensors FILE [--repeat N]    # safetensors.numpy.load_file, then + sum
   python tools/bench_load.py make-bert-base-npz OUT.npz [--compressed]   # same tensors, np.savez(_compressed)
   python tools/bench_load.py npz FILE [--repeat N]            # numpy.load every member, then + sum
+  python tools/bench_load.py compare HD_CONVERT FILE... [--rounds N] [--threads T] [--json OUT]
+      # the Python loader of each FILE and `HD_CONVERT bench-load FILE` interleaved, in one run
 
 Each figure is the median of N runs in one process with a warm page cache (the first run warms it),
 so it measures parsing and copying, not the disk. "sum" touches every value: np.sum per tensor in f32.
@@ -106,6 +108,59 @@ def bench_npz(path, repeat):
     print(f"numpy.load (all members) + sum     {both:.4f} s  (sum {total:.6f})")
 
 
+def python_load(path):
+    """The Python reference loader for a file, materialising every array."""
+    if path.endswith(".safetensors"):
+        from safetensors.numpy import load_file
+
+        return lambda: load_file(path)
+
+    def load_all():
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+
+    return load_all
+
+
+def compare(hd_convert, files, rounds, threads, json_out):
+    """Rounds alternate the two readers on each file, so machine noise hits both alike; each figure is
+    the median over rounds of a per-round median. The ratio is ours / Python's (< 1: we are faster)."""
+    import json
+    import subprocess
+
+    rows = []
+    for path in files:
+        load = python_load(path)
+        load()  # warm the page cache for both readers
+        ours, theirs, ours_sum, theirs_sum, rss = [], [], [], [], []
+        for _ in range(rounds):
+            theirs.append(timed(load, 3)[0])
+            theirs_sum.append(timed(lambda: sum(float(a.sum()) for a in load().values()), 3)[0])
+            out = subprocess.run([hd_convert, "bench-load", path, "--repeat", "3", "--threads", str(threads), "--json"],
+                                 check=True, capture_output=True, text=True).stdout
+            report = json.loads(out)
+            ours.append(report["read_s"])
+            ours_sum.append(report["read_and_sum_s"])
+            rss.append(report["peak_rss_mib"])
+            values = report["values"]
+        row = {"file": path, "values": values, "tensor_mib": values * 4 / 2**20,
+               "python_read_s": statistics.median(theirs), "ours_read_s": statistics.median(ours),
+               "python_read_sum_s": statistics.median(theirs_sum), "ours_read_sum_s": statistics.median(ours_sum),
+               "ours_peak_rss_mib": max(rss), "threads": threads, "rounds": rounds}
+        row["read_ratio"] = row["ours_read_s"] / row["python_read_s"]
+        row["read_sum_ratio"] = row["ours_read_sum_s"] / row["python_read_sum_s"]
+        row["peak_rss_over_tensors"] = row["ours_peak_rss_mib"] / row["tensor_mib"]
+        rows.append(row)
+    print(f"{'file':48} {'python':>8} {'ours':>8} {'ratio':>6} | {'py+sum':>8} {'ours+sum':>8} {'ratio':>6} | peak RSS / tensors")
+    for r in rows:
+        print(f"{r['file'][-48:]:48} {r['python_read_s']:8.4f} {r['ours_read_s']:8.4f} {r['read_ratio']:6.2f} | "
+              f"{r['python_read_sum_s']:8.4f} {r['ours_read_sum_s']:8.4f} {r['read_sum_ratio']:6.2f} | "
+              f"{r['ours_peak_rss_mib']:.0f} MiB / {r['tensor_mib']:.0f} MiB = {r['peak_rss_over_tensors']:.2f}")
+    if json_out:
+        with open(json_out, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -120,6 +175,12 @@ def main():
     nz = sub.add_parser("npz")
     nz.add_argument("file")
     nz.add_argument("--repeat", type=int, default=5)
+    cmp = sub.add_parser("compare")
+    cmp.add_argument("hd_convert")
+    cmp.add_argument("files", nargs="+")
+    cmp.add_argument("--rounds", type=int, default=5)
+    cmp.add_argument("--threads", type=int, default=2)
+    cmp.add_argument("--json")
     args = ap.parse_args()
     if args.cmd == "make-bert-base":
         make_bert_base(args.out)
@@ -129,6 +190,8 @@ def main():
         make_bert_base_npz(args.out, args.compressed)
     elif args.cmd == "npz":
         bench_npz(args.file, args.repeat)
+    elif args.cmd == "compare":
+        compare(args.hd_convert, args.files, args.rounds, args.threads, args.json)
 
 
 if __name__ == "__main__":

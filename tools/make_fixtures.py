@@ -231,6 +231,7 @@ GENERATORS = [
     ("reference/tiny-bert-forward", "", "python3 tools/reference_forward.py tiny"),
     ("reference/splade-tiny-mlm", "", "python3 tools/reference_forward.py splade --model-dir .cache/models/splade-tiny"),
     ("reference/", "-transformers.npz", "python3 tools/make_transformers_references.py (.venv-torch)"),
+    ("reference/tiny-bert-grads", "", "python3 tools/make_grad_reference.py (.venv-torch)"),
 ]
 
 

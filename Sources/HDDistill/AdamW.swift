@@ -95,37 +95,3 @@ public enum GradientClipping {
         return total
     }
 }
-
-/// Sums the gradients of `microBatches` backward passes into one buffer, each weighted by
-/// 1/microBatches, so an optimiser step on the sum sees the gradient of the mean loss over the large
-/// effective batch (micro-batches must be the same size for that to hold).
-public struct GradientAccumulator: Sendable {
-    public let microBatches: Int
-    public private(set) var received = 0
-    public private(set) var sum: [Float]
-
-    public init(count: Int, microBatches: Int) throws {
-        guard microBatches >= 1, count >= 0 else {
-            throw DistillError(.invalidArgument, file: "<argument>",
-                "gradient accumulation: expected at least 1 micro-batch, found \(microBatches)")
-        }
-        self.microBatches = microBatches
-        sum = [Float](repeating: 0, count: count)
-    }
-
-    public var isComplete: Bool { received == microBatches }
-
-    public mutating func add(_ gradients: UnsafeBufferPointer<Float>) {
-        let w = 1 / Float(microBatches)
-        sum.withUnsafeMutableBufferPointer { s in
-            for i in 0..<s.count { s[i] += w * gradients[i] }
-        }
-        received += 1
-    }
-
-    /// Starts the next effective batch.
-    public mutating func reset() {
-        sum.withUnsafeMutableBufferPointer { s in s.update(repeating: 0) }
-        received = 0
-    }
-}

@@ -44,6 +44,8 @@ public enum CorpusSplit: String, Sendable { case train, heldOut = "held-out" }
 public struct Corpus: Sendable {
     public let files: [String]
     public let sequenceLength: Int
+    /// Size of the vocabulary the ids index (a model trained on them must have the same).
+    public let vocabularySize: Int
     public let specialIDs: SpecialTokenIDs
     public let train: TokenStore
     public let heldOut: TokenStore
@@ -84,6 +86,7 @@ public struct Corpus: Sendable {
         }
         self.files = files
         self.sequenceLength = options.sequenceLength
+        self.vocabularySize = size
         self.specialIDs = tokenizer.specialIDs
         self.train = builder.train
         self.heldOut = builder.heldOut

@@ -15,11 +15,12 @@ public struct MLMBatch: Sendable, Equatable {
     public var labels: [Int32]
 }
 
-/// BERT's masking (Devlin et al. 2019, as transformers' `DataCollatorForLanguageModeling`): each
-/// non-special position is selected with probability `rate`; a selected token becomes `[MASK]` with
-/// probability 0.8, a random non-special token with 0.1, and stays itself with 0.1. Special tokens are
-/// never selected. Unlike the collator, a sequence whose draw selects nothing gets one position
-/// chosen uniformly, so every sequence contributes to the loss and a batch never has zero labels.
+/// BERT's masking as Google's `create_pretraining_data.py` does it: in each sequence, exactly
+/// `max(1, round(rate · n))` of its n non-special positions are chosen uniformly at random (a partial
+/// Fisher–Yates shuffle); a chosen token becomes `[MASK]` with probability 0.8, a random non-special
+/// token with 0.1, and stays itself with 0.1. Special tokens are never chosen. A fixed count rather than
+/// transformers' per-token Bernoulli draw bounds the labels of a batch (`maxLabels`), so the MLM
+/// head's buffers are sized once, and every sequence contributes to the loss.
 /// All randomness comes from the `Xoshiro256` passed in, so the state saved after a batch resumes it.
 public struct MLMMasking: Sendable {
     public let specialIDs: SpecialTokenIDs
@@ -71,37 +72,32 @@ public struct MLMMasking: Sendable {
         return batch
     }
 
+    /// Labels per sequence of `sequenceLength` tokens at most (two of them are `[CLS]`/`[SEP]`).
+    public func labelsPerSequence(_ sequenceLength: Int) -> Int {
+        max(1, Int((Float(max(sequenceLength - 2, 0)) * rate).rounded()))
+    }
+
     /// Masks `batch.ids` in place and fills its positions and labels.
     public func mask(_ batch: inout MLMBatch, rng: inout Xoshiro256) {
         let length = batch.sequenceLength
         var positions: [Int32] = []
         var labels: [Int32] = []
-        positions.reserveCapacity(Int(Float(batch.ids.count) * rate * 1.5) + batch.batchSize)
+        var candidates: [Int32] = []
+        positions.reserveCapacity(batch.batchSize * labelsPerSequence(length))
         labels.reserveCapacity(positions.capacity)
+        candidates.reserveCapacity(length)
         batch.ids.withUnsafeMutableBufferPointer { ids in
             for b in 0..<batch.batchSize {
+                candidates.removeAll(keepingCapacity: true)
+                for t in (b * length)..<((b + 1) * length) where !isSpecial(ids[t]) { candidates.append(Int32(t)) }
+                guard !candidates.isEmpty else { continue }
+                let count = min(candidates.count, max(1, Int((Float(candidates.count) * rate).rounded())))
+                for i in 0..<count { candidates.swapAt(i, i + rng.nextInt(below: candidates.count - i)) }
                 let start = positions.count
-                var candidates = 0
-                for t in (b * length)..<((b + 1) * length) where !isSpecial(ids[t]) {
-                    candidates += 1
-                    if rng.nextUnitFloat() < rate {
-                        positions.append(Int32(t))
-                        labels.append(ids[t])
-                    }
-                }
-                if positions.count == start && candidates > 0 {
-                    var pick = rng.nextInt(below: candidates)
-                    for t in (b * length)..<((b + 1) * length) where !isSpecial(ids[t]) {
-                        if pick == 0 {
-                            positions.append(Int32(t))
-                            labels.append(ids[t])
-                            break
-                        }
-                        pick -= 1
-                    }
-                }
+                positions.append(contentsOf: candidates[0..<count].sorted())
                 for i in start..<positions.count {
                     let t = Int(positions[i])
+                    labels.append(ids[t])
                     let u = rng.nextUnitFloat()
                     if u < 0.8 {
                         ids[t] = Int32(specialIDs.mask)

@@ -49,9 +49,14 @@ public struct StudentCheckpoint: Sendable {
         self.state = state
     }
 
-    /// Names of the tensors AdamW updates: float weights and the projections.
+    /// Weights no loss of ours reaches (MLM and distillation never use the pooler): kept, not trained,
+    /// so they have no Adam moments.
+    public static let frozenNames: Set<String> = [BertNames.poolerWeight, BertNames.poolerBias]
+
+    /// Names of the tensors AdamW updates: float weights (not frozen) and the projections.
     public var trainableNames: [String] {
-        weights.filter { $0.value.floats != nil }.map(\.key) + projections.keys.map { Prefix.projection + $0 }
+        weights.filter { $0.value.floats != nil && !Self.frozenNames.contains($0.key) }.map(\.key)
+            + projections.keys.map { Prefix.projection + $0 }
     }
 
     public var tensorSet: TensorSet {
@@ -159,8 +164,9 @@ public struct StudentCheckpoint: Sendable {
     /// Every trainable tensor has both moments, shaped like it; no moment belongs to nothing.
     private func checkMoments(file: String) throws {
         var shapes: [String: [Int]] = [:]
-        for (k, v) in weights where v.floats != nil { shapes[k] = v.shape }
-        for (k, v) in projections { shapes[Prefix.projection + k] = v.shape }
+        for name in trainableNames {
+            shapes[name] = weights[name]?.shape ?? projections[String(name.dropFirst(Prefix.projection.count))]?.shape
+        }
         for (prefix, moments) in [(Prefix.adamM, adamM), (Prefix.adamV, adamV)] {
             for name in shapes.keys.sorted() where moments[name] == nil {
                 throw DistillError(.missingTensor, file: file, "tensor \(prefix)\(name): expected an Adam moment for the trainable tensor \(name), found none")

@@ -24,6 +24,7 @@ public final class BertBackwardBuffers {
 
     public init(config: BertConfig, batchSize: Int, sequenceLength: Int, attentionGradients: Bool = false,
                 maxBytes: Int = 8 << 30) throws {
+        try config.validate(source: "<model>")
         var layout = ArenaLayout(maxCount: maxBytes / MemoryLayout<Float>.stride)
         let B = batchSize, L = sequenceLength, d = config.hiddenSize
         let shapes = (0..<config.numHiddenLayers).map { config.layer($0) }
@@ -123,7 +124,7 @@ extension BertModel {
             batch.tokenTypes.withUnsafeBufferPointer { types in
                 Kernels.embeddingSumBackward(dSum, ids: ids.baseAddress!, tokenTypes: types.baseAddress!, rows: T,
                                              sequenceLength: batch.sequenceLength, width: d,
-                                             dword: g.word.baseAddress!, dposition: g.position.baseAddress!,
+                                             paddingId: Int32(exactly: config.padTokenId), dword: g.word.baseAddress!, dposition: g.position.baseAddress!,
                                              dtokenType: g.tokenType.baseAddress!)
             }
         }

@@ -18,6 +18,7 @@ public final class BertMLMActivations {
     let logitSlot, logitGradientSlot, scratchA, scratchB: ArenaSlot
 
     public init(config: BertConfig, maxRows: Int, maxBytes: Int = 8 << 30) throws {
+        try config.validate(source: "<model>")
         var layout = ArenaLayout(maxCount: maxBytes / MemoryLayout<Float>.stride)
         let d = config.hiddenSize, V = config.vocabSize
         do {

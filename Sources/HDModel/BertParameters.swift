@@ -115,7 +115,7 @@ public final class BertParameters {
                 throw ModelError(.missingTensor, file: "<model>", "parameter \(entry.name) has no weights of \(entry.count) floats to copy")
             }
             let slice = storage[entry]
-            _ = slice.initialize(from: values.buffer)
+            _ = slice.update(fromContentsOf: values.buffer)
             views[entry.name] = Tensor(shape: entry.shape,
                                        values: .float32(FloatStorage(borrowing: UnsafeBufferPointer(slice), owner: storage)),
                                        storedAs: .float32)

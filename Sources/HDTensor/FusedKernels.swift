@@ -1,10 +1,10 @@
 import Foundation
 
 /// Fused variants of `Kernels` for the inference path: each makes one pass over memory where the
-/// unfused sequence makes two or three, and works on 16-float vectors so exp and erf cost a few
-/// multiply-adds instead of a libm call per element. Each has a plain reference in `Reference`.
+/// unfused sequence makes two or three, and exp and erf are branch-free polynomials, so their loops
+/// vectorize instead of calling libm per element. Each has a plain reference in `Reference`.
 public enum FusedKernels {
-    public typealias Vector = SIMD16<Float>
+    typealias Vector = SIMD8<Float>
     static let lanes = Vector.scalarCount
 
     /// In place, x[r, :] = GELU(x[r, :] + bias), with the exact (erf) GELU.
@@ -74,15 +74,14 @@ public enum FusedKernels {
             while j < vectorEnd { top = pointwiseMax(top, load(xr + j)); j += lanes }
             var maxValue = top.max()
             while j < width { maxValue = max(maxValue, xr[j]); j += 1 }
+            // A plain map: the loop vectorizer turns the scalar exp into vector code for whatever
+            // the build targets, where SIMD-typed integer ops would be lowered lane by lane.
+            for i in 0..<width { xr[i] = exp(xr[i] - maxValue) }
             var sum = Vector(repeating: 0)
             j = 0
-            while j < vectorEnd { let e = exp(load(xr + j) - maxValue); store(e, xr + j); sum += e; j += lanes }
+            while j < vectorEnd { sum += load(xr + j); j += lanes }
             var total = sum.sum()
-            if j < width {
-                let e = exp(loadTail(xr + j, count: width - j, fill: -.infinity) - maxValue)
-                storeTail(e, xr + j, count: width - j)
-                total += e.sum()
-            }
+            while j < width { total += xr[j]; j += 1 }
             let inv = 1 / total
             j = 0
             while j < vectorEnd { store(load(xr + j) * inv, xr + j); j += lanes }
@@ -90,35 +89,34 @@ public enum FusedKernels {
         }
     }
 
-    // MARK: vector math
+    // MARK: scalar math, written to vectorize
 
     /// e^x to about 2 ulp (Cephes' expf: 2^n · p(r) with |r| ≤ ln2/2). Inputs are clamped to the
-    /// finite range, so −∞ gives a tiny positive number, never NaN.
+    /// finite range, so −∞ gives a tiny positive number, never NaN. Branch-free, so loops over it
+    /// vectorize.
     @inline(__always)
-    public static func exp(_ x: Vector) -> Vector {
-        let x = pointwiseMin(pointwiseMax(x, Vector(repeating: -87.3)), Vector(repeating: 88.3))
+    public static func exp(_ x: Float) -> Float {
+        let x = x < -87.3 ? -87.3 : (x > 88.3 ? 88.3 : x)
         // Round x·log2(e) to the nearest integer by adding 1.5·2²³: the integer lands in the low mantissa bits.
         let magic: Float = 12582912
         let t = x * 1.44269504088896341 + magic
         let n = t - magic
         let r = x - n * 0.693359375 + n * 2.12194440e-4
-        var p = Vector(repeating: 1.9875691500e-4)
+        var p: Float = 1.9875691500e-4
         p = p * r + 1.3981999507e-3
         p = p * r + 8.3334519073e-3
         p = p * r + 4.1665795894e-2
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
         let y = p * r * r + r + 1
-        let tBits = unsafeBitCast(t, to: SIMD16<UInt32>.self)
-        let exponent = (tBits &- magic.bitPattern &+ 127) &<< 23
-        return y * unsafeBitCast(exponent, to: Vector.self)
+        return y * Float(bitPattern: (t.bitPattern &- magic.bitPattern &+ 127) &<< 23)
     }
 
     /// erf(x) to a few ulp: the odd/even rational approximation on [−4, 4] used by Eigen and XLA;
-    /// outside that range erf is ±1 in single precision.
+    /// outside that range erf is ±1 in single precision. Branch-free.
     @inline(__always)
-    public static func erf(_ x: Vector) -> Vector {
-        let x = pointwiseMin(pointwiseMax(x, Vector(repeating: -4)), Vector(repeating: 4))
+    public static func erf(_ x: Float) -> Float {
+        let x = x < -4 ? -4 : (x > 4 ? 4 : x)
         let x2 = x * x
         var p = x2 * -2.72614225801306e-10 + 2.77068142495902e-08
         p = p * x2 - 2.10102402082508e-06
@@ -136,16 +134,10 @@ public enum FusedKernels {
 
     // MARK: helpers
 
-    /// x[j] = f(x[j] + bias[j]) over one row, 16 at a time; the tail goes through a padded vector so
-    /// it uses the same arithmetic as the body.
+    /// x[j] = f(x[j] + bias[j]) over one row: a plain map the loop vectorizer handles.
     @inline(__always)
-    static func mapRow(_ x: UnsafeMutablePointer<Float>, width: Int, bias: UnsafePointer<Float>, _ f: (Vector) -> Vector) {
-        var j = 0
-        while j + lanes <= width { store(f(load(x + j) + load(bias + j)), x + j); j += lanes }
-        if j < width {
-            let n = width - j
-            storeTail(f(loadTail(x + j, count: n, fill: 0) + loadTail(bias + j, count: n, fill: 0)), x + j, count: n)
-        }
+    static func mapRow(_ x: UnsafeMutablePointer<Float>, width: Int, bias: UnsafePointer<Float>, _ f: (Float) -> Float) {
+        for j in 0..<width { x[j] = f(x[j] + bias[j]) }
     }
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vector {
@@ -158,19 +150,6 @@ public enum FusedKernels {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
     }
 
-    @inline(__always) static func loadTail(_ p: UnsafePointer<Float>, count: Int, fill: Float) -> Vector {
-        var v = Vector(repeating: fill)
-        for i in 0..<count { v[i] = p[i] }
-        return v
-    }
-
-    @inline(__always) static func loadTail(_ p: UnsafeMutablePointer<Float>, count: Int, fill: Float) -> Vector {
-        loadTail(UnsafePointer(p), count: count, fill: fill)
-    }
-
-    @inline(__always) static func storeTail(_ v: Vector, _ p: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { p[i] = v[i] }
-    }
 }
 
 extension Reference {

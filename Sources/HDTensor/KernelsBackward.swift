@@ -6,23 +6,25 @@ import Foundation
 /// overwrite or accumulate. `Reference` holds a float64 version of each for the gradient checks.
 extension Kernels {
     /// Scatter-add of `embeddingSum`: dword[ids[r]] += dout[r], dposition[r mod seqLen] += dout[r],
-    /// dtokenType[types[r]] += dout[r]. A word used twice in a batch receives both rows.
+    /// dtokenType[types[r]] += dout[r]. A word used twice in a batch receives both rows. Tokens whose
+    /// id is `paddingId` add nothing to `dword` (PyTorch's `nn.Embedding(padding_idx:)`, which BERT
+    /// uses, so the pad row is never trained by lookups); they still reach the other two tables.
     public static func embeddingSumBackward(_ dout: UnsafePointer<Float>, ids: UnsafePointer<Int32>,
                                             tokenTypes: UnsafePointer<Int32>, rows: Int, sequenceLength: Int,
-                                            width: Int, dword: UnsafeMutablePointer<Float>,
+                                            width: Int, paddingId: Int32? = nil, dword: UnsafeMutablePointer<Float>,
                                             dposition: UnsafeMutablePointer<Float>,
                                             dtokenType: UnsafeMutablePointer<Float>) {
         for r in 0..<rows {
             let g = dout + r * width
-            let w = dword + Int(ids[r]) * width
             let p = dposition + (r % sequenceLength) * width
             let t = dtokenType + Int(tokenTypes[r]) * width
             for j in 0..<width {
-                let v = g[j]
-                w[j] += v
-                p[j] += v
-                t[j] += v
+                p[j] += g[j]
+                t[j] += g[j]
             }
+            if ids[r] == paddingId { continue }
+            let w = dword + Int(ids[r]) * width
+            for j in 0..<width { w[j] += g[j] }
         }
     }
 

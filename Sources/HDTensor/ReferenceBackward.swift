@@ -4,9 +4,10 @@ import Foundation
 /// saved statistics: each recomputes what it needs). The gradient checks test these against central
 /// finite differences, then the f32 kernels against these. Results are fresh arrays, never accumulated.
 extension Reference {
-    /// Gradients of Σ dout ⊙ embeddingSum(…) with respect to the three tables.
+    /// Gradients of Σ dout ⊙ embeddingSum(…) with respect to the three tables; the row `paddingId`
+    /// of the word table is frozen (gets zero), as `nn.Embedding(padding_idx:)`.
     public static func embeddingSumBackward(_ dout: [Double], ids: [Int32], tokenTypes: [Int32], sequenceLength: Int,
-                                            vocab: Int, positions: Int, types: Int, width: Int)
+                                            vocab: Int, positions: Int, types: Int, width: Int, paddingId: Int32? = nil)
         -> (word: [Double], position: [Double], tokenType: [Double]) {
         var word = [Double](repeating: 0, count: vocab * width)
         var position = [Double](repeating: 0, count: positions * width)
@@ -14,7 +15,7 @@ extension Reference {
         for r in ids.indices {
             for j in 0..<width {
                 let g = dout[r * width + j]
-                word[Int(ids[r]) * width + j] += g
+                if ids[r] != paddingId { word[Int(ids[r]) * width + j] += g }
                 position[(r % sequenceLength) * width + j] += g
                 tokenType[Int(tokenTypes[r]) * width + j] += g
             }

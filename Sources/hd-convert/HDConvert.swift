@@ -13,6 +13,6 @@ struct HDConvert: ParsableCommand {
 
         Exit status: 0 ok, 64 bad usage, 65 bad input data (the message names the file and tensor), 1 other.
         """,
-        subcommands: [Convert.self, Inspect.self],
+        subcommands: [Convert.self, Inspect.self, BenchLoad.self],
         defaultSubcommand: Convert.self)
 }

@@ -78,6 +78,7 @@ struct Bench: ParsableCommand {
         var flopsByOp: [String: Int]
         var flopsByLayer: [Int]
         var latencyMs: Latency
+        var latencySamplesMs: [Double]
         var tokensPerS: Double
         var gflopsPerS: Double
         var peakRssMB: Double
@@ -87,7 +88,7 @@ struct Bench: ParsableCommand {
         enum CodingKeys: String, CodingKey {
             case model, params, batch, threads, iterations, tokens, roofline
             case weightsMB = "weights_mb", seqLen = "seq_len", flopsPerForward = "flops_per_forward"
-            case flopsByOp = "flops_by_op", flopsByLayer = "flops_by_layer", latencyMs = "latency_ms"
+            case flopsByOp = "flops_by_op", flopsByLayer = "flops_by_layer", latencyMs = "latency_ms", latencySamplesMs = "latency_samples_ms"
             case tokensPerS = "tokens_per_s", gflopsPerS = "gflops_per_s", peakRssMB = "peak_rss_mb"
             case openblasCoretype = "openblas_coretype"
         }
@@ -110,6 +111,7 @@ struct Bench: ParsableCommand {
                 flopsByOp: ["gemm": total.gemm, "attention": total.attention, "elementwise": total.elementwise],
                 flopsByLayer: flops.layers.map(\.total),
                 latencyMs: .init(p50: latency.p50, p90: latency.p90, p99: latency.p99, mean: latency.mean),
+                latencySamplesMs: samples,
                 tokensPerS: Double(tokens) / (latency.p50 / 1000), gflopsPerS: Double(total.total) / (latency.p50 / 1000) / 1e9,
                 peakRssMB: Benchmark.peakResidentMiB(), roofline: nil,
                 openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"])

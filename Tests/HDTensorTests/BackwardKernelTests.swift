@@ -45,8 +45,10 @@ import Testing
         let dout = Self.doubles(rows * width, seed: 22)
         let word = Self.doubles(vocab * width, seed: 23), pos = Self.doubles(positions * width, seed: 24)
         let typ = Self.doubles(types * width, seed: 25)
+        // Id 1 plays the padding token: its word row must get nothing.
+        let padding: Int32 = 1
         let ref = Reference.embeddingSumBackward(dout, ids: ids, tokenTypes: tt, sequenceLength: seq, vocab: vocab,
-                                                 positions: positions, types: types, width: width)
+                                                 positions: positions, types: types, width: width, paddingId: padding)
         // The sum is linear in each table, so finite differences are exact up to rounding.
         func sum(_ w: [Double], _ p: [Double], _ t: [Double]) -> [Double] {
             (0..<(rows * width)).map { i in
@@ -54,7 +56,9 @@ import Testing
                 return w[Int(ids[r]) * width + j] + p[(r % seq) * width + j] + t[Int(tt[r]) * width + j]
             }
         }
-        #expect(Self.agree(ref.word, Self.numericGradient(word, weights: dout) { sum($0, pos, typ) }))
+        var numericWord = Self.numericGradient(word, weights: dout) { sum($0, pos, typ) }
+        for j in 0..<width { numericWord[Int(padding) * width + j] = 0 }
+        #expect(Self.agree(ref.word, numericWord))
         #expect(Self.agree(ref.position, Self.numericGradient(pos, weights: dout) { sum(word, $0, typ) }))
         #expect(Self.agree(ref.tokenType, Self.numericGradient(typ, weights: dout) { sum(word, pos, $0) }))
 
@@ -63,7 +67,7 @@ import Testing
         var dw = [Float](repeating: start, count: vocab * width), dp = [Float](repeating: start, count: positions * width)
         var dt = [Float](repeating: start, count: types * width)
         Kernels.embeddingSumBackward(Self.floats(dout), ids: ids, tokenTypes: tt, rows: rows, sequenceLength: seq,
-                                     width: width, dword: &dw, dposition: &dp, dtokenType: &dt)
+                                     width: width, paddingId: padding, dword: &dw, dposition: &dp, dtokenType: &dt)
         #expect(relativeError(dw.map { $0 - start }, Self.floats(ref.word)) < 1e-5)
         #expect(relativeError(dp.map { $0 - start }, Self.floats(ref.position)) < 1e-5)
         #expect(relativeError(dt.map { $0 - start }, Self.floats(ref.tokenType)) < 1e-5)
