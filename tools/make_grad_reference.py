@@ -62,6 +62,9 @@ def write(path, untied_tanh):
     missing, unexpected = model.load_state_dict(weights, strict=False)
     assert all(k.startswith("bert.pooler.") for k in unexpected), unexpected  # BertForMaskedLM has no pooler
     assert all(k.startswith("cls.predictions.decoder") or k.endswith("position_ids") for k in missing), missing
+    # Untied, transformers leaves decoder.bias a parameter of its own (unloaded); the checkpoint's
+    # cls.predictions.bias is the decoder's bias, as it is when tied.
+    model.cls.predictions.decoder.bias = model.cls.predictions.bias
     tied = model.cls.predictions.decoder.weight.data_ptr() == model.bert.embeddings.word_embeddings.weight.data_ptr()
     assert tied != untied_tanh
     model = model.double().eval()

@@ -1,15 +1,17 @@
 import Foundation
 
-/// AdamW (Loshchilov, Hutter 2019) over flat parameter buffers, step for step what
-/// `torch.optim.AdamW` computes: decoupled decay θ ← θ − lr·λ·θ first, then
-/// m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g², θ ← θ − (lr / (1−β1^t)) · m / (√v / √(1−β2^t) + ε).
+/// AdamW (Loshchilov, Hutter 2019) over flat parameter buffers, operation for operation what
+/// `torch.optim.AdamW` (single-tensor path) computes: decoupled decay θ ← θ·(1 − lr·λ) first, then
+/// m ← m + (1−β1)(g − m), v ← β2·v + (1−β2)·g², θ ← θ − (lr / (1−β1^t)) · m / (√v / √(1−β2^t) + ε).
+/// Hyper-parameters are Double, like PyTorch's Python floats, and every scalar is formed in Double
+/// before it meets the Float buffers, so the two agree to the last bit or two.
 public struct AdamW: Sendable, Equatable {
-    public var beta1: Float
-    public var beta2: Float
-    public var epsilon: Float
-    public var weightDecay: Float
+    public var beta1: Double
+    public var beta2: Double
+    public var epsilon: Double
+    public var weightDecay: Double
 
-    public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-6, weightDecay: Float = 0.01) {
+    public init(beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-6, weightDecay: Double = 0.01) {
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
@@ -21,21 +23,20 @@ public struct AdamW: Sendable, Equatable {
     /// undecayed. All four buffers have the same length (the caller's flat layout guarantees it).
     public func update(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
                        m: UnsafeMutableBufferPointer<Float>, v: UnsafeMutableBufferPointer<Float>,
-                       step: Int, learningRate lr: Float, decay: Bool = true) {
-        let t = Double(step)
-        let correction1 = Float(1 - pow(Double(beta1), t))
-        let correction2Root = Float((1 - pow(Double(beta2), t)).squareRoot())
-        let stepSize = lr / correction1
-        let shrink = decay ? 1 - lr * weightDecay : 1
-        let (b1, b2, c1, c2, eps) = (beta1, beta2, 1 - beta1, 1 - beta2, epsilon)
+                       step: Int, learningRate: Float, decay: Bool = true) {
+        let t = Double(step), lr = Double(learningRate)
+        let stepSize = Float(lr / (1 - pow(beta1, t)))
+        let correction2Root = Float((1 - pow(beta2, t)).squareRoot())
+        let shrink = Float(decay ? 1 - lr * weightDecay : 1)
+        let (c1, b2, c2, eps) = (Float(1 - beta1), Float(beta2), Float(1 - beta2), Float(epsilon))
         let p = parameters.baseAddress!, g = gradients.baseAddress!, mp = m.baseAddress!, vp = v.baseAddress!
         for i in 0..<parameters.count {
             let gi = g[i]
-            let mi = b1 * mp[i] + c1 * gi
-            let vi = b2 * vp[i] + c2 * gi * gi
+            let mi = mp[i] + c1 * (gi - mp[i])
+            let vi = vp[i] * b2 + c2 * gi * gi
             mp[i] = mi
             vp[i] = vi
-            p[i] = p[i] * shrink - stepSize * mi / (vi.squareRoot() / correction2Root + eps)
+            p[i] = p[i] * shrink - stepSize * (mi / (vi.squareRoot() / correction2Root + eps))
         }
     }
 }

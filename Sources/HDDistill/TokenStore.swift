@@ -28,9 +28,16 @@ public struct TokenStore: Sendable {
         if isNarrow { narrow.append(UInt16(truncatingIfNeeded: id)) } else { wide.append(UInt32(truncatingIfNeeded: id)) }
     }
 
-    /// Gives back the spare capacity left by doubling growth once the split is complete.
+    /// Gives back the spare capacity left by doubling growth once the split is complete (a fresh
+    /// exact-size copy: `Array(array)` would share the oversized buffer).
     public mutating func shrinkToFit() {
-        if isNarrow { narrow = Array(narrow) } else { wide = Array(wide) }
+        if isNarrow { narrow = Self.exactCopy(narrow) } else { wide = Self.exactCopy(wide) }
+    }
+
+    private static func exactCopy<T>(_ a: [T]) -> [T] {
+        [T](unsafeUninitializedCapacity: a.count) { out, initialized in
+            initialized = out.initialize(fromContentsOf: a)
+        }
     }
 
     public subscript(index: Int) -> Int { isNarrow ? Int(narrow[index]) : Int(wide[index]) }

@@ -79,7 +79,7 @@ public final class Trainer {
         self.teacherSHA256 = teacherSHA256
         self.vocab = vocab
         masking = try MLMMasking(specialIDs: corpus.specialIDs, vocabularySize: config.vocabSize)
-        adam = AdamW(weightDecay: options.weightDecay)
+        adam = AdamW(weightDecay: Double(options.weightDecay))
         schedule = try LRSchedule(peak: options.learningRate, warmupSteps: options.warmupSteps, totalSteps: options.steps)
 
         let base = try resume.map { try BertModel(config: $0.config, weights: BertWeights(tensors: TensorSet(tensors: $0.weights), config: $0.config, source: "<resume>")) } ?? student

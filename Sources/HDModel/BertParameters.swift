@@ -95,7 +95,9 @@ public final class FlatFloats: @unchecked Sendable {
 /// with no copy and no rebuild. (`FloatStorage` is documented immutable; here its memory changes
 /// under it, which is safe as long as updates happen between steps, never during a forward or
 /// backward — the trainer's loop is sequential, so they do.) The pooler, when present, is copied
-/// once and kept as it is: MLM training does not use it.
+/// once and kept as it is: MLM training does not use it. A structural mask (a pruned row or column)
+/// is a set of indices inside `layout`'s entries, so zeroing it in the parameters, their gradients
+/// and the optimiser's moments is the same index walk over three buffers.
 public final class BertParameters {
     public let layout: BertParameterLayout
     public let storage: FlatFloats

@@ -68,25 +68,28 @@ extension Kernels {
     }
 
     /// dx = dout ⊙ GELU'(x) for the exact GELU: Φ(x) + x·φ(x). Overwrites `dx`, which may be `dout`.
+    /// Uses `FusedKernels`' branch-free erf and exp (a few ulp) so the loop vectorizes: libm's
+    /// scalar calls were most of this kernel's time.
     public static func geluBackward(_ dout: UnsafePointer<Float>, x: UnsafePointer<Float>, count: Int,
                                     dx: UnsafeMutablePointer<Float>) {
         let invSqrt2 = Float(0.70710678118654752440), invSqrt2Pi = Float(0.39894228040143267794)
         for i in 0..<count {
             let v = x[i]
-            let cdf = 0.5 * (1 + erf(v * invSqrt2))
-            let pdf = invSqrt2Pi * exp(-0.5 * v * v)
+            let cdf = 0.5 * (1 + FusedKernels.erf(v * invSqrt2))
+            let pdf = invSqrt2Pi * FusedKernels.exp(-0.5 * v * v)
             dx[i] = dout[i] * (cdf + v * pdf)
         }
     }
 
     /// dx = dout ⊙ GELU'(x) for the tanh form: with u = c(x + 0.044715x³), t = tanh u,
     /// GELU' = ½(1 + t) + ½x(1 − t²)·c(1 + 3·0.044715x²). Overwrites `dx`, which may be `dout`.
+    /// tanh u = 1 − 2/(e^{2u} + 1) through the vectorizable exp (which clamps, so it saturates to ±1).
     public static func geluTanhBackward(_ dout: UnsafePointer<Float>, x: UnsafePointer<Float>, count: Int,
                                         dx: UnsafeMutablePointer<Float>) {
         let c = Float(0.79788456080286535588)
         for i in 0..<count {
             let v = x[i]
-            let t = tanh(c * (v + 0.044715 * v * v * v))
+            let t = 1 - 2 / (FusedKernels.exp(2 * c * (v + 0.044715 * v * v * v)) + 1)
             let du = c * (1 + 3 * 0.044715 * v * v)
             dx[i] = dout[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
         }

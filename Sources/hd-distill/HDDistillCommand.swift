@@ -78,7 +78,7 @@ struct HDDistillCommand: ParsableCommand {
         let text = try Corpus(files: corpus, tokenizer: tokenizer,
                               options: CorpusOptions(sequenceLength: seqLen, heldOutEvery: heldOutEvery))
         let model = try BertModel(checkpoint: checkpoint)
-        let sha = mlmOnly ? nil : try FileDigest.sha256(path: try CheckpointLoader.resolveModelFile(teacher).model)
+        let sha = mlmOnly ? nil : try FileDigest.sha256(path: try Checkpoint.resolveModelFile(teacher).model)
         let options = TrainerOptions(steps: steps, batchSize: batch, accumulate: accumulate, learningRate: lr,
                                      warmupSteps: warmup, weightDecay: weightDecay, clipNorm: clipNorm, seed: seed,
                                      alphaMLM: alphaMLM, alphaKL: mlmOnly ? 0 : alphaKL, temperature: temperature,

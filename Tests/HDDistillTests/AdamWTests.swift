@@ -18,8 +18,8 @@ import Testing
         step(opt, &p, g, &m, &v, t: 1, lr: 0.01)
         let expected: [Double] = [1 * 0.999 - 0.01 * 0.5 / (0.5 + 1e-6), -2 * 0.999 + 0.01 * 0.25 / (0.25 + 1e-6), 0.5 * 0.999]
         for i in 0..<3 { #expect(abs(Double(p[i]) - expected[i]) < 1e-6) }
-        #expect(m == [0.05, -0.025, 0].map { Float($0) })
-        #expect(abs(v[0] - 0.00025) < 1e-10)
+        #expect(zip(m, [0.05, -0.025, 0]).allSatisfy { abs(Double($0) - $1) < 1e-8 })
+        #expect(abs(Double(v[0]) - 0.00025) < 1e-10)
         // Step 2 without decay, second gradient = first: m̂ = g, v̂ = g² again.
         var q: [Float] = [1], mq: [Float] = [0], vq: [Float] = [0]
         step(opt, &q, [2], &mq, &vq, t: 1, lr: 0.1, decay: false)
@@ -28,7 +28,7 @@ import Testing
     }
 
     struct Reference: Decodable {
-        var beta1: Float, beta2: Float, epsilon: Float, weight_decay: Float
+        var beta1: Double, beta2: Double, epsilon: Double, weight_decay: Double
         var decayed_count: Int
         var rates: [Float], initial: [Float], gradients: [[Float]], after_step: [[Float]], m: [Float], v: [Float]
     }
@@ -47,8 +47,10 @@ import Testing
             let worst = zip(a + b, ref.after_step[s]).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
             #expect(worst < 2e-6, "step \(s + 1): worst relative difference \(worst)")
         }
-        #expect(zip(ma + mb, ref.m).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) })
-        #expect(zip(va + vb, ref.v).allSatisfy { abs($0 - $1) <= 1e-6 * max(1e-3, abs($1)) })
+        // m of an element whose gradients nearly cancel (−1.8e-5) carries the rounding of its larger terms.
+        let worstM = zip(ma + mb, ref.m).map { abs($0 - $1) / max(1e-2, abs($1)) }.max() ?? 0
+        let worstV = zip(va + vb, ref.v).map { abs($0 - $1) / max(1e-9, abs($1)) }.max() ?? 0
+        #expect(worstM < 1e-5 && worstV < 1e-5, "moments: worst relative difference m \(worstM), v \(worstV)")
     }
 
     @Test func scheduleWarmsUpThenDecays() throws {

@@ -53,7 +53,7 @@ import Testing
     @Test func blankLineBlocksJoinTheirLines() throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { TestSupport.cleanUp(dir) }
-        let text = "first block line one\nline two of it\n\n  \r\nsecond block\n"
+        let text = "first block line one\nline two of it\n\n  \r\nsecond block\n\n"
         let path = try Self.write(String(repeating: text, count: 8), in: dir)
         let corpus = try Corpus(files: [path], tokenizer: Self.tokenizer,
                                 options: CorpusOptions(sequenceLength: 8, heldOutEvery: 0))

@@ -31,7 +31,7 @@ import Testing
 
     static func corpus() throws -> Corpus {
         try Corpus(files: [TestSupport.fixture("corpus/tiny.txt")], tokenizer: CorpusTests.tokenizer,
-                   options: CorpusOptions(sequenceLength: 32, heldOutEvery: 6))
+                   options: CorpusOptions(sequenceLength: 32, heldOutEvery: 3))
     }
 
     static func bits(_ c: StudentCheckpoint) -> [String: [UInt32]] {

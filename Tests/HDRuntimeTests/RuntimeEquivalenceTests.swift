@@ -85,8 +85,9 @@ import Testing
         try Self.check(model, TokenBatch.padding(sequences))
     }
 
-    @Test func spladeTiny() throws {
-        let model = try BertModel(checkpoint: Checkpoint.load(TestSupport.realModel("splade-tiny")))
+    @Test(arguments: ["splade-tiny", "minilm"])
+    func realCheckpoint(name: String) throws {
+        let model = try BertModel(checkpoint: Checkpoint.load(TestSupport.realModel(name)))
         let sequences = [[101, 1996, 3007, 1997, 2605, 2003, 103, 1012, 102],
                          (0..<64).map { $0 == 0 ? 101 : $0 == 63 ? 102 : 2000 + $0 * 97 % 20000 }]
         try Self.check(model, TokenBatch.padding(sequences))

@@ -75,6 +75,6 @@ import Testing
         #expect(a.parameterCount == 64 * 24 + 512 * 24 + 2 * 24 + 2 * 24 + 2 * (72 * 24 + 72 + 24 * 24 + 24 + 40 * 24 + 40 + 24 * 40 + 24 + 4 * 24))
         let session = try InferenceSession(model: a, maxBatch: 1, maxLength: 6, threads: 2)
         try session.forward(TokenBatch(batchSize: 1, sequenceLength: 6, ids: [1, 2, 3, 4, 5, 6]))
-        #expect(session.packedHiddenState.allSatisfy(\.isFinite))
+        #expect(session.packedHiddenState.allSatisfy { $0.isFinite })
     }
 }
