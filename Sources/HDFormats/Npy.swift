@@ -198,41 +198,9 @@ public enum Npy {
         return NpyHeader(type: type, bigEndian: false, fortranOrder: false, shape: tensor.shape)
     }
 
-    /// Feeds the little-endian data bytes to `sink`: f32 straight from storage, the rest converted
-    /// through a small reused buffer.
+    /// Feeds the little-endian data bytes of `tensor` as `header` stores it to `sink`.
     static func writeData(_ tensor: Tensor, header: NpyHeader, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let chunk = 8192
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: chunk * 8, alignment: 16)
-        defer { scratch.deallocate() }
-        switch tensor.values {
-        case .float32(let storage) where header.type == .float32:
-            try sink(UnsafeRawBufferPointer(storage.buffer))
-        case .float32(let storage):
-            var start = 0
-            while start < storage.count {
-                let n = min(chunk, storage.count - start)
-                let slice = UnsafeBufferPointer(rebasing: storage.buffer[start..<(start + n)])
-                if header.type == .float16 {
-                    ElementConversion.float32ToFloat16(slice, into: scratch)
-                } else {
-                    ElementConversion.float32ToFloat64(slice, into: scratch)
-                }
-                try sink(UnsafeRawBufferPointer(start: scratch, count: n * header.type.byteCount))
-                start += n
-            }
-        case .int64(let values) where header.type == .int64:
-            try values.withUnsafeBytes { try sink($0) }
-        case .int64(let values):
-            var start = 0
-            while start < values.count {
-                let n = min(chunk, values.count - start)
-                for i in 0..<n {
-                    scratch.storeBytes(of: Int32(truncatingIfNeeded: values[start + i]).littleEndian, toByteOffset: 4 * i, as: Int32.self)
-                }
-                try sink(UnsafeRawBufferPointer(start: scratch, count: 4 * n))
-                start += n
-            }
-        }
+        try TensorEncoding.write(tensor.values, as: header.type, to: sink)
     }
 
     /// Checks a re-read array against what was written: shape, type, and every value bitwise after
@@ -244,20 +212,8 @@ public enum Npy {
         guard back.shape == tensor.shape, back.storedAs == header.type else {
             throw fail("shape \(back.shape) \(back.storedAs.rawValue), expected \(tensor.shape) \(header.type.rawValue)")
         }
-        switch (tensor.values, back.values) {
-        case (.float32(let want), .float32(let have)) where header.type == .float16:
-            let same = zip(want.buffer, have.buffer).allSatisfy {
-                ElementConversion.float(fromFloat16Bits: ElementConversion.float16Bits($0)).bitPattern == $1.bitPattern
-            }
-            guard want.count == have.count, same else { throw fail("values differ") }
-        case (.float32(let want), .float32(let have)):
-            guard want.count == have.count, want.count == 0 || memcmp(want.buffer.baseAddress!, have.buffer.baseAddress!, 4 * want.count) == 0 else {
-                throw fail("values differ")
-            }
-        case (.int64(let want), .int64(let have)):
-            guard want == have else { throw fail("values differ") }
-        default:
-            throw fail("another kind of values")
+        guard TensorEncoding.readBackMatches(tensor.values, back.values, storedAs: header.type) else {
+            throw fail("values differ")
         }
     }
 

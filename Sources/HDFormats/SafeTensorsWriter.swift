@@ -109,40 +109,7 @@ struct WritePlan {
     /// Feeds the file's bytes to `sink` in order, converting through a small reused buffer.
     func emit(_ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         try header.withUnsafeBytes { try sink($0) }
-        let chunk = 8192
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: chunk * 8, alignment: 16)
-        defer { scratch.deallocate() }
-        for item in items {
-            switch item.tensor.values {
-            case .float32(let storage) where item.dtype == .float32:
-                try sink(UnsafeRawBufferPointer(storage.buffer))
-            case .float32(let storage):
-                var start = 0
-                while start < storage.count {
-                    let n = min(chunk, storage.count - start)
-                    let slice = UnsafeBufferPointer(rebasing: storage.buffer[start..<(start + n)])
-                    switch item.dtype {
-                    case .float16: ElementConversion.float32ToFloat16(slice, into: scratch)
-                    case .bfloat16: ElementConversion.float32ToBFloat16(slice, into: scratch)
-                    default: ElementConversion.float32ToFloat64(slice, into: scratch)
-                    }
-                    try sink(UnsafeRawBufferPointer(start: scratch, count: n * item.dtype.byteCount))
-                    start += n
-                }
-            case .int64(let values) where item.dtype == .int64:
-                try values.withUnsafeBytes { try sink($0) }
-            case .int64(let values):
-                var start = 0
-                while start < values.count {
-                    let n = min(chunk, values.count - start)
-                    for i in 0..<n {
-                        scratch.storeBytes(of: Int32(truncatingIfNeeded: values[start + i]).littleEndian, toByteOffset: 4 * i, as: Int32.self)
-                    }
-                    try sink(UnsafeRawBufferPointer(start: scratch, count: 4 * n))
-                    start += n
-                }
-            }
-        }
+        for item in items { try TensorEncoding.write(item.tensor.values, as: item.dtype, to: sink) }
     }
 
     /// Checks a re-read file against what was meant to be written, value by value (bitwise, after the
@@ -157,25 +124,8 @@ struct WritePlan {
             guard let got = back.tensors[item.name], got.shape == item.tensor.shape, got.storedAs == item.dtype else {
                 throw fail("tensor \(name) is missing or has another shape or dtype")
             }
-            switch (item.tensor.values, got.values) {
-            case (.float32(let want), .float32(let have)) where item.dtype == .float32:
-                guard want.count == have.count, want.count == 0 || memcmp(want.buffer.baseAddress!, have.buffer.baseAddress!, 4 * want.count) == 0 else {
-                    throw fail("tensor \(name) values differ")
-                }
-            case (.float32(let want), .float32(let have)):
-                let roundTrip: (Float) -> Float = switch item.dtype {
-                case .float16: { ElementConversion.float(fromFloat16Bits: ElementConversion.float16Bits($0)) }
-                case .bfloat16: { ElementConversion.float(fromBFloat16Bits: ElementConversion.bfloat16Bits($0)) }
-                default: { Float(Double($0)) }
-                }
-                guard want.count == have.count,
-                      zip(want.buffer, have.buffer).allSatisfy({ roundTrip($0).bitPattern == $1.bitPattern }) else {
-                    throw fail("tensor \(name) values differ")
-                }
-            case (.int64(let want), .int64(let have)):
-                guard want == have else { throw fail("tensor \(name) values differ") }
-            default:
-                throw fail("tensor \(name) came back with another kind of values")
+            guard TensorEncoding.readBackMatches(item.tensor.values, got.values, storedAs: item.dtype) else {
+                throw fail("tensor \(name) values differ")
             }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HDCommandLine
 import HDModel
 import HDRuntime
 import HDTokenizer
@@ -95,7 +96,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
+        try ToolErrors.reporting("hd-infer") {
             let (runtime, vocabulary) = try loadModel()
             let input = try makeBatch(runtime.config, vocabulary: vocabulary)
             let session = try InferenceSession(model: runtime, maxBatch: batch, maxLength: seqLen, threads: threads)
@@ -120,7 +121,7 @@ struct Bench: ParsableCommand {
                 report.roofline = .init(sgemmGflopsPerS: r.sgemmGflopsPerSecond, gemmMs: r.gemmSeconds * 1000,
                                         fractionOfSgemm: report.gflopsPerS / r.sgemmGflopsPerSecond)
             }
-            if json { try printJSON(report) } else { printTable(report) }
+            if json { try JSONOutput.print(report) } else { printTable(report) }
         }
     }
 
@@ -171,10 +172,4 @@ struct Bench: ParsableCommand {
         row("peak RSS", "\(g(r.peakRssMB)) MiB")
         row("OPENBLAS_CORETYPE", r.openblasCoretype ?? "(unset)")
     }
-}
-
-func printJSON<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-    FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
 }

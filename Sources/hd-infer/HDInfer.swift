@@ -17,16 +17,3 @@ struct HDInfer: ParsableCommand {
         subcommands: [Bench.self, Tokenize.self, FillMask.self, Embed.self],
         defaultSubcommand: Bench.self)
 }
-
-/// Maps our typed errors to the documented exit statuses with a one-line message.
-func runReportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as FormatError {
-        FileHandle.standardError.write(Data("hd-infer: error: \(error.description)\n".utf8))
-        throw ExitCode(65)
-    } catch let error as ModelError {
-        FileHandle.standardError.write(Data("hd-infer: error: \(error.description)\n".utf8))
-        throw ExitCode(65)
-    }
-}

@@ -53,47 +53,4 @@ struct ForwardRealModelTests {
         let output = try model.forward(try ref.batch())
         #expect(relativeError(output.meanPooled(normalized: true), try ref.floats("embeddings")) < 1e-4)
     }
-
-    /// Latency of one forward, batch 1 × 128 tokens, median of repeated runs. Opt-in because it is slow
-    /// in debug builds and the figure only means something in release:
-    /// `HD_BENCH=1 OPENBLAS_NUM_THREADS=2 swift test -c release --filter ForwardRealModelTests`.
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["HD_BENCH"] == "1"))
-    func latency() throws {
-        let splade = try BertModel(checkpoint: try Checkpoint.load(try TestSupport.realModel("splade-tiny")))
-        print("forward latency splade-tiny 1×128, \(ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "default") threads: \(try Self.medianMilliseconds(splade)) ms")
-        let base = try Self.randomModel(BertConfig(vocabSize: 30522, hiddenSize: 768, numHiddenLayers: 12,
-                                                   numAttentionHeads: 12, intermediateSize: 3072))
-        print("forward latency BERT-base shape 1×128, \(ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "default") threads: \(try Self.medianMilliseconds(base)) ms")
-    }
-
-    static func medianMilliseconds(_ model: BertModel, length: Int = 128, runs: Int = 20) throws -> Double {
-        let ids = (0..<length).map { 1000 + $0 * 7 }
-        let batch = try TokenBatch(ids: [ids])
-        let activations = try BertActivations(config: model.config, batchSize: 1, sequenceLength: length)
-        try model.forward(batch, activations: activations)
-        var times: [Double] = []
-        for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try model.forward(batch, activations: activations)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-        }
-        return times.sorted()[runs / 2]
-    }
-
-    /// Weights of `config`'s shapes, N(0, 0.02)-ish from a seeded generator; LayerNorm γ = 1.
-    static func randomModel(_ config: BertConfig) throws -> BertModel {
-        var set = TensorSet()
-        var state: UInt64 = 42
-        for (name, shape) in BertNames.requiredShapes(config) {
-            let n = shape.reduce(1, *)
-            let isGamma = name.hasSuffix("LayerNorm.weight")
-            set[name] = Tensor(shape: shape, values: .float32(FloatStorage(count: n) { out in
-                for i in 0..<n {
-                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                    out[i] = isGamma ? 1 : Float(Int64(bitPattern: state) >> 40) / Float(1 << 23) * 0.02
-                }
-            }), storedAs: .float32)
-        }
-        return try BertModel(config: config, weights: BertWeights(tensors: set, config: config, source: "random"))
-    }
 }
