@@ -21,6 +21,7 @@ import Testing
               + "\(corpus.sequenceCount(.train)) train / \(corpus.sequenceCount(.heldOut)) held-out sequences of 128; "
               + "ids \(idBytes) bytes; \(String(format: "%.1f", seconds)) s (\(String(format: "%.2f", Double(bytes) / seconds / 1e6)) MB/s); "
               + "peak RSS \(usage.ru_maxrss / 1024) MiB; modes \(corpus.modes.map(\.rawValue))")
-        #expect(idBytes <= 2 * tokens + 64)
+        // Capacity rounds up to the allocator's size classes: allow a page per split.
+        #expect(idBytes <= 2 * tokens + 8192)
     }
 }
