@@ -31,13 +31,6 @@ public enum Benchmark {
         return samples
     }
 
-    /// The process's peak resident set so far, in MiB (Linux reports ru_maxrss in KiB).
-    public static func peakResidentMiB() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_maxrss) / 1024
-    }
-
     /// One GEMM shape of the forward and how often one forward runs it.
     public struct GemmShape: Hashable, Sendable {
         public let m, n, k: Int

@@ -60,15 +60,13 @@ struct BenchLoad: ParsableCommand {
                 }
                 return total
             }
-            // Peak memory is that of one read with every value touched: the high-water mark is taken
+            // Peak memory (VmHWM) is that of one read with every value touched: the high-water mark is taken
             // before the timed repetitions, which hold at most one more model at a time.
             var (kind, tensorCount, valueCount, total) = try { () throws -> (FileKind, Int, Int, Double) in
                 let (kind, first) = try read()
                 return (kind, first.tensors.count, first.elementCount, sum(first))
             }()
-            var usage = rusage()
-            getrusage(RUSAGE_SELF.rawValue, &usage)
-            let peakMiB = Double(usage.ru_maxrss) / 1024
+            let peakMiB = ProcessMemory.peakResidentMiB()
             var readTimes: [Double] = [], bothTimes: [Double] = []
             for _ in 0..<repeats {
                 var start = DispatchTime.now().uptimeNanoseconds

@@ -114,7 +114,7 @@ struct Bench: ParsableCommand {
                 latencyMs: .init(p50: latency.p50, p90: latency.p90, p99: latency.p99, mean: latency.mean),
                 latencySamplesMs: samples,
                 tokensPerS: Double(tokens) / (latency.p50 / 1000), gflopsPerS: Double(total.total) / (latency.p50 / 1000) / 1e9,
-                peakRssMB: Benchmark.peakResidentMiB(), roofline: nil,
+                peakRssMB: ProcessMemory.peakResidentMiB(), roofline: nil,
                 openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"])
             if roofline {
                 let r = Benchmark.roofline(config: runtime.config, batchSize: batch, sequenceLength: seqLen, threads: threads)
