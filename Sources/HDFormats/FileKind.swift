@@ -40,3 +40,30 @@ public enum FileKind: Equatable, Sendable {
         return .unknown
     }
 }
+
+extension FileKind {
+    /// Refuses `bytes` unless they look like `expected` (nil: any tensor container), with one message
+    /// per kind of mistake: a Git LFS pointer says how to get the real file, a pickle why it is never
+    /// loaded, anything else what it looks like. `allowUnknown` lets unrecognised bytes through to a
+    /// parser that reports precisely what is wrong (a safetensors header that is not an object, say).
+    @discardableResult
+    public static func require(_ expected: FileKind?, _ bytes: UnsafeRawBufferPointer, file: String,
+                               allowUnknown: Bool = false) throws -> FileKind {
+        let kind = detect(bytes)
+        let wanted = expected?.description ?? "a safetensors, .npy or .npz file"
+        switch kind {
+        case .gitLFSPointer:
+            throw FormatError(.gitLFSPointer, file: file, "is a Git LFS pointer, not the model's bytes: run `git lfs pull` in its repository (or fetch the real file) and retry")
+        case .pickle, .pytorchZip:
+            throw FormatError(.pickle, file: file, "is \(kind.description), expected \(wanted); loading a pickle can run arbitrary code, so it is refused: convert it to safetensors first (e.g. `safetensors.torch.save_file(torch.load(path, weights_only=True), 'model.safetensors')`)")
+        case .unknown where allowUnknown:
+            return kind
+        case .unknown where expected == nil:
+            let head = bytes.prefix(8).map { b in b >= 0x20 && b < 0x7F ? String(UnicodeScalar(b)) : "." }.joined()
+            throw FormatError(.wrongFormat, file: file, "is not a safetensors, .npy or .npz file (starts with \"\(head)\"); expected one of those")
+        default:
+            guard let expected, kind != expected else { return kind }
+            throw FormatError(.wrongFormat, file: file, "looks like \(kind.description), not \(expected.description)")
+        }
+    }
+}

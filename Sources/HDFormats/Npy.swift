@@ -32,7 +32,7 @@ public enum Npy {
     /// Maps and decodes the file at `path`; f32 tensors borrow the mapping.
     public static func read(path: String, limits: ReadLimits = .default) throws -> Tensor {
         let mapped = try MappedFile(path: path, limits: limits, minimumBytes: 10)
-        try refuseOtherKinds(mapped.bytes, expected: .npy, file: path)
+        try FileKind.require(.npy, mapped.bytes, file: path)
         return try decode(mapped.bytes, name: arrayName(of: path), file: path, owner: mapped, limits: limits)
     }
 
@@ -223,20 +223,5 @@ public enum Npy {
     static func arrayName(of path: String) -> String {
         let base = path.split(separator: "/").last.map(String.init) ?? path
         return base.hasSuffix(".npy") ? String(base.dropLast(4)) : base
-    }
-
-    /// Refuses a file whose leading bytes say it is something else, naming what it looks like.
-    static func refuseOtherKinds(_ bytes: UnsafeRawBufferPointer, expected: FileKind, file: String) throws {
-        let kind = FileKind.detect(bytes)
-        switch kind {
-        case expected:
-            return
-        case .gitLFSPointer:
-            throw FormatError(.gitLFSPointer, file: file, "is a Git LFS pointer, not \(expected.description); fetch the real file (`git lfs pull`, or download it again)")
-        case .pickle, .pytorchZip:
-            throw FormatError(.pickle, file: file, "is \(kind.description), expected \(expected.description); pickle can run code, so it is never loaded: convert it in Python first (numpy.savez or safetensors)")
-        default:
-            throw FormatError(.wrongFormat, file: file, "looks like \(kind.description), not \(expected.description)")
-        }
     }
 }

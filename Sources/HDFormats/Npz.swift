@@ -20,7 +20,7 @@ public enum Npz {
 
     public static func read(path: String, limits: ReadLimits = .default, threads: Int = defaultThreads) throws -> TensorSet {
         let mapped = try MappedFile(path: path, limits: limits, minimumBytes: 22)
-        try Npy.refuseOtherKinds(mapped.bytes, expected: .npz, file: path)
+        try FileKind.require(.npz, mapped.bytes, file: path)
         return try decode(mapped.bytes, file: path, owner: mapped, limits: limits, threads: threads, releasePages: true)
     }
 

@@ -51,7 +51,7 @@ public enum SafeTensors {
     }
 
     static func parse(_ bytes: UnsafeRawBufferPointer, file: String, limits: ReadLimits, owner: AnyObject?) throws -> TensorSet {
-        try refuseOtherKinds(bytes, file: file)
+        try FileKind.require(.safetensors, bytes, file: file, allowUnknown: true)
         guard bytes.count >= 8 else {
             throw FormatError(.tooSmall, file: file, "is \(bytes.count) bytes, shorter than the 8-byte safetensors header length")
         }
@@ -99,20 +99,6 @@ public enum SafeTensors {
             tensors[e.name] = Tensor(shape: e.shape, values: load(e, from: data, owner: owner), storedAs: e.dtype)
         }
         return TensorSet(tensors: tensors, metadata: metadata)
-    }
-
-    /// Gives a useful error for files that are something else entirely.
-    static func refuseOtherKinds(_ bytes: UnsafeRawBufferPointer, file: String) throws {
-        switch FileKind.detect(bytes) {
-        case .gitLFSPointer:
-            throw FormatError(.gitLFSPointer, file: file, "is a Git LFS pointer, not the safetensors data; fetch the real file (`git lfs pull`, or download it from the hub)")
-        case .pickle, .pytorchZip:
-            throw FormatError(.pickle, file: file, "is \(FileKind.detect(bytes).description), expected safetensors; pickle can run code, so it is never loaded: convert it to safetensors in Python first")
-        case .npy, .npz:
-            throw FormatError(.wrongFormat, file: file, "looks like \(FileKind.detect(bytes).description), not a safetensors file")
-        case .safetensors, .unknown:
-            return
-        }
     }
 
     static func parseMetadata(_ value: JSONValue, file: String) throws -> [String: String] {

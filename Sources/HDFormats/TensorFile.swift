@@ -7,18 +7,7 @@ public enum TensorFile {
     /// Validates the path (exists, regular, non-empty, under the cap) and says what the bytes are.
     public static func sniff(path: String, limits: ReadLimits = .default) throws -> FileKind {
         let file = try MappedFile(path: path, limits: limits)
-        let kind = FileKind.detect(UnsafeRawBufferPointer(rebasing: file.bytes.prefix(4096)))
-        switch kind {
-        case .gitLFSPointer:
-            throw FormatError(.gitLFSPointer, file: path, "is a Git LFS pointer, not the model's bytes: run `git lfs pull` in its repository (or fetch the real file) and retry")
-        case .pickle, .pytorchZip:
-            throw FormatError(.pickle, file: path, "is \(kind.description); loading a pickle can run arbitrary code, so it is refused: convert it to safetensors first (e.g. `safetensors.torch.save_file(torch.load(path, weights_only=True), 'model.safetensors')`)")
-        case .unknown:
-            let head = file.bytes.prefix(8).map { b in b >= 0x20 && b < 0x7F ? String(UnicodeScalar(b)) : "." }.joined()
-            throw FormatError(.wrongFormat, file: path, "is not a safetensors, .npy or .npz file (starts with \"\(head)\"); expected one of those")
-        default:
-            break
-        }
+        let kind = try FileKind.require(nil, UnsafeRawBufferPointer(rebasing: file.bytes.prefix(4096)), file: path)
         let ext = path.split(separator: "/").last.flatMap { name in name.contains(".") ? name.split(separator: ".").last : nil }
         if let ext, let promised = promisedKind[ext.lowercased()], promised != kind {
             throw FormatError(.wrongFormat, file: path, "has the extension .\(ext) but its bytes look like \(kind.description); rename it or check how it was written")
