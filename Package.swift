@@ -24,6 +24,7 @@ let package = Package(
         .target(name: "HDModel", dependencies: ["HDTensor", "HDFormats", "HDTokenizer"]),
         .target(name: "HDRuntime", dependencies: ["HDModel", "HDTensor"]),
         .target(name: "HDDistill", dependencies: ["HDModel", "HDTensor", "HDTokenizer", "HDFormats"]),
+        .target(name: "HDExport", dependencies: ["HDModel", "HDFormats"]),
 
         // Thin command-line front ends, and what they share (flags, exit statuses, JSON output).
         .target(name: "HDCommandLine", dependencies: [
@@ -41,12 +42,13 @@ let package = Package(
 
         // Shared by the test targets only: fixture paths, real-model fetch, interop venv, tool runner.
         .target(name: "HDTestSupport", path: "Tests/HDTestSupport"),
-        .testTarget(name: "HDTensorTests", dependencies: ["HDTensor"]),
+        .testTarget(name: "HDTensorTests", dependencies: ["HDTensor", "HDTestSupport"]),
         .testTarget(name: "HDFormatsTests", dependencies: ["HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDTokenizerTests", dependencies: ["HDTokenizer"]),
         .testTarget(name: "HDModelTests", dependencies: ["HDModel", "HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
+        .testTarget(name: "HDExportTests", dependencies: ["HDExport", "HDModel", "HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDModel", "HDFormats", "HDTokenizer", "HDTestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDTestSupport", "hd-convert", "hd-infer"]),
+        .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDTestSupport", "hd-convert", "hd-infer", "hd-distill"]),
     ]
 )

@@ -145,7 +145,8 @@ extension BertModel {
                            rstd: UnsafePointer<Float>, _ w: LayerNormWeights, dx: UnsafeMutablePointer<Float>,
                            _ g: LayerNormGradients) {
         Kernels.layerNormBackward(dy, x: x, mean: mean, rstd: rstd, gamma: w.gamma.buffer.baseAddress!, rows: rows,
-                                  width: w.width, dx: dx, dgamma: g.gamma.baseAddress!, dbeta: g.beta.baseAddress!)
+                                  width: w.width, dx: dx, dgamma: g.gamma.baseAddress!, dbeta: g.beta.baseAddress!,
+                                  keep: masks?.hiddenKeep)
     }
 
     /// Backward of `activation`, in place on `dy` (which becomes dL/d(pre-activation)).

@@ -32,11 +32,18 @@ public struct BertOutput: Sendable {
 public struct BertModel: Sendable {
     public let config: BertConfig
     public let weights: BertWeights
+    /// Structural pruning masks (training): LayerNorms then normalise over kept hidden dimensions only,
+    /// so with pruned weights at zero this model computes what the physically smaller one does.
+    public let masks: PruneMasks?
 
-    public init(config: BertConfig, weights: BertWeights) throws {
+    public init(config: BertConfig, weights: BertWeights, masks: PruneMasks? = nil) throws {
         try config.validate(source: "<model>")
+        if let masks, masks.config != config {
+            throw ModelError(.shapeMismatch, file: "<model>", "pruning masks were laid out for another model shape than this one")
+        }
         self.config = config
         self.weights = weights
+        self.masks = masks
     }
 
     /// Builds the model from a loaded checkpoint.
@@ -100,7 +107,8 @@ public struct BertModel: Sendable {
     func layerNorm(_ x: UnsafePointer<Float>, rows: Int, _ w: LayerNormWeights, out: UnsafeMutablePointer<Float>,
                    mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil) {
         Kernels.layerNorm(x, rows: rows, width: w.width, gamma: w.gamma.buffer.baseAddress!,
-                          beta: w.beta.buffer.baseAddress!, eps: config.layerNormEps, out: out, mean: mean, rstd: rstd)
+                          beta: w.beta.buffer.baseAddress!, eps: config.layerNormEps, out: out, mean: mean, rstd: rstd,
+                          keep: masks?.hiddenKeep)
     }
 
     /// The configured activation: exact erf GELU for "gelu", the tanh form for "gelu_new" and

@@ -31,21 +31,34 @@ public enum Kernels {
 
     /// out = γ ⊙ (x − mean) / √(var + eps) + β over each row (biased variance, as PyTorch).
     /// `mean` and `rstd` (one float per row) are kept when given, for the backward. `out` may be `x`.
+    ///
+    /// With `keep` (0/1 per column, a pruning mask over the hidden width), mean and variance are taken
+    /// over the kept columns only and dropped columns come out 0, so the result equals LayerNorm of
+    /// the smaller dense vector the kept columns form. The unmasked loops stay free of the multiply.
     public static func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int,
                                  gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
                                  out: UnsafeMutablePointer<Float>,
-                                 mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil) {
-        let n = Float(width)
+                                 mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil,
+                                 keep: UnsafePointer<Float>? = nil) {
+        let n = keep.map { k in max((0..<width).reduce(Float(0)) { $0 + k[$1] }, 1) } ?? Float(width)
         for r in 0..<rows {
             let xr = x + r * width, o = out + r * width
             // Two passes: the one-pass E[x²] − E[x]² loses digits when the mean is large.
-            var sum: Float = 0
-            for j in 0..<width { sum += xr[j] }
-            let m = sum / n
-            var sq: Float = 0
-            for j in 0..<width { let d = xr[j] - m; sq += d * d }
-            let s = 1 / (sq / n + eps).squareRoot()
-            for j in 0..<width { o[j] = (xr[j] - m) * s * gamma[j] + beta[j] }
+            var sum: Float = 0, sq: Float = 0
+            let m: Float, s: Float
+            if let keep {
+                for j in 0..<width { sum += xr[j] * keep[j] }
+                m = sum / n
+                for j in 0..<width { let d = (xr[j] - m) * keep[j]; sq += d * d }
+                s = 1 / (sq / n + eps).squareRoot()
+                for j in 0..<width { o[j] = ((xr[j] - m) * s * gamma[j] + beta[j]) * keep[j] }
+            } else {
+                for j in 0..<width { sum += xr[j] }
+                m = sum / n
+                for j in 0..<width { let d = xr[j] - m; sq += d * d }
+                s = 1 / (sq / n + eps).squareRoot()
+                for j in 0..<width { o[j] = (xr[j] - m) * s * gamma[j] + beta[j] }
+            }
             mean?[r] = m
             rstd?[r] = s
         }

@@ -40,29 +40,48 @@ extension Kernels {
     /// Backward of `layerNorm` from its saved per-row `mean` and `rstd`: with x̂ = (x − mean)·rstd and
     /// g = dout ⊙ γ, dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)). `dx` is ACCUMULATED (a residual
     /// branch has usually written into it already); dγ += Σ_rows dout ⊙ x̂, dβ += Σ_rows dout.
-    /// `dx` may not alias `dout`.
+    /// `dx` may not alias `dout`. With `keep`, the forward's column mask: the means run over kept
+    /// columns and dropped columns receive nothing (their outputs were constant 0).
     public static func layerNormBackward(_ dout: UnsafePointer<Float>, x: UnsafePointer<Float>,
                                          mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                                          gamma: UnsafePointer<Float>, rows: Int, width: Int,
                                          dx: UnsafeMutablePointer<Float>, dgamma: UnsafeMutablePointer<Float>,
-                                         dbeta: UnsafeMutablePointer<Float>) {
-        let invN = 1 / Float(width)
+                                         dbeta: UnsafeMutablePointer<Float>, keep: UnsafePointer<Float>? = nil) {
+        let invN = 1 / (keep.map { k in max((0..<width).reduce(Float(0)) { $0 + k[$1] }, 1) } ?? Float(width))
         for r in 0..<rows {
-            let g = dout + r * width, xr = x + r * width, o = dx + r * width
+            let xr = x + r * width, o = dx + r * width
             let m = mean[r], s = rstd[r]
             var sumG: Float = 0, sumGX: Float = 0
-            for j in 0..<width {
-                let xhat = (xr[j] - m) * s
-                let gj = g[j] * gamma[j]
-                sumG += gj
-                sumGX += gj * xhat
-                dgamma[j] += g[j] * xhat
-                dbeta[j] += g[j]
-            }
-            let meanG = sumG * invN, meanGX = sumGX * invN
-            for j in 0..<width {
-                let xhat = (xr[j] - m) * s
-                o[j] += s * (g[j] * gamma[j] - meanG - xhat * meanGX)
+            if let keep {
+                let g = dout + r * width
+                for j in 0..<width {
+                    let xhat = (xr[j] - m) * s, gk = g[j] * keep[j]
+                    let gj = gk * gamma[j]
+                    sumG += gj
+                    sumGX += gj * xhat
+                    dgamma[j] += gk * xhat
+                    dbeta[j] += gk
+                }
+                let meanG = sumG * invN, meanGX = sumGX * invN
+                for j in 0..<width {
+                    let xhat = (xr[j] - m) * s
+                    o[j] += s * (g[j] * gamma[j] - meanG - xhat * meanGX) * keep[j]
+                }
+            } else {
+                let g = dout + r * width
+                for j in 0..<width {
+                    let xhat = (xr[j] - m) * s
+                    let gj = g[j] * gamma[j]
+                    sumG += gj
+                    sumGX += gj * xhat
+                    dgamma[j] += g[j] * xhat
+                    dbeta[j] += g[j]
+                }
+                let meanG = sumG * invN, meanGX = sumGX * invN
+                for j in 0..<width {
+                    let xhat = (xr[j] - m) * s
+                    o[j] += s * (g[j] * gamma[j] - meanG - xhat * meanGX)
+                }
             }
         }
     }

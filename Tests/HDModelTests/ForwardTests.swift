@@ -4,18 +4,6 @@ import HDModel
 import HDTestSupport
 import Testing
 
-/// max|a − b| / max|b| over the whole tensor: the error relative to the reference tensor's scale, so a
-/// near-zero element of a large tensor does not demand more digits than f32 has.
-func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-    guard a.count == b.count, !b.isEmpty else { return .infinity }
-    var diff: Float = 0, scale: Float = 0
-    for i in a.indices {
-        diff = max(diff, abs(a[i] - b[i]))
-        scale = max(scale, abs(b[i]))
-    }
-    return diff / max(scale, .leastNormalMagnitude)
-}
-
 /// The arrays of a reference npz written by tools/reference_forward.py.
 struct ReferenceArrays {
     let set: TensorSet

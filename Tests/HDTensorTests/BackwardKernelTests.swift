@@ -1,3 +1,4 @@
+import HDTestSupport
 import Foundation
 import HDTensor
 import Testing
@@ -111,6 +112,40 @@ import Testing
         #expect(relativeError(dx.map { $0 - start }, Self.floats(ref.dx)) < 1e-4)
         #expect(relativeError(dg.map { $0 - start }, Self.floats(ref.dgamma)) < 1e-5)
         #expect(relativeError(db.map { $0 - start }, Self.floats(ref.dbeta)) < 1e-5)
+    }
+
+    /// A column-masked LayerNorm is the dense LayerNorm of the kept columns, scattered back with
+    /// zeros, forward and backward; dropped columns get no dx, dγ or dβ.
+    @Test(arguments: [[0, 3, 4], [1], [0, 1, 2, 3, 4, 5, 6]])
+    func maskedLayerNormIsTheDenseOneOfTheKeptColumns(kept: [Int]) {
+        let rows = 3, width = 7, k = kept.count
+        let x = Self.floats(Self.doubles(rows * width, seed: 51).map { $0 + 1 })
+        let gamma = Self.floats(Self.doubles(width, seed: 52, range: 0.5...1.5)), beta = Self.floats(Self.doubles(width, seed: 53))
+        let dout = Self.floats(Self.doubles(rows * width, seed: 54))
+        var keep = [Float](repeating: 0, count: width)
+        for j in kept { keep[j] = 1 }
+        func gather(_ v: [Float], _ r: Int) -> [Float] { kept.map { v[r * width + $0] } }
+        let xs = (0..<rows).flatMap { gather(x, $0) }, douts = (0..<rows).flatMap { gather(dout, $0) }
+        let gs = gather(gamma, 0), bs = gather(beta, 0)
+
+        var y = [Float](repeating: 9, count: x.count), mean = [Float](repeating: 0, count: rows), rstd = mean
+        Kernels.layerNorm(x, rows: rows, width: width, gamma: gamma, beta: beta, eps: 1e-5, out: &y, mean: &mean, rstd: &rstd, keep: keep)
+        var ys = [Float](repeating: 0, count: xs.count), means = mean, rstds = rstd
+        Kernels.layerNorm(xs, rows: rows, width: k, gamma: gs, beta: bs, eps: 1e-5, out: &ys, mean: &means, rstd: &rstds)
+        #expect((0..<rows).flatMap { gather(y, $0) } == ys)
+        #expect((0..<rows * width).allSatisfy { keep[$0 % width] == 1 || y[$0] == 0 })
+
+        var dx = [Float](repeating: 0, count: x.count), dg = [Float](repeating: 0, count: width), db = dg
+        Kernels.layerNormBackward(dout, x: x, mean: mean, rstd: rstd, gamma: gamma, rows: rows, width: width,
+                                  dx: &dx, dgamma: &dg, dbeta: &db, keep: keep)
+        var dxs = [Float](repeating: 0, count: xs.count), dgs = [Float](repeating: 0, count: k), dbs = dgs
+        Kernels.layerNormBackward(douts, x: xs, mean: means, rstd: rstds, gamma: gs, rows: rows, width: k,
+                                  dx: &dxs, dgamma: &dgs, dbeta: &dbs)
+        #expect(relativeError((0..<rows).flatMap { gather(dx, $0) }, dxs) < 1e-6)
+        #expect(relativeError(gather(dg, 0), dgs) < 1e-6 && relativeError(gather(db, 0), dbs) < 1e-6)
+        for j in 0..<width where keep[j] == 0 {
+            #expect(dg[j] == 0 && db[j] == 0 && (0..<rows).allSatisfy { dx[$0 * width + j] == 0 })
+        }
     }
 
     @Test(arguments: [false, true])

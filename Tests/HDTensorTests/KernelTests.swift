@@ -1,3 +1,4 @@
+import HDTestSupport
 import HDTensor
 import Testing
 

@@ -16,13 +16,3 @@ func randomFloats(_ count: Int, seed: UInt64, range: ClosedRange<Float> = -2...2
     return (0..<count).map { _ in Float.random(in: range, using: &rng) }
 }
 
-/// max|a − b| / max(max|b|, floor): error relative to the reference tensor's scale.
-func relativeError(_ a: [Float], _ b: [Float], floor: Float = 1e-30) -> Float {
-    guard a.count == b.count else { return .infinity }
-    var diff: Float = 0, scale: Float = floor
-    for i in a.indices {
-        diff = max(diff, abs(a[i] - b[i]))
-        scale = max(scale, abs(b[i]))
-    }
-    return diff / scale
-}

@@ -97,3 +97,15 @@ public enum TestSupport {
         return line
     }
 }
+
+/// max|a − b| / max(max|b|, floor) over the whole tensor: the error relative to the reference tensor's
+/// scale, so a near-zero element of a large tensor does not demand more digits than f32 has.
+public func relativeError(_ a: [Float], _ b: [Float], floor: Float = .leastNormalMagnitude) -> Float {
+    guard a.count == b.count else { return .infinity }
+    var diff: Float = 0, scale: Float = floor
+    for i in a.indices {
+        diff = max(diff, abs(a[i] - b[i]))
+        scale = max(scale, abs(b[i]))
+    }
+    return diff / scale
+}
