@@ -69,6 +69,38 @@ public struct LRSchedule: Sendable, Equatable {
 public enum GradientClipping {
     /// The global L2 norm of `gradients` (summed in Double); a NaN or ∞ in any gradient shows up here.
     public static func norm(_ gradients: UnsafeBufferPointer<Float>) -> Double {
+        sumOfSquares(gradients).squareRoot()
+    }
+
+    /// The global L2 norm over several buffers (the model's gradients and the projections'), as if
+    /// they were one: for a single buffer it is exactly `norm`.
+    public static func norm(_ buffers: [UnsafeBufferPointer<Float>]) -> Double {
+        buffers.reduce(0) { $0 + sumOfSquares($1) }.squareRoot()
+    }
+
+    /// Scales `gradients` so their global norm is at most `maxNorm`, as `torch.nn.utils.clip_grad_norm_`
+    /// does (factor maxNorm / (norm + 1e-6), capped at 1). Returns the norm before clipping; a
+    /// non-finite norm leaves the buffer untouched for the caller to report.
+    @discardableResult
+    public static func clip(_ gradients: UnsafeMutableBufferPointer<Float>, maxNorm: Float) -> Double {
+        clip([gradients], maxNorm: maxNorm)
+    }
+
+    /// `clip` over several buffers with one global norm, as clip_grad_norm_ over every parameter.
+    @discardableResult
+    public static func clip(_ buffers: [UnsafeMutableBufferPointer<Float>], maxNorm: Float) -> Double {
+        let total = norm(buffers.map { UnsafeBufferPointer($0) })
+        guard total.isFinite else { return total }
+        let factor = Float(Double(maxNorm) / (total + 1e-6))
+        if factor < 1 {
+            for gradients in buffers {
+                for i in 0..<gradients.count { gradients[i] *= factor }
+            }
+        }
+        return total
+    }
+
+    private static func sumOfSquares(_ gradients: UnsafeBufferPointer<Float>) -> Double {
         var sum = 0.0
         var i = 0
         // Blocks of Float partial sums keep the loop vectorisable; Double only between blocks.
@@ -79,20 +111,6 @@ public enum GradientClipping {
             sum += Double(part)
             i = end
         }
-        return sum.squareRoot()
-    }
-
-    /// Scales `gradients` so their global norm is at most `maxNorm`, as `torch.nn.utils.clip_grad_norm_`
-    /// does (factor maxNorm / (norm + 1e-6), capped at 1). Returns the norm before clipping; a
-    /// non-finite norm leaves the buffer untouched for the caller to report.
-    @discardableResult
-    public static func clip(_ gradients: UnsafeMutableBufferPointer<Float>, maxNorm: Float) -> Double {
-        let total = norm(UnsafeBufferPointer(gradients))
-        guard total.isFinite else { return total }
-        let factor = Float(Double(maxNorm) / (total + 1e-6))
-        if factor < 1 {
-            for i in 0..<gradients.count { gradients[i] *= factor }
-        }
-        return total
+        return sum
     }
 }

@@ -8,11 +8,32 @@ public struct StepReport: Sendable {
     /// Mean over the step's micro-batches, unweighted (α not applied), so runs with different weights compare.
     public var mlm: Double
     public var kl: Double?
+    /// Hidden, attention and embedding MSE terms (unweighted, each summed over its layers); nil
+    /// without a teacher or with every layer weight 0 (`--no-distill-layers`).
+    public var layers: LayerTerms?
+    /// The self-distilled recipe's cross-correlation term (unweighted), when it is on.
+    public var crossCorrelation: Double?
     /// The weighted objective that was differentiated.
     public var total: Double
-    /// Global gradient norm before clipping.
+    /// Global gradient norm before clipping (the student's and the projections' gradients together).
     public var gradientNorm: Double
     public var tokens: Int
+    /// The pruned student's widths after this step, when pruning.
+    public var size: StudentSize?
+    /// Time spent in the pruner this step (importance, mask update, zeroing), when pruning: the
+    /// overhead that pruning adds to a distillation step.
+    public var pruneSeconds: Double?
+}
+
+/// A masked student's widths and size as the dense model it equals (per-layer maxima; the schedule
+/// keeps every layer at the same widths).
+public struct StudentSize: Sendable, Equatable {
+    public var hidden: Int
+    public var ffn: Int
+    public var headSize: Int
+    public var parameters: Int
+    /// Encoder forward FLOPs per sequence of the run's length.
+    public var flopsPerSequence: Double
 }
 
 public struct EvalReport: Sendable {
@@ -20,13 +41,15 @@ public struct EvalReport: Sendable {
     public var mlm: Double
     public var accuracy: Double
     public var kl: Double?
+    public var layers: LayerTerms?
     public var sequences: Int
 }
 
-/// MLM training, with knowledge distillation from a teacher's MLM logits when one is given
-/// (L = αmlm·CE + α1·τ²·KL at the masked positions). Parameters, gradients and both Adam moments are
-/// flat buffers in `BertParameterLayout` order; every activation buffer is sized once for
-/// (batch, sequence length). The hidden/attention/embedding MSE terms and pruning plug in here next.
+/// MLM training, with knowledge distillation from a teacher when one is given: L = αmlm·CE +
+/// α1·τ²·KL at the masked positions + α2·Σ hidden MSE + α3·Σ attention MSE + α4·embedding MSE
+/// (`LayerDistillation`) + αcc·cross-correlation of the final hidden states (self-distilled
+/// pruning), and structured pruning of the student on a schedule when the recipe prunes (`Pruner`). Parameters, gradients and both Adam moments are flat buffers in
+/// `BertParameterLayout` order; every activation buffer is sized once for (batch, sequence length).
 public final class Trainer {
     public let options: TrainerOptions
     public let corpus: Corpus
@@ -45,6 +68,12 @@ public final class Trainer {
     private let schedule: LRSchedule
     private let activations: BertActivations, mlm: BertMLMActivations, buffers: BertBackwardBuffers
     private let teacherActivations: BertActivations?, teacherMLM: BertMLMActivations?
+    /// The hidden/attention/embedding terms and their projections; nil for MLM + KL only.
+    private let layerDistillation: LayerDistillation?
+    /// Structured pruning (HomoDistil or self-distilled), when the recipe prunes.
+    public let pruner: Pruner?
+    /// The student over `parameters`, with the pruner's masks (LayerNorms over kept dims).
+    private let model: BertModel
 
     /// A fresh run from `student`'s weights, or a resumed one when `resume` is given (its weights,
     /// moments, step, data order and generator replace the fresh state).
@@ -83,7 +112,11 @@ public final class Trainer {
         schedule = try LRSchedule(peak: options.learningRate, warmupSteps: options.warmupSteps, totalSteps: options.steps)
 
         let base = try resume.map { try BertModel(config: $0.config, weights: BertWeights(tensors: TensorSet(tensors: $0.weights), config: $0.config, source: "<resume>")) } ?? student
-        parameters = try BertParameters(copying: base)
+        let parameters = try BertParameters(copying: base)
+        let pruner = try options.prune.map { try Pruner(options: $0, layout: parameters.layout) }
+        self.parameters = parameters
+        self.pruner = pruner
+        model = try BertModel(config: config, weights: parameters.model.weights, masks: pruner?.masks)
         gradients = try BertGradients(layout: parameters.layout)
         m = FlatFloats(count: parameters.layout.count)
         v = FlatFloats(count: parameters.layout.count)
@@ -91,7 +124,9 @@ public final class Trainer {
         let rows = B * masking.labelsPerSequence(L)
         activations = try BertActivations(config: config, batchSize: B, sequenceLength: L)
         mlm = try BertMLMActivations(config: config, maxRows: rows)
-        buffers = try BertBackwardBuffers(config: config, batchSize: B, sequenceLength: L)
+        layerDistillation = teacher == nil ? nil : LayerDistillation(options: options, config: config, tokens: B * L)
+        buffers = try BertBackwardBuffers(config: config, batchSize: B, sequenceLength: L,
+                                          attentionGradients: layerDistillation?.needsAttentionGradients ?? false)
         teacherActivations = try teacher.map { try BertActivations(config: $0.config, batchSize: B, sequenceLength: L) }
         teacherMLM = try teacher.map { try BertMLMActivations(config: $0.config, maxRows: rows) }
 
@@ -120,6 +155,18 @@ public final class Trainer {
                     _ = flat[entry].update(fromContentsOf: t.buffer)
                 }
             }
+            if let pruner {
+                try pruner.restore(masks: resume.masks, importance: resume.importance,
+                                   parameters: UnsafeBufferPointer(parameters.flat), file: "<resume>")
+            } else if !resume.masks.isEmpty || !resume.importance.isEmpty {
+                throw DistillError(.badMask, file: "<resume>", "resume: expected no pruning masks (this recipe does not prune), found \(resume.masks.count)")
+            }
+            if let layerDistillation {
+                try layerDistillation.restore(from: resume)
+            } else if !resume.projections.isEmpty {
+                throw DistillError(.badMetadata, file: "<resume>",
+                    "resume: expected no projections (no layer distillation in this recipe), found \(resume.projections.keys.sorted().map { "hd.proj." + $0 })")
+            }
         } else {
             step = 0
             rng = Xoshiro256(seed: options.seed)
@@ -129,13 +176,15 @@ public final class Trainer {
 
     public var isFinished: Bool { step >= options.steps }
 
-    /// One optimiser step over `accumulate` micro-batches. A non-finite loss or gradient stops the
-    /// run before the weights change, naming the step and the term.
+    /// One optimiser step over `accumulate` micro-batches: forward, losses (each one's gradient
+    /// written where the backward picks it up), backward, global clipping, AdamW. A non-finite loss
+    /// or gradient stops the run before the weights change, naming the step and the term.
     public func trainStep() throws -> StepReport {
         gradients.zero()
-        var mlmSum = 0.0, klSum = 0.0, total = 0.0
+        layerDistillation?.gradients.buffer.update(repeating: 0)
+        var mlmSum = 0.0, klSum = 0.0, ccSum = 0.0, layerSum = LayerTerms(), total = 0.0
         let w = 1 / Float(options.accumulate)
-        let V = parameters.model.config.vocabSize
+        let V = model.config.vocabSize
         for _ in 0..<options.accumulate {
             let batch = masking.trainingBatch(corpus: corpus, order: &order, batchSize: options.batchSize, rng: &rng)
             let tokens = try run(batch)
@@ -157,42 +206,83 @@ public final class Trainer {
                 klSum += kl
                 total += Double(options.alphaKL) * kl
             }
-            try parameters.model.backward(tokens, activations: activations, mlm: mlm, buffers: buffers, gradients: gradients)
+            if let layerDistillation, let teacherActivations {
+                let terms = layerDistillation.terms(student: activations, teacher: teacherActivations, sequences: batch.batchSize,
+                                                    keep: hiddenKeep, buffers: buffers, weight: w)
+                try check(terms.hidden, "hidden-state MSE")
+                try check(terms.attention, "attention MSE")
+                try check(terms.embedding, "embedding MSE")
+                layerSum = layerSum + terms
+                total += Double(options.alphaHidden) * terms.hidden + Double(options.alphaAttention) * terms.attention
+                    + Double(options.alphaEmbedding) * terms.embedding
+            }
+            if options.alphaCrossCorrelation > 0, let teacherActivations {
+                let last = model.config.numHiddenLayers
+                let cc = CrossCorrelationLoss(offDiagonalWeight: options.crossCorrelationLambda)(
+                    student: UnsafeBufferPointer(activations.hiddenState(last)), teacher: UnsafeBufferPointer(teacherActivations.hiddenState(last)),
+                    width: model.config.hiddenSize, keep: hiddenKeep, studentGradient: buffers.hiddenStateGradient(last),
+                    scale: options.alphaCrossCorrelation * w)
+                try check(cc, "cross-correlation")
+                ccSum += cc
+                total += Double(options.alphaCrossCorrelation) * cc
+            }
+            try model.backward(tokens, activations: activations, mlm: mlm, buffers: buffers, gradients: gradients)
         }
-        let norm = options.clipNorm > 0 ? GradientClipping.clip(gradients.flat, maxNorm: options.clipNorm)
-                                        : GradientClipping.norm(UnsafeBufferPointer(gradients.flat))
+        // Importance from this step's gradients, masks on the schedule, pruned gradients zeroed — all
+        // before clipping, so the norm is that of the weights that still exist.
+        let pruneTime = pruner.map { pruner in
+            ContinuousClock().measure {
+                pruner.afterBackward(step: step + 1, parameters: parameters.flat, gradients: gradients.flat, zeroed: [m.buffer, v.buffer])
+            }
+        }
+        var flat = [gradients.flat]
+        if let layerDistillation { flat.append(layerDistillation.gradients.buffer) }
+        let norm = options.clipNorm > 0 ? GradientClipping.clip(flat, maxNorm: options.clipNorm)
+                                        : GradientClipping.norm(flat.map { UnsafeBufferPointer($0) })
         try check(norm, "gradient norm")
+
         let lr = schedule.rate(atUpdate: step)
         for entry in parameters.layout.entries {
             // Biases and LayerNorm parameters (1-D) are not decayed, as in BERT's own recipe.
             adam.update(parameters: parameters.storage[entry], gradients: UnsafeBufferPointer(gradients.storage[entry]),
                         m: m[entry], v: v[entry], step: step + 1, learningRate: lr, decay: entry.shape.count > 1)
         }
+        layerDistillation?.update(adam, step: step + 1, learningRate: lr)
         step += 1
         let k = Double(options.accumulate)
         return StepReport(step: step, learningRate: lr, mlm: mlmSum / k, kl: teacher == nil ? nil : klSum / k,
-                          total: total / k, gradientNorm: norm,
-                          tokens: options.accumulate * options.batchSize * corpus.sequenceLength)
+                          layers: layerDistillation == nil ? nil : layerSum * (1 / k),
+                          crossCorrelation: options.alphaCrossCorrelation > 0 ? ccSum / k : nil, total: total / k, gradientNorm: norm,
+                          tokens: options.accumulate * options.batchSize * corpus.sequenceLength, size: studentSize,
+                          pruneSeconds: pruneTime.map { Double($0.components.seconds) + Double($0.components.attoseconds) * 1e-18 })
     }
 
-    /// MLM loss, top-1 accuracy and KL to the teacher on the first `evalSequences` held-out sequences
-    /// (whole batches), masked with a generator seeded the same way at every evaluation.
+    /// MLM loss, top-1 accuracy, KL and the layer terms on the first `evalSequences` held-out
+    /// sequences (all of them when the split is smaller), masked with a generator seeded the same way
+    /// at every evaluation. The last batch may be short: it is filled up with sequences from the start
+    /// of the split (the activations are sized for whole batches) whose labels and states are not
+    /// counted. Refuses an empty held-out split.
     public func evaluate() throws -> EvalReport {
-        let B = options.batchSize
-        let available = min(options.evalSequences, corpus.sequenceCount(.heldOut)) / B * B
+        let B = options.batchSize, L = corpus.sequenceLength
+        let available = min(options.evalSequences, corpus.sequenceCount(.heldOut))
         guard available > 0 else {
             throw DistillError(.tooShort, file: corpus.files.joined(separator: ", "),
-                "evaluation: expected at least one batch of \(B) held-out sequences, the held-out split has \(corpus.sequenceCount(.heldOut))")
+                "evaluation: expected at least one held-out sequence of \(L) tokens, the held-out split has none")
         }
         var evalRNG = Xoshiro256(seed: options.seed ^ 0x6576_616C)
-        let V = parameters.model.config.vocabSize
+        let V = model.config.vocabSize
         var loss = 0.0, kl = 0.0, correct = 0, labels = 0
+        var layerSum = LayerTerms(), tokenCount = 0
         for start in stride(from: 0, to: available, by: B) {
-            let batch = masking.batch(corpus: corpus, split: .heldOut, indices: Array(start..<(start + B)), rng: &evalRNG)
+            let real = min(B, available - start)
+            let indices = Array(start..<(start + real)) + (0..<(B - real)).map { $0 % available }
+            let batch = masking.batch(corpus: corpus, split: .heldOut, indices: indices, rng: &evalRNG)
             _ = try run(batch)
-            let n = batch.labels.count
+            // Positions are ascending, so the real sequences' labels are a prefix.
+            let n = batch.maskedPositions.prefix { Int($0) < real * L }.count
             let (ce, hits) = batch.labels.withUnsafeBufferPointer {
-                Losses.crossEntropy(logits: UnsafeBufferPointer(mlm.logits), labels: $0, vocabularySize: V)
+                Losses.crossEntropy(logits: UnsafeBufferPointer(rebasing: mlm.logits[0..<(n * V)]),
+                                    labels: UnsafeBufferPointer(rebasing: $0[0..<n]), vocabularySize: V)
             }
             loss += ce * Double(n)
             correct += hits
@@ -201,34 +291,62 @@ public final class Trainer {
                 kl += Double(n) * Losses.klDivergence(teacher: UnsafeBufferPointer(teacherMLM.logits), student: UnsafeBufferPointer(mlm.logits),
                                                       rows: n, vocabularySize: V, temperature: options.temperature)
             }
+            if let layerDistillation, let teacherActivations {
+                // Token-weighted, so a short last batch counts for what it holds.
+                let terms = layerDistillation.terms(student: activations, teacher: teacherActivations, sequences: real, keep: hiddenKeep)
+                layerSum = layerSum + terms * Double(real * L)
+                tokenCount += real * L
+            }
         }
         return EvalReport(step: step, mlm: loss / Double(labels), accuracy: Double(correct) / Double(labels),
-                          kl: teacher == nil ? nil : kl / Double(labels), sequences: available)
+                          kl: teacher == nil ? nil : kl / Double(labels),
+                          layers: layerDistillation == nil ? nil : layerSum * (1 / Double(tokenCount)), sequences: available)
     }
 
     /// The whole training state, ready for `StudentCheckpoint.write` (which is atomic).
     public func checkpoint() -> StudentCheckpoint {
         let weights = parameters.tensorSet().tensors
-        var adamM: [String: Tensor] = [:], adamV: [String: Tensor] = [:]
+        var adamM: [String: Tensor] = [:], adamV: [String: Tensor] = [:], projections: [String: Tensor] = [:]
         for entry in parameters.layout.entries {
             adamM[entry.name] = Tensor(shape: entry.shape, floats: Array(m[entry]))
             adamV[entry.name] = Tensor(shape: entry.shape, floats: Array(v[entry]))
         }
+        if let layerDistillation {
+            let saved = layerDistillation.tensors()
+            projections = saved.projections
+            adamM.merge(saved.adamM) { a, _ in a }
+            adamV.merge(saved.adamV) { a, _ in a }
+        }
         let state = TrainingState(step: step, rng: rng.stateWords, dataSeed: options.seed, dataEpoch: order.epoch,
                                   dataPosition: order.position, recipe: options.recipe, teacherSHA256: teacherSHA256)
-        return StudentCheckpoint(config: parameters.model.config, vocab: vocab, weights: weights, adamM: adamM, adamV: adamV, state: state)
+        let pruning = pruner?.tensors()
+        return StudentCheckpoint(config: model.config, vocab: vocab, weights: weights, projections: projections,
+                                 adamM: adamM, adamV: adamV, masks: pruning?.masks ?? [:], importance: pruning?.importance ?? [:],
+                                 state: state)
     }
 
     /// Student forward + MLM head at the masked positions, and the teacher's when there is one.
     private func run(_ batch: MLMBatch) throws -> TokenBatch {
         let tokens = try TokenBatch(batchSize: batch.batchSize, sequenceLength: batch.sequenceLength, ids: batch.ids.map(Int.init))
-        try parameters.model.forward(tokens, activations: activations)
-        try parameters.model.mlmForward(rows: batch.maskedPositions, activations: activations, mlm: mlm)
+        try model.forward(tokens, activations: activations)
+        try model.mlmForward(rows: batch.maskedPositions, activations: activations, mlm: mlm)
         if let teacher, let teacherActivations, let teacherMLM {
             try teacher.forward(tokens, activations: teacherActivations)
             try teacher.mlmForward(rows: batch.maskedPositions, activations: teacherActivations, mlm: teacherMLM)
         }
         return tokens
+    }
+
+    /// The hidden dimensions' keep flags while pruning, for the terms that compare hidden states.
+    private var hiddenKeep: UnsafeBufferPointer<Float>? { pruner.map { UnsafeBufferPointer($0.masks.flags(.hidden)) } }
+
+    /// The student's widths and size as a dense model, when pruning (for the log and progress line).
+    public var studentSize: StudentSize? {
+        guard let pruner else { return nil }
+        let widths = pruner.masks.keptWidths, size = pruner.size(sequenceLength: corpus.sequenceLength)
+        return StudentSize(hidden: widths.hidden, ffn: widths.layers.map(\.ffn).max() ?? 0,
+                           headSize: widths.layers.map(\.queryKeyHeadSize).max() ?? 0,
+                           parameters: size.parameters, flopsPerSequence: size.flopsPerSequence)
     }
 
     private func check(_ value: Double, _ term: String) throws {

@@ -11,17 +11,31 @@ public struct TrainerOptions: Sendable, Equatable {
     /// Global gradient-norm cap (0 = no clipping).
     public var clipNorm: Float
     public var seed: UInt64
-    /// Loss weights: L = αmlm · MLM + α1 · τ² KL (the KL term only with a teacher).
+    /// Loss weights: L = αmlm · MLM + α1 · τ² KL + α2 · Σ hidden MSE + α3 · Σ attention MSE +
+    /// α4 · embedding MSE (every term but MLM only with a teacher; `LayerTerms`).
     public var alphaMLM: Float
     public var alphaKL: Float
+    public var alphaHidden: Float
+    public var alphaAttention: Float
+    public var alphaEmbedding: Float
     public var temperature: Float
     /// Held-out sequences per evaluation (taken from the start of the held-out split, masked the same
     /// way every time so evaluations are comparable).
     public var evalSequences: Int
+    /// Where the student's weights came from; recorded so a resume cannot mix the two.
+    public var initialization: StudentInitialization
+    /// Self-distilled pruning's term: αcc · (Σ(1 − C_ii)² + λ Σ_{i≠j} C_ij²) on the final hidden
+    /// states against the teacher's (0: off).
+    public var alphaCrossCorrelation: Float = 0
+    public var crossCorrelationLambda: Float = 5e-3
+    /// Structured pruning while training; nil trains at full width.
+    public var prune: PruneOptions?
 
     public init(steps: Int = 200, batchSize: Int = 8, accumulate: Int = 1, learningRate: Float = 5e-4,
                 warmupSteps: Int = 0, weightDecay: Float = 0.01, clipNorm: Float = 1, seed: UInt64 = 0,
-                alphaMLM: Float = 1, alphaKL: Float = 1, temperature: Float = 1, evalSequences: Int = 64) {
+                alphaMLM: Float = 1, alphaKL: Float = 1, alphaHidden: Float = 1, alphaAttention: Float = 1,
+                alphaEmbedding: Float = 1, temperature: Float = 1, evalSequences: Int = 64,
+                initialization: StudentInitialization = .copy) {
         self.steps = steps
         self.batchSize = batchSize
         self.accumulate = accumulate
@@ -32,8 +46,12 @@ public struct TrainerOptions: Sendable, Equatable {
         self.seed = seed
         self.alphaMLM = alphaMLM
         self.alphaKL = alphaKL
+        self.alphaHidden = alphaHidden
+        self.alphaAttention = alphaAttention
+        self.alphaEmbedding = alphaEmbedding
         self.temperature = temperature
         self.evalSequences = evalSequences
+        self.initialization = initialization
     }
 
     public func validate() throws {
@@ -45,17 +63,32 @@ public struct TrainerOptions: Sendable, Equatable {
         guard accumulate > 0 else { throw bad("accumulate ≥ 1", accumulate) }
         guard weightDecay >= 0, weightDecay.isFinite else { throw bad("weight decay ≥ 0", weightDecay) }
         guard clipNorm >= 0, clipNorm.isFinite else { throw bad("clip norm ≥ 0", clipNorm) }
-        guard alphaMLM >= 0, alphaKL >= 0, alphaMLM.isFinite, alphaKL.isFinite else { throw bad("loss weights ≥ 0", (alphaMLM, alphaKL)) }
+        let alphas = [alphaMLM, alphaKL, alphaHidden, alphaAttention, alphaEmbedding]
+        guard alphas.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+            throw bad("finite loss weights ≥ 0 (mlm, kl, hidden, attention, embedding)", alphas)
+        }
         guard temperature > 0, temperature.isFinite else { throw bad("temperature > 0", temperature) }
-        guard evalSequences >= 0 else { throw bad("eval sequences ≥ 0", evalSequences) }
+        guard evalSequences > 0 else { throw bad("eval sequences ≥ 1", evalSequences) }
+        guard alphaCrossCorrelation >= 0, alphaCrossCorrelation.isFinite, crossCorrelationLambda >= 0, crossCorrelationLambda.isFinite else {
+            throw bad("finite cross-correlation weights ≥ 0", (alphaCrossCorrelation, crossCorrelationLambda))
+        }
+        if let prune, prune.schedule.kind == .cubic, prune.schedule.end > steps {
+            throw bad("--prune-end ≤ --steps (the target must be reached within the run)", "\(prune.schedule.end) > \(steps)")
+        }
         _ = try LRSchedule(peak: learningRate, warmupSteps: warmupSteps, totalSteps: steps)
     }
+
+    /// Whether any hidden-state, attention or embedding term is on (with a teacher).
+    public var distillsLayers: Bool { alphaHidden > 0 || alphaAttention > 0 || alphaEmbedding > 0 }
 
     /// The flags as stored in `hd.recipe` (floats in their shortest round-trip form).
     public var recipe: [String: String] {
         ["steps": String(steps), "batch": String(batchSize), "accumulate": String(accumulate),
          "lr": "\(learningRate)", "warmup": String(warmupSteps), "weight_decay": "\(weightDecay)",
          "clip_norm": "\(clipNorm)", "seed": String(seed), "alpha_mlm": "\(alphaMLM)", "alpha_kl": "\(alphaKL)",
-         "temperature": "\(temperature)"]
+         "alpha_hidden": "\(alphaHidden)", "alpha_attention": "\(alphaAttention)", "alpha_embedding": "\(alphaEmbedding)",
+         "temperature": "\(temperature)", "init": initialization.rawValue,
+         "alpha_cc": "\(alphaCrossCorrelation)", "cc_lambda": "\(crossCorrelationLambda)"]
+            .merging(prune?.recipe ?? [:]) { a, _ in a }
     }
 }

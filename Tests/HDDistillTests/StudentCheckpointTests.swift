@@ -57,7 +57,7 @@ import Testing
 
     enum Bad: String, CaseIterable, CustomTestStringConvertible {
         case missingMoment, extraMoment, momentShape, missingWeight, weightShape, unknownFamily, strayTensor
-        case projectionShape, wrongKind, badConfig, badStep, badRNG, zeroRNG, badData, badRecipe, badTeacher
+        case projectionShape, projectionWithoutMoment, wrongKind, badConfig, badStep, badRNG, zeroRNG, badData, badRecipe, badTeacher
         case maskValue, maskAllPruned, maskFloat, nonFinite, vocabLength
         var testDescription: String { rawValue }
     }
@@ -76,6 +76,7 @@ import Testing
         case .unknownFamily: set["hd.secret.x"] = Tensor(shape: [1], floats: [0]); expected = .unexpectedTensor
         case .strayTensor: set["bert.extra.weight"] = Tensor(shape: [1], floats: [0]); expected = .unexpectedTensor
         case .projectionShape: set["hd.proj.hidden.0"] = Tensor(shape: [2, 2], floats: [1, 0, 0, 1]); expected = .shapeMismatch
+        case .projectionWithoutMoment: set["hd.adam.m.hd.proj.embeddings"] = nil; expected = .missingTensor
         case .wrongKind: set.metadata["hd.kind"] = "teacher"; expected = .badMetadata
         case .badConfig: set.metadata["hd.config"] = nil; expected = .badMetadata
         case .badStep: set.metadata["hd.step"] = "-1"; expected = .badMetadata

@@ -57,7 +57,8 @@ import Testing
     }
 
     /// Killed after 3 steps and resumed from the checkpoint, a run ends bit-identical to one that
-    /// went straight through: weights, moments, generator and data order all come back.
+    /// went straight through: weights, moments, projections, generator and data order all come back.
+    /// Every loss term is on (MLM, KL, hidden, attention, embedding).
     @Test func resumeContinuesExactly() throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { TestSupport.cleanUp(dir) }
@@ -82,7 +83,15 @@ import Testing
         let a = straight.checkpoint(), b = resumed.checkpoint()
         #expect(Self.bits(a) == Self.bits(b))
         #expect(a.state == b.state)
-        #expect(a.adamV.mapValues { $0.floats?.array ?? [] } == b.adamV.mapValues { $0.floats?.array ?? [] })
+        #expect(Set(a.projections.keys) == ["embeddings", "hidden.0", "hidden.1"])
+        #expect(a.projections.mapValues { $0.floats?.array.map(\.bitPattern) ?? [] } == b.projections.mapValues { $0.floats?.array.map(\.bitPattern) ?? [] })
+        for moments in [\StudentCheckpoint.adamM, \StudentCheckpoint.adamV] {
+            #expect(a[keyPath: moments].mapValues { $0.floats?.array.map(\.bitPattern) ?? [] }
+                    == b[keyPath: moments].mapValues { $0.floats?.array.map(\.bitPattern) ?? [] })
+        }
+        // The projections moved away from the identity, so the resume really restored trained ones.
+        let w = try #require(a.projections["hidden.1"]?.floats?.array)
+        #expect(w[0] != 1 && w[1] != 0)
 
         var other = options
         other.learningRate = 2e-3
@@ -93,18 +102,162 @@ import Testing
         #expect(throws: DistillError.self) {
             try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: nil, vocab: nil, corpus: corpus, options: options, resume: saved)
         }
+        var kept = options
+        (kept.alphaHidden, kept.alphaAttention, kept.alphaEmbedding) = (0, 0, 0)
+        let layers = #expect(throws: DistillError.self) {
+            try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: kept, resume: saved)
+        }
+        #expect(layers?.message.contains("alpha_hidden") == true)
+        // A checkpoint whose projections do not match its recipe (edited by hand) is refused by name.
+        var forged = saved
+        forged.projections["hidden.1"] = nil
+        forged.adamM["hd.proj.hidden.1"] = nil
+        forged.adamV["hd.proj.hidden.1"] = nil
+        let missing = #expect(throws: DistillError.self) {
+            try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: options, resume: forged)
+        }
+        #expect(missing?.message.contains("hd.proj.hidden.1") == true)
     }
 
-    /// The teacher distilled into a copy of itself has KL 0 and a zero KL gradient.
-    @Test func selfDistillationHasZeroKL() throws {
+    /// The teacher distilled into a copy of itself, projections at the identity: KL and the hidden,
+    /// attention and embedding terms are 0, and so is the gradient (the student's and the projections').
+    @Test func selfDistillationHasZeroLoss() throws {
         let corpus = try Self.corpus()
-        let options = TrainerOptions(steps: 1, batchSize: 4, alphaMLM: 0, evalSequences: 8)
+        let options = TrainerOptions(steps: 1, batchSize: 4, clipNorm: 0, alphaMLM: 0, evalSequences: 8)
         let trainer = try Trainer(student: Self.model(seed: 9), teacher: Self.model(seed: 9), teacherSHA256: nil, vocab: nil,
                                   corpus: corpus, options: options)
         let eval = try trainer.evaluate()
         #expect(abs(eval.kl ?? 1) < 1e-6)
+        let layers = try #require(eval.layers)
+        #expect(layers.hidden < 1e-12 && layers.attention < 1e-12 && layers.embedding < 1e-12, "\(layers)")
         let r = try trainer.trainStep()
+        let terms = try #require(r.layers)
         #expect(abs(r.kl ?? 1) < 1e-6 && r.gradientNorm < 1e-4)
+        #expect(terms.hidden < 1e-12 && terms.attention < 1e-12 && terms.embedding < 1e-12, "\(terms)")
+        // AdamW's first m is (1 − β1)·g: zero for every projection entry means a zero projection gradient.
+        let m = trainer.checkpoint().adamM
+        for name in ["hd.proj.embeddings", "hd.proj.hidden.0", "hd.proj.hidden.1"] {
+            let moment = try #require(m[name]?.floats?.array, "\(name)")
+            #expect(moment.allSatisfy { abs($0) < 1e-9 }, "\(name)")
+        }
+    }
+
+    /// The loss terms, one at a time, through the whole trainer path: the gradient the trainer
+    /// applies (read back from AdamW's first moment, m₁ = (1 − β1)·g, with clipping off) agrees with
+    /// central finite differences of the step's reported loss, for an entry of a projection and for
+    /// the student weights whose gradient is largest in two tensors the term reaches.
+    enum Term: String, CaseIterable, CustomTestStringConvertible {
+        case hidden, attention, embedding
+        var testDescription: String { rawValue }
+        var projection: String? {
+            switch self {
+            case .hidden: "hidden.0"
+            case .attention: nil
+            case .embedding: "embeddings"
+            }
+        }
+    }
+
+    @Test(arguments: Term.allCases)
+    func layerTermGradientMatchesFiniteDifferences(_ term: Term) throws {
+        let corpus = try Self.corpus()
+        let options = TrainerOptions(steps: 2, batchSize: 2, weightDecay: 0, clipNorm: 0, seed: 3, alphaMLM: 0, alphaKL: 0,
+                                     alphaHidden: term == .hidden ? 1 : 0, alphaAttention: term == .attention ? 100 : 0,
+                                     alphaEmbedding: term == .embedding ? 1 : 0)
+        let teacher = try Self.model(seed: 9)
+        func trainer(_ resume: StudentCheckpoint?) throws -> Trainer {
+            try Trainer(student: Self.model(seed: 2), teacher: teacher, teacherSHA256: nil, vocab: nil, corpus: corpus,
+                        options: options, resume: resume)
+        }
+        // A projection off the identity, so its gradient is not special; set through a step-0 checkpoint.
+        var start = try trainer(nil).checkpoint()
+        if let name = term.projection {
+            var w = try #require(start.projections[name]?.floats?.array)
+            var rng = Xoshiro256(seed: 17)
+            for i in w.indices { w[i] += (rng.nextUnitFloat() - 0.5) * 0.2 }
+            start.projections[name] = Tensor(shape: [32, 32], floats: w)
+        }
+        let stepped = try trainer(start)
+        let report = try stepped.trainStep()
+        let moments = stepped.checkpoint().adamM
+        let c1 = Float(1 - 0.9)
+        func gradient(_ key: String) throws -> [Float] { try #require(moments[key]?.floats?.array, "\(key)").map { $0 / c1 } }
+        func loss(_ edit: (inout StudentCheckpoint) -> Void) throws -> Double {
+            var c = start
+            edit(&c)
+            return try trainer(c).trainStep().total
+        }
+        func check(_ what: String, analytic: Float, h: Float, _ edit: @escaping (inout StudentCheckpoint, Float) -> Void) throws {
+            let numeric = (try loss { edit(&$0, h) } - loss { edit(&$0, -h) }) / Double(2 * h)
+            #expect(abs(numeric - Double(analytic)) <= 0.02 * abs(numeric) + 1e-6 * abs(report.total),
+                    "\(term) \(what): analytic \(analytic), finite differences \(numeric)")
+            #expect(abs(numeric) > 1e-4 * abs(report.total), "\(term) \(what): a gradient too small to check")
+        }
+        func perturb(_ tensors: inout [String: Tensor], _ name: String, _ i: Int, _ delta: Float) {
+            var values = tensors[name]!.floats!.array
+            values[i] += delta
+            tensors[name] = Tensor(shape: tensors[name]!.shape, floats: values)
+        }
+        if let name = term.projection {
+            let g = try gradient("hd.proj." + name)
+            let i = g.indices.max { abs(g[$0]) < abs(g[$1]) }!
+            // The term is quadratic in the projection, so a large step is exact up to rounding.
+            try check("hd.proj.\(name)[\(i)]", analytic: g[i], h: 1e-2) { perturb(&$0.projections, name, i, $1) }
+        }
+        let weights: [String] = switch term {
+        case .hidden: [BertNames.layer(0).valueWeight, BertNames.layer(1).intermediateWeight]
+        // Layer 1's attention sees layer 0's FFN; no attention comes after layer 1's FFN.
+        case .attention: [BertNames.layer(0).intermediateWeight, BertNames.layer(1).keyWeight]
+        case .embedding: [BertNames.positionEmbeddings, BertNames.embeddingsLayerNormWeight]
+        }
+        for name in weights {
+            let g = try gradient(name)
+            let i = g.indices.max { abs(g[$0]) < abs(g[$1]) }!
+            try check("\(name)[\(i)]", analytic: g[i], h: 1e-3) { perturb(&$0.weights, name, i, $1) }
+        }
+    }
+
+    /// A held-out split smaller than a batch is evaluated whole: the short batch is filled up but only
+    /// its real sequences count, so the figures equal an evaluation whose batch is exactly that size.
+    @Test func evaluatesAShortLastBatch() throws {
+        let corpus = try Self.corpus()
+        let teacher = try Self.model(seed: 9)
+        func eval(batch: Int, sequences: Int) throws -> EvalReport {
+            try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: nil, vocab: nil, corpus: corpus,
+                        options: TrainerOptions(batchSize: batch, evalSequences: sequences)).evaluate()
+        }
+        let short = try eval(batch: 8, sequences: 5), exact = try eval(batch: 5, sequences: 5)
+        #expect(short.sequences == 5 && exact.sequences == 5)
+        #expect(abs(short.mlm - exact.mlm) < 1e-5 && short.accuracy == exact.accuracy)
+        #expect(abs((short.kl ?? 0) - (exact.kl ?? 1)) < 1e-5)
+        let a = try #require(short.layers), b = try #require(exact.layers)
+        #expect(abs(a.hidden - b.hidden) < 1e-5 * b.hidden && abs(a.attention - b.attention) < 1e-5 * b.attention
+                && abs(a.embedding - b.embedding) < 1e-5 * b.embedding, "\(a) vs \(b)")
+        // 5 sequences in batches of 3: one whole batch and a short one, token-weighted like one batch of 5.
+        let split = try eval(batch: 3, sequences: 5)
+        #expect(abs(split.mlm - exact.mlm) < 1e-5 && abs(split.layers!.hidden - b.hidden) < 1e-5 * b.hidden)
+        // More sequences asked for than the split has: all of it.
+        let all = corpus.sequenceCount(.heldOut)
+        #expect(try eval(batch: 4, sequences: all + 100).sequences == all)
+    }
+
+    /// `--init random`: BERT's initialisation, deterministic from the seed, shaped like the student.
+    @Test func randomInitialisationIsBERTs() throws {
+        let model = try Self.model()
+        let a = try RandomInit.model(like: model, seed: 5), b = try RandomInit.model(like: model, seed: 5)
+        let c = try RandomInit.model(like: model, seed: 6)
+        let word = a.weights.embeddings.word.array
+        #expect(word == b.weights.embeddings.word.array && word != c.weights.embeddings.word.array)
+        let d = model.config.hiddenSize
+        #expect(word[0..<d].allSatisfy { $0 == 0 }, "the padding row")
+        let rest = word[d...].map(Double.init)
+        let mean = rest.reduce(0, +) / Double(rest.count)
+        let std = (rest.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(rest.count)).squareRoot()
+        #expect(abs(mean) < 1e-3 && abs(std - 0.02) < 1e-3, "mean \(mean), std \(std)")
+        let layer = a.weights.layers[1]
+        #expect(layer.outputLayerNorm.gamma.array.allSatisfy { $0 == 1 } && layer.outputLayerNorm.beta.array.allSatisfy { $0 == 0 })
+        #expect(layer.intermediate.bias.array.allSatisfy { $0 == 0 })
+        #expect(a.config == model.config && a.weights.mlmHead?.isTied == true)
     }
 
     @Test func refusesMismatchedVocabularies() throws {
