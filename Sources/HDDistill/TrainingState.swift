@@ -16,11 +16,9 @@ public struct TrainingState: Sendable, Equatable {
     public var recipe: [String: String]
     /// sha256 of the teacher file; nil for `--mlm-only` and self-distilled runs.
     public var teacherSHA256: String?
-    /// State of later stages (the pruning schedule of issue 6), stored as `hd.state.<key>` entries.
-    public var extra: [String: String]
 
     public init(step: Int = 0, rng: [UInt64], dataSeed: UInt64, dataEpoch: Int = 0, dataPosition: Int = 0,
-                recipe: [String: String] = [:], teacherSHA256: String? = nil, extra: [String: String] = [:]) {
+                recipe: [String: String] = [:], teacherSHA256: String? = nil) {
         self.step = step
         self.rng = rng
         self.dataSeed = dataSeed
@@ -28,7 +26,6 @@ public struct TrainingState: Sendable, Equatable {
         self.dataPosition = dataPosition
         self.recipe = recipe
         self.teacherSHA256 = teacherSHA256
-        self.extra = extra
     }
 
     public enum Key {
@@ -37,7 +34,6 @@ public struct TrainingState: Sendable, Equatable {
         public static let data = "hd.data"
         public static let recipe = "hd.recipe"
         public static let teacher = "hd.teacher.sha256"
-        public static let extraPrefix = "hd.state."
     }
 
     public var metadata: [String: String] {
@@ -48,7 +44,6 @@ public struct TrainingState: Sendable, Equatable {
             Key.recipe: Self.json(recipe),
         ]
         if let teacherSHA256 { m[Key.teacher] = teacherSHA256 }
-        for (k, v) in extra { m[Key.extraPrefix + k] = v }
         return m
     }
 
@@ -81,10 +76,8 @@ public struct TrainingState: Sendable, Equatable {
         if let teacher, !(teacher.utf8.count == 64 && teacher.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })) {
             throw bad(Key.teacher, "64 lowercase hex digits", teacher)
         }
-        var extra: [String: String] = [:]
-        for (k, v) in m where k.hasPrefix(Key.extraPrefix) { extra[String(k.dropFirst(Key.extraPrefix.count))] = v }
         self.init(step: step, rng: rng, dataSeed: seed, dataEpoch: epoch, dataPosition: position,
-                  recipe: recipe, teacherSHA256: teacher, extra: extra)
+                  recipe: recipe, teacherSHA256: teacher)
     }
 
     static func hex(_ x: UInt64) -> String {

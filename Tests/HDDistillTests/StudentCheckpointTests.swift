@@ -26,7 +26,7 @@ import Testing
         for (name, t) in projections { m["hd.proj." + name] = noise(t.shape); v["hd.proj." + name] = noise(t.shape) }
         let state = TrainingState(step: 7, rng: Xoshiro256(seed: 5).stateWords, dataSeed: 0xDEAD_BEEF, dataEpoch: 2,
                                   dataPosition: 13, recipe: ["lr": "5e-4", "alpha_kl": "1"],
-                                  teacherSHA256: String(repeating: "ab", count: 32), extra: ["schedule": "{\"t\":3}"])
+                                  teacherSHA256: String(repeating: "ab", count: 32))
         return StudentCheckpoint(config: teacher.config, vocab: teacher.vocab, weights: weights, projections: projections,
                                  adamM: m, adamV: v, masks: ["hidden": Tensor(shape: [d], int64s: (0..<d).map { Int64($0 % 3 == 0 ? 0 : 1) })],
                                  importance: ["hidden": noise([d])], state: state)
