@@ -4,6 +4,7 @@
     .venv-torch/bin/python -m pip install onnxruntime onnx onnxscript    # once, beside torch (tools/venv-torch.sh)
     swift build -c release --product hd-infer
     .venv-torch/bin/python tools/bench_peers.py [--threads 2] [--rounds 3] [--iterations 10] [--out bench_peers.json]
+        [--shapes 1x32,1x128] [--skip-random]
 
 Models: the BERT-base-sized real checkpoint (.cache/models/bert-base-mpnet, from tools/fetch-models.sh)
 and random BERT shapes 576/2304 and 256/1024 (HomoBERT-base and -small widths). Every runtime reads
@@ -129,6 +130,9 @@ def main():
     p.add_argument("--work", default=str(REPO / ".cache/bench-peers"), help="where the random models and ONNX files go")
     p.add_argument("--out", default="bench_peers.json")
     p.add_argument("--quick", action="store_true", help="BERT-base at 1x128 only")
+    p.add_argument("--shapes", default="1x32,1x128,1x384,8x128",
+                   help="BERT-base batch x seq cases, comma-separated (the random models always run 1x128)")
+    p.add_argument("--skip-random", action="store_true", help="only the BERT-base-sized checkpoint")
     p.add_argument("--pytorch-max-tokens", type=int, default=512,
                    help="skip PyTorch eager above this many tokens per forward (it is the slowest by far)")
     args = p.parse_args()
@@ -139,8 +143,9 @@ def main():
     base = REPO / ".cache/models/bert-base-mpnet"
     if not (base / "model.safetensors").exists():
         sys.exit(f"{base} is missing: run tools/fetch-models.sh bert-base-mpnet")
-    cases = [("bert-base-mpnet (768/3072)", base, [(1, 128)] if args.quick else [(1, 32), (1, 128), (1, 384), (8, 128)])]
-    if not args.quick:
+    shapes = [tuple(int(v) for v in case.split("x")) for case in args.shapes.split(",")]
+    cases = [("bert-base-mpnet (768/3072)", base, [(1, 128)] if args.quick else shapes)]
+    if not (args.quick or args.skip_random):
         cases += [("random 576/2304", random_model_dir(work, 576, 2304, 12), [(1, 128)]),
                   ("random 256/1024", random_model_dir(work, 256, 1024, 12), [(1, 128)])]
 
@@ -160,6 +165,7 @@ def main():
             tids = torch.from_numpy(ids)
             with_torch = batch * seq <= args.pytorch_max_tokens
             samples = {"hd-infer": [], "onnxruntime": []} | ({"pytorch": []} if with_torch else {})
+            load_before = os.getloadavg()
             hd_report = None
             for _ in range(args.rounds):
                 out = subprocess.run([args.hd_infer, "bench", str(model_dir), "--batch", str(batch), "--seq-len", str(seq),
@@ -187,12 +193,16 @@ def main():
                 "hd_infer_peak_rss_mb": hd_report["peak_rss_mb"],
                 "onnxruntime_fused_operators": fused,
                 "openblas_coretype": env.get("OPENBLAS_CORETYPE"),
+                "openblas_l2_size": env.get("OPENBLAS_L2_SIZE"),
+                "load_average_before": load_before, "load_average_after": os.getloadavg(),
             })
             r = results[-1]
             print(f"{name:28} {batch}x{seq:<4} hd-infer {medians['hd-infer']:8.1f} ms  onnxruntime {medians['onnxruntime']:8.1f} ms"
-                  f"  pytorch {medians.get('pytorch', float('nan')):8.1f} ms  hd/ort {r['hd_infer_over_onnxruntime']:.2f}", flush=True)
+                  f"  pytorch {medians.get('pytorch', float('nan')):8.1f} ms  hd/ort {r['hd_infer_over_onnxruntime']:.2f}"
+                  f"  load {load_before[0]:.2f} -> {r['load_average_after'][0]:.2f}", flush=True)
 
     print()
+    print(f"OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE', '(unset)')} OPENBLAS_L2_SIZE={env.get('OPENBLAS_L2_SIZE', '(unset)')}")
     print(f"| model | batch×seq | hd-infer ms | onnxruntime ms | PyTorch ms | hd-infer / ort | GFLOP/s (hd-infer) |")
     print("|---|---|---|---|---|---|---|")
     for r in results:

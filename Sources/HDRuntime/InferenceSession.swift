@@ -28,9 +28,9 @@ public final class InferenceSession {
     /// Real (unpadded) tokens of the batch last run: the rows of `packedHiddenState`.
     public private(set) var rows = 0
 
-    /// Lays out the arena; `threads` is used for the element-wise kernels, the attention heads and
-    /// OpenBLAS (process-wide: the last session created sets it). Refuses (as bad input) a shape
-    /// whose arena would exceed `maxBytes`.
+    /// Lays out the arena; `threads` workers share the GEMMs, element-wise kernels and attention
+    /// heads. OpenBLAS's thread count is process-wide: a session keeps it at 1 outside its large
+    /// GEMMs. Refuses (as bad input) a shape whose arena would exceed `maxBytes`.
     public init(model: RuntimeModel, maxBatch: Int, maxLength: Int, threads: Int, maxBytes: Int = 8 << 30) throws {
         func bad(_ message: String) -> ModelError { ModelError(.badInput, file: "<input>", message) }
         guard maxBatch > 0, maxLength > 0, threads > 0 else {
@@ -65,7 +65,8 @@ public final class InferenceSession {
         rowToken = .allocate(capacity: T)
         sequenceStart = .allocate(capacity: maxBatch + 1)
         parallel = Parallel(threads: threads)
-        BLAS.setThreads(threads)
+        // OpenBLAS runs single-threaded except inside the large dense GEMMs (see `dense`).
+        BLAS.setThreads(1)
     }
 
     deinit {
@@ -75,15 +76,21 @@ public final class InferenceSession {
 
     /// Runs the encoder on `batch`; read the result with `packedHiddenState`, `lastHiddenState()`
     /// or `mlmLogits(positions:)`.
-    public func forward(_ batch: TokenBatch) throws {
+    public func forward(_ batch: TokenBatch) throws { try forward(batch, scope: .all) }
+
+    /// What a forward runs: everything, or only its GEMMs (the roofline: the same calls on the same
+    /// weights and threads, with the element-wise work, embeddings and softmax left out).
+    enum Scope { case all, gemmsOnly }
+
+    func forward(_ batch: TokenBatch, scope: Scope) throws {
         guard batch.batchSize <= maxBatch, batch.sequenceLength <= maxLength else {
             throw ModelError(.badInput, file: "<input>",
                              "batch \(batch.batchSize) × length \(batch.sequenceLength) does not fit this session's \(maxBatch) × \(maxLength)")
         }
         try model.config.validate(batch)
         pack(batch)
-        embed(batch)
-        for layer in model.layers { run(layer) }
+        if scope == .all { embed(batch) }
+        for layer in model.layers { run(layer, scope) }
     }
 
     /// The last hidden state of the real tokens, [rows × d], in batch-major order.
@@ -140,7 +147,7 @@ public final class InferenceSession {
             batch.tokenTypes.withUnsafeBufferPointer { types in
                 let ids = ids.baseAddress!
                 let types = types.baseAddress!
-                parallel.rows(rows, grain: 16) { range in
+                parallel.rows(rows, width: d) { range in
                     let word = m.wordEmbeddings.buffer.baseAddress!, position = m.positionEmbeddings.buffer.baseAddress!
                     for r in range {
                         let flat = tokens[r]
@@ -158,46 +165,32 @@ public final class InferenceSession {
         }
     }
 
-    private func run(_ layer: RuntimeLayer) {
-        let T = rows, d = model.config.hiddenSize, a = layer.shape.attentionWidth, f = layer.shape.intermediateSize
-        let eps = model.config.layerNormEps
+    private func run(_ layer: RuntimeLayer, _ scope: Scope) {
+        let T = rows, d = model.config.hiddenSize
+        let eps = model.config.layerNormEps, all = scope == .all
         let h = arena[hidden].baseAddress!, w = arena[work].baseAddress!
         let proj = arena[projection].baseAddress!
+        let gelu: Epilogue = model.config.hiddenAct == "gelu" ? .biasGelu(layer.intermediate.bias.buffer.baseAddress!)
+                                                              : .biasGeluTanh(layer.intermediate.bias.buffer.baseAddress!)
 
-        gemm(h, rows: T, layer.qkv, out: w)
-        let qkvBias = layer.qkv.bias.buffer.baseAddress!
-        parallel.rows(T, grain: 8) { r in
-            Kernels.addBias(w + r.lowerBound * 3 * a, rows: r.count, width: 3 * a, bias: qkvBias)
-        }
-        attention(layer)
-
-        gemm(arena[context].baseAddress!, rows: T, layer.attentionOutput, out: proj)
-        residualNorm(proj, layer.attentionOutput, layer.attentionNorm, into: h, width: d, eps: eps)
-
-        gemm(h, rows: T, layer.intermediate, out: w)
-        let ffnBias = layer.intermediate.bias.buffer.baseAddress!, exact = model.config.hiddenAct == "gelu"
-        parallel.rows(T, grain: 4) { r in
-            if exact {
-                FusedKernels.biasGelu(w + r.lowerBound * f, rows: r.count, width: f, bias: ffnBias)
-            } else {
-                FusedKernels.biasGeluTanh(w + r.lowerBound * f, rows: r.count, width: f, bias: ffnBias)
-            }
-        }
-        gemm(w, rows: T, layer.output, out: proj)
-        residualNorm(proj, layer.output, layer.outputNorm, into: h, width: d, eps: eps)
+        dense(h, rows: T, layer.qkv, out: w, all ? .bias(layer.qkv.bias.buffer.baseAddress!) : .none)
+        attention(layer, softmax: all)
+        dense(arena[context].baseAddress!, rows: T, layer.attentionOutput, out: proj, .none)
+        if all { residualNorm(proj, layer.attentionOutput, layer.attentionNorm, into: h, width: d, eps: eps) }
+        dense(h, rows: T, layer.intermediate, out: w, all ? gelu : .none)
+        dense(w, rows: T, layer.output, out: proj, .none)
+        if all { residualNorm(proj, layer.output, layer.outputNorm, into: h, width: d, eps: eps) }
     }
 
     /// Per (sequence, head): S = scale · Q_h·K_hᵀ over the sequence's real tokens, softmax, then
     /// P·V_h into the head's columns of `context`. Heads are read in place from the Q/K/V rows
     /// (row stride 3a), never copied. Each worker runs its GEMMs single-threaded on its own score
     /// buffer: these products are too small (L × L × 64) to gain from splitting one of them.
-    private func attention(_ layer: RuntimeLayer) {
+    private func attention(_ layer: RuntimeLayer, softmax: Bool) {
         let heads = layer.shape.attentionHeads, size = layer.shape.headSize, a = layer.shape.attentionWidth
         let L = maxLength, scale = layer.scale
         let qkv = arena[work].baseAddress!, ctx = arena[context].baseAddress!
         let scratch = arena[scores].baseAddress!, starts = sequenceStart.baseAddress!
-        BLAS.setThreads(1)
-        defer { BLAS.setThreads(threads) }
         parallel.items(batchSize * heads) { worker, item in
             let b = item / heads, hd = item % heads
             let start = starts[b], n = starts[b + 1] - start
@@ -205,23 +198,63 @@ public final class InferenceSession {
             let s = scratch + worker * L * L
             BLAS.gemm(transB: true, m: n, n: n, k: size, alpha: scale, a: q, lda: 3 * a,
                       b: q + a, ldb: 3 * a, c: s, ldc: n)
-            FusedKernels.softmaxRows(s, rows: n, width: n)
+            if softmax { FusedKernels.softmaxRows(s, rows: n, width: n) }
             BLAS.gemm(m: n, n: size, k: n, a: s, lda: n, b: q + 2 * a, ldb: 3 * a,
                       c: ctx + start * a + hd * size, ldc: a)
         }
     }
 
-    /// out = x · Wᵀ (the bias is added by the fused kernel that follows).
-    private func gemm(_ x: UnsafeMutablePointer<Float>, rows: Int, _ w: DenseWeights, out: UnsafeMutablePointer<Float>) {
-        BLAS.gemm(transB: true, m: rows, n: w.outFeatures, k: w.inFeatures, a: x, lda: w.inFeatures,
-                  b: w.weight.buffer.baseAddress!, ldb: w.inFeatures, c: out, ldc: w.outFeatures)
+    /// Element-wise work fused into a dense layer's GEMM, applied to a block of its output while
+    /// the block is still in cache.
+    enum Epilogue {
+        case none
+        case bias(UnsafePointer<Float>)
+        case biasGelu(UnsafePointer<Float>)
+        case biasGeluTanh(UnsafePointer<Float>)
+
+        /// Applies to rows × columns of `out` (row stride `ld`).
+        func apply(_ out: UnsafeMutablePointer<Float>, ld: Int, rows: Range<Int>, columns c: Range<Int>) {
+            for r in rows {
+                let row = out + r * ld + c.lowerBound
+                switch self {
+                case .none: return
+                case .bias(let b): Kernels.addBias(row, rows: 1, width: c.count, bias: b + c.lowerBound)
+                case .biasGelu(let b): FusedKernels.biasGelu(row, rows: 1, width: c.count, bias: b + c.lowerBound)
+                case .biasGeluTanh(let b): FusedKernels.biasGeluTanh(row, rows: 1, width: c.count, bias: b + c.lowerBound)
+                }
+            }
+        }
+    }
+
+    /// From this many rows on, a dense GEMM runs on OpenBLAS's own threads; below, its columns are
+    /// split over the workers (`Parallel.gemm`), each calling OpenBLAS single-threaded with the
+    /// epilogue fused. With few rows, OpenBLAS's threads cost more in hand-offs than they gain
+    /// (1 × 32: 0.65–0.94× the time of OpenBLAS-threaded in interleaved runs); from a few hundred
+    /// rows its shared packing wins (1 × 384 and 8 × 128: the split took 1.2–1.3× as long).
+    static let threadedGemmMinimumRows = 256
+
+    /// out = x · Wᵀ, then the epilogue over all of `out`. Leaves OpenBLAS single-threaded.
+    func dense(_ x: UnsafePointer<Float>, rows: Int, _ w: DenseWeights, out: UnsafeMutablePointer<Float>,
+               _ epilogue: Epilogue) {
+        let n = w.outFeatures, k = w.inFeatures, weight = w.weight.buffer.baseAddress!
+        guard threads > 1, rows >= Self.threadedGemmMinimumRows else {
+            parallel.gemm(m: rows, n: n, k: k, a: x, lda: k, b: weight, ldb: k, c: out, ldc: n) {
+                epilogue.apply(out, ld: n, rows: 0..<rows, columns: $0)
+            }
+            return
+        }
+        BLAS.setThreads(threads)
+        BLAS.gemm(transB: true, m: rows, n: n, k: k, a: x, lda: k, b: weight, ldb: k, c: out, ldc: n)
+        BLAS.setThreads(1)
+        if case .none = epilogue { return }
+        parallel.rows(rows, width: n) { epilogue.apply(out, ld: n, rows: $0, columns: 0..<n) }
     }
 
     /// hidden = LayerNorm(projection + bias + hidden), rows split over the workers.
     private func residualNorm(_ x: UnsafeMutablePointer<Float>, _ dense: DenseWeights, _ norm: NormWeights, into h: UnsafeMutablePointer<Float>,
                               width d: Int, eps: Float) {
         let bias = dense.bias.buffer.baseAddress!, gamma = norm.gamma.buffer.baseAddress!, beta = norm.beta.buffer.baseAddress!
-        parallel.rows(rows, grain: 8) { r in
+        parallel.rows(rows, width: d) { r in
             FusedKernels.biasResidualLayerNorm(x + r.lowerBound * d, bias: bias, residual: h + r.lowerBound * d,
                                                rows: r.count, width: d, gamma: gamma, beta: beta, eps: eps)
         }

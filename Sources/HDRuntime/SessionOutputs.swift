@@ -24,26 +24,21 @@ extension InferenceSession {
             }
         }
         var transformed = [Float](repeating: 0, count: n * d)
+        let gelu: Epilogue = config.hiddenAct == "gelu" ? .biasGelu(head.transform.bias.buffer.baseAddress!)
+                                                        : .biasGeluTanh(head.transform.bias.buffer.baseAddress!)
         hiddenRows.withUnsafeBufferPointer { x in
             transformed.withUnsafeMutableBufferPointer { t in
                 let t = t.baseAddress!
-                BLAS.gemm(transB: true, m: n, n: d, k: d, a: x.baseAddress!, lda: d,
-                          b: head.transform.weight.buffer.baseAddress!, ldb: d, c: t, ldc: d)
-                if config.hiddenAct == "gelu" {
-                    FusedKernels.biasGelu(t, rows: n, width: d, bias: head.transform.bias.buffer.baseAddress!)
-                } else {
-                    FusedKernels.biasGeluTanh(t, rows: n, width: d, bias: head.transform.bias.buffer.baseAddress!)
-                }
+                dense(x.baseAddress!, rows: n, head.transform, out: t, gelu)
                 Kernels.layerNorm(t, rows: n, width: d, gamma: head.norm.gamma.buffer.baseAddress!,
                                   beta: head.norm.beta.buffer.baseAddress!, eps: config.layerNormEps, out: t)
             }
         }
         var logits = [Float](repeating: 0, count: n * V)
+        let decoder = DenseWeights(weight: head.decoder, bias: head.bias, outFeatures: V, inFeatures: d)
         transformed.withUnsafeBufferPointer { t in
             logits.withUnsafeMutableBufferPointer { out in
-                BLAS.gemm(transB: true, m: n, n: V, k: d, a: t.baseAddress!, lda: d,
-                          b: head.decoder.buffer.baseAddress!, ldb: d, c: out.baseAddress!, ldc: V)
-                Kernels.addBias(out.baseAddress!, rows: n, width: V, bias: head.bias.buffer.baseAddress!)
+                dense(t.baseAddress!, rows: n, decoder, out: out.baseAddress!, .bias(head.bias.buffer.baseAddress!))
             }
         }
         return logits
