@@ -1,4 +1,5 @@
 import Foundation
+import HDTensor
 
 /// AdamW (Loshchilov, Hutter 2019) over flat parameter buffers, operation for operation what
 /// `torch.optim.AdamW` (single-tensor path) computes: decoupled decay θ ← θ·(1 − lr·λ) first, then
@@ -29,14 +30,19 @@ public struct AdamW: Sendable, Equatable {
         let correction2Root = Float((1 - pow(beta2, t)).squareRoot())
         let shrink = Float(decay ? 1 - lr * weightDecay : 1)
         let (c1, b2, c2, eps) = (Float(1 - beta1), Float(beta2), Float(1 - beta2), Float(epsilon))
-        let p = parameters.baseAddress!, g = gradients.baseAddress!, mp = m.baseAddress!, vp = v.baseAddress!
-        for i in 0..<parameters.count {
-            let gi = g[i]
-            let mi = mp[i] + c1 * (gi - mp[i])
-            let vi = vp[i] * b2 + c2 * gi * gi
-            mp[i] = mi
-            vp[i] = vi
-            p[i] = p[i] * shrink - stepSize * (mi / (vi.squareRoot() / correction2Root + eps))
+        ParallelFor.elements(parameters.count) { start, count in
+            let p = parameters.baseAddress! + start, g = gradients.baseAddress! + start
+            let mp = m.baseAddress! + start, vp = v.baseAddress! + start
+            for i in 0..<count {
+                let gi = g[i]
+                let mi = mp[i] + c1 * (gi - mp[i])
+                let vi = vp[i] * b2 + c2 * gi * gi
+                mp[i] = mi
+                vp[i] = vi
+                // v ≥ 0, so taking its magnitude changes nothing, but it lets the compiler drop libm's
+                // errno path for a negative square root, which otherwise keeps this loop scalar.
+                p[i] = p[i] * shrink - stepSize * (mi / (vi.magnitude.squareRoot() / correction2Root + eps))
+            }
         }
     }
 }
@@ -103,12 +109,10 @@ public enum GradientClipping {
     private static func sumOfSquares(_ gradients: UnsafeBufferPointer<Float>) -> Double {
         var sum = 0.0
         var i = 0
-        // Blocks of Float partial sums keep the loop vectorisable; Double only between blocks.
+        // Float partial sums (vectorised, in `Kernels.dot`) within blocks; Double only between blocks.
         while i < gradients.count {
             let end = min(i + 4096, gradients.count)
-            var part: Float = 0
-            for j in i..<end { part += gradients[j] * gradients[j] }
-            sum += Double(part)
+            sum += Double(Kernels.dot(gradients.baseAddress! + i, gradients.baseAddress! + i, count: end - i))
             i = end
         }
         return sum

@@ -14,23 +14,35 @@ public enum Losses {
                                     scale: Float = 1) -> (loss: Double, correct: Int) {
         let rows = labels.count
         guard rows > 0 else { return (0, 0) }
-        var total = 0.0
-        var correct = 0
         let g = scale / Float(rows)
-        for r in 0..<rows {
-            let row = logits.baseAddress! + r * v
-            let label = Int(labels[r])
-            let maxValue = FastExp.maximum(row, count: v)
-            let sum = FastExp.sum(row, count: v, shift: maxValue, scale: 1)
-            let logZ = maxValue + logf(sum)
-            total += Double(logZ - row[label])
-            // Top-1 is the first arg-max; the label's logit is the maximum only for a hit, so the scan
-            // for an earlier tie runs only then.
-            if row[label] == maxValue && !(0..<label).contains(where: { row[$0] == maxValue }) { correct += 1 }
-            if let gradient {
-                FastExp.add(row, count: v, shift: maxValue, scale: 1, factor: g / sum, into: gradient.baseAddress! + r * v)
-                gradient[r * v + label] -= g
+        let (total, correct) = Self.overRows(rows, width: v) { range in
+            var total = 0.0, correct = 0
+            for r in range {
+                let row = logits.baseAddress! + r * v
+                let label = Int(labels[r])
+                let maxValue = Kernels.maximum(row, count: v)
+                let dRow = gradient.map { $0.baseAddress! + r * v }
+                // A gradient row still all zero (the trainer zeroes dlogits and adds this term first)
+                // takes the exponentials straight from the sum pass and is scaled in place: one exp per
+                // logit instead of two. Any other row gets them added by a second pass.
+                let fresh = dRow.map { Self.isZero($0, count: v) } ?? false
+                let sum = Kernels.expSum(row, count: v, shift: maxValue, scale: 1, store: fresh ? dRow : nil)
+                let logZ = maxValue + logf(sum)
+                total += Double(logZ - row[label])
+                // Top-1 is the first arg-max; the label's logit is the maximum only for a hit, so the scan
+                // for an earlier tie runs only then.
+                if row[label] == maxValue && !(0..<label).contains(where: { row[$0] == maxValue }) { correct += 1 }
+                if let dRow {
+                    let factor = g / sum
+                    if fresh {
+                        for j in 0..<v { dRow[j] *= factor }
+                    } else {
+                        Kernels.addExp(row, count: v, shift: maxValue, scale: 1, factor: factor, into: dRow)
+                    }
+                    dRow[label] -= g
+                }
             }
+            return (total, correct)
         }
         return (total / Double(rows), correct)
     }
@@ -45,15 +57,18 @@ public enum Losses {
         guard rows > 0 else { return 0 }
         let inv = 1 / tau
         let g = scale * tau / Float(rows)
-        var total = 0.0
-        for r in 0..<rows {
-            let t = teacher.baseAddress! + r * v
-            let s = student.baseAddress! + r * v
-            let tMax = FastExp.maximum(t, count: v), sMax = FastExp.maximum(s, count: v)
-            let tLogZ = logf(FastExp.sum(t, count: v, shift: tMax, scale: inv))
-            let sLogZ = logf(FastExp.sum(s, count: v, shift: sMax, scale: inv))
-            total += FastExp.klRow(t, s, count: v, tShift: tMax, sShift: sMax, scale: inv, tLogZ: tLogZ, sLogZ: sLogZ,
-                                   gradientFactor: g, gradient: gradient.map { $0.baseAddress! + r * v })
+        let (total, _) = Self.overRows(rows, width: v) { range in
+            var total = 0.0
+            for r in range {
+                let t = teacher.baseAddress! + r * v
+                let s = student.baseAddress! + r * v
+                let tMax = Kernels.maximum(t, count: v), sMax = Kernels.maximum(s, count: v)
+                let tLogZ = logf(Kernels.expSum(t, count: v, shift: tMax, scale: inv))
+                let sLogZ = logf(Kernels.expSum(s, count: v, shift: sMax, scale: inv))
+                total += Kernels.klRow(t, s, count: v, tShift: tMax, sShift: sMax, scale: inv, tLogZ: tLogZ,
+                                       sLogZ: sLogZ, gradientFactor: g, gradient: gradient.map { $0.baseAddress! + r * v })
+            }
+            return (total, 0)
         }
         return Double(tau * tau) * total / Double(rows)
     }
@@ -122,85 +137,24 @@ public enum Losses {
                   b: teacher.baseAddress!, ldb: d, beta: 1, c: projectionGradient.baseAddress!, ldc: d)
         return loss
     }
-}
 
-/// The softmax loops of the losses over a vocabulary-wide row with a polynomial e^x (Cephes' expf:
-/// Cody–Waite reduction, degree-6 polynomial, within 2 ulp of libm over its range) written as plain
-/// Float code without calls or branches, so the compiler vectorises the loops; the ~30k-wide rows of
-/// the MLM head would otherwise spend much of a training step in scalar `expf` calls. Reductions keep
-/// 8 independent partial sums (one vector's worth). Arguments below −87.3 give the smallest normal
-/// instead of 0, which no sum or gradient here can tell apart.
-enum FastExp {
-    @inline(__always)
-    static func exp(_ x: Float) -> Float {
-        let clamped = x < -87.33654 ? -87.33654 : (x > 88.37626 ? 88.37626 : x)
-        // Round to nearest by the 1.5·2²³ trick: the integer lands in the low mantissa bits.
-        let shifted = clamped * 1.44269504088896341 + 12_582_912
-        let n = shifted - 12_582_912
-        let r = (clamped - n * 0.693359375) + n * 2.12194440e-4
-        var p: Float = 1.9875691500e-4
-        p = p * r + 1.3981999507e-3
-        p = p * r + 8.3334519073e-3
-        p = p * r + 4.1665795894e-2
-        p = p * r + 1.6666665459e-1
-        p = p * r + 5.0000001201e-1
-        let y = p * r * r + r + 1
-        let exponent = (shifted.bitPattern &- Float(12_582_912).bitPattern &+ 127) << 23
-        return y * Float(bitPattern: exponent)
+    /// Whether all `count` values are ±0: an OR of the bit patterns without the sign, which
+    /// vectorises (integer OR may be reordered, unlike Float comparisons folded into a Bool).
+    private static func isZero(_ x: UnsafePointer<Float>, count: Int) -> Bool {
+        var bits: UInt32 = 0
+        for j in 0..<count { bits |= x[j].bitPattern << 1 }
+        return bits == 0
     }
 
-    static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
-        var m = x[0]
-        for j in 1..<count { m = x[j] > m ? x[j] : m }
-        return m
-    }
-
-    /// Σ_j e^((x_j − shift)·scale).
-    static func sum(_ x: UnsafePointer<Float>, count: Int, shift: Float, scale: Float) -> Float {
-        var a: (Float, Float, Float, Float, Float, Float, Float, Float) = (0, 0, 0, 0, 0, 0, 0, 0)
-        var j = 0
-        while j + 8 <= count {
-            a.0 += exp((x[j] - shift) * scale); a.1 += exp((x[j + 1] - shift) * scale)
-            a.2 += exp((x[j + 2] - shift) * scale); a.3 += exp((x[j + 3] - shift) * scale)
-            a.4 += exp((x[j + 4] - shift) * scale); a.5 += exp((x[j + 5] - shift) * scale)
-            a.6 += exp((x[j + 6] - shift) * scale); a.7 += exp((x[j + 7] - shift) * scale)
-            j += 8
+    /// Runs `body` over contiguous ranges of `rows` rows of `width` on `ParallelFor`'s workers (each
+    /// row's gradient is its own) and adds the ranges' (loss, count) in range order: the loss's bits
+    /// depend on the thread count, never on scheduling.
+    private static func overRows(_ rows: Int, width: Int,
+                                 _ body: (Range<Int>) -> (Double, Int)) -> (Double, Int) {
+        let threads = BLAS.threads, workers = ParallelFor.workers(rows, cost: width, threads: threads)
+        return withUnsafeTemporaryAllocation(of: (Double, Int).self, capacity: workers) { partial in
+            ParallelFor.ranges(rows, cost: width, threads: threads) { w, range in partial.initializeElement(at: w, to: body(range)) }
+            return partial.reduce((0.0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
         }
-        var out = ((a.0 + a.1) + (a.2 + a.3)) + ((a.4 + a.5) + (a.6 + a.7))
-        while j < count { out += exp((x[j] - shift) * scale); j += 1 }
-        return out
-    }
-
-    /// out_j += factor · e^((x_j − shift)·scale).
-    static func add(_ x: UnsafePointer<Float>, count: Int, shift: Float, scale: Float, factor: Float,
-                    into out: UnsafeMutablePointer<Float>) {
-        for j in 0..<count { out[j] += factor * exp((x[j] - shift) * scale) }
-    }
-
-    /// One row of KL(p_t ‖ p_s) from the rows' shifts and log-partition functions, adding
-    /// gradientFactor · (p_s − p_t) into `gradient`. Partial sums in Float, the row in Double.
-    static func klRow(_ t: UnsafePointer<Float>, _ s: UnsafePointer<Float>, count: Int, tShift: Float, sShift: Float,
-                      scale: Float, tLogZ: Float, sLogZ: Float, gradientFactor g: Float,
-                      gradient: UnsafeMutablePointer<Float>?) -> Double {
-        if let gradient {
-            for j in 0..<count {
-                let logPt = (t[j] - tShift) * scale - tLogZ, logPs = (s[j] - sShift) * scale - sLogZ
-                gradient[j] += g * (exp(logPs) - exp(logPt))
-            }
-        }
-        var a: (Float, Float, Float, Float, Float, Float, Float, Float) = (0, 0, 0, 0, 0, 0, 0, 0)
-        @inline(__always) func term(_ j: Int) -> Float {
-            let logPt = (t[j] - tShift) * scale - tLogZ, logPs = (s[j] - sShift) * scale - sLogZ
-            return exp(logPt) * (logPt - logPs)
-        }
-        var j = 0
-        while j + 8 <= count {
-            a.0 += term(j); a.1 += term(j + 1); a.2 += term(j + 2); a.3 += term(j + 3)
-            a.4 += term(j + 4); a.5 += term(j + 5); a.6 += term(j + 6); a.7 += term(j + 7)
-            j += 8
-        }
-        var kl = Double(((a.0 + a.1) + (a.2 + a.3)) + ((a.4 + a.5) + (a.6 + a.7)))
-        while j < count { kl += Double(term(j)); j += 1 }
-        return kl
     }
 }

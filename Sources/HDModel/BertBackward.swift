@@ -152,9 +152,9 @@ extension BertModel {
     /// Backward of `activation`, in place on `dy` (which becomes dL/d(pre-activation)).
     func activationBackward(_ dy: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
         if config.hiddenAct == "gelu" {
-            Kernels.geluBackward(dy, x: x, count: count, dx: dy)
+            Kernels.geluBackward(dy, x: x, count: count)
         } else {
-            Kernels.geluTanhBackward(dy, x: x, count: count, dx: dy)
+            Kernels.geluTanhBackward(dy, x: x, count: count)
         }
     }
 }

@@ -65,11 +65,16 @@ public enum Kernels {
     }
 
     /// Exact GELU, x · Φ(x) = ½x(1 + erf(x/√2)) (BERT's "gelu"). `out` may be `x`.
+    /// Uses `FusedKernels`' branch-free erf so the loop vectorizes (libm's scalar `erff` was most of
+    /// this kernel's time in a training step).
     public static func gelu(_ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>) {
         let invSqrt2 = Float(0.70710678118654752440)
-        for i in 0..<count {
-            let v = x[i]
-            out[i] = 0.5 * v * (1 + erf(v * invSqrt2))
+        ParallelFor.elements(count) { start, length in
+            let x = x + start, out = out + start
+            for i in 0..<length {
+                let v = x[i]
+                out[i] = 0.5 * v * (1 + FusedKernels.erf(v * invSqrt2))
+            }
         }
     }
 
@@ -84,9 +89,11 @@ public enum Kernels {
 
     /// x[r, :] += bias for every row.
     public static func addBias(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, bias: UnsafePointer<Float>) {
-        for r in 0..<rows {
-            let xr = x + r * width
-            for j in 0..<width { xr[j] += bias[j] }
+        ParallelFor.ranges(rows, cost: width) { _, range in
+            for r in range {
+                let xr = x + r * width
+                for j in 0..<width { xr[j] += bias[j] }
+            }
         }
     }
 
@@ -98,20 +105,23 @@ public enum Kernels {
 
     /// In place, each row becomes softmax(scale · x + mask), where `mask` (one additive value per
     /// column, 0 to keep and a large negative number to drop) is shared by every row, as the key mask
-    /// of one sequence is shared by all its heads and queries.
+    /// of one sequence is shared by all its heads and queries. Separate map and reduction passes over
+    /// the (L1-resident) row with the polynomial exp, so each loop vectorizes; a fused scalar loop
+    /// with a running max and sum cannot (Float addition is not reassociated).
     public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, scale: Float,
                                    mask: UnsafePointer<Float>?) {
         for r in 0..<rows {
             let xr = x + r * width
-            var maxValue = -Float.infinity
             if let mask {
-                for j in 0..<width { let v = xr[j] * scale + mask[j]; xr[j] = v; maxValue = max(maxValue, v) }
+                for j in 0..<width { xr[j] = xr[j] * scale + mask[j] }
             } else {
-                for j in 0..<width { let v = xr[j] * scale; xr[j] = v; maxValue = max(maxValue, v) }
+                for j in 0..<width { xr[j] *= scale }
             }
-            var sum: Float = 0
-            for j in 0..<width { let e = exp(xr[j] - maxValue); xr[j] = e; sum += e }
-            let inv = 1 / sum
+            let maxValue = maximum(xr, count: width)
+            // The polynomial exp clamps to a tiny positive number; a masked key must get exactly 0
+            // (and so no gradient), as libm's e^x underflows to.
+            for j in 0..<width { let d = xr[j] - maxValue; xr[j] = d < -87.3 ? 0 : FusedKernels.exp(d) }
+            let inv = 1 / sum(xr, count: width)
             for j in 0..<width { xr[j] *= inv }
         }
     }
@@ -147,5 +157,130 @@ public enum Kernels {
             let inv = 1 / max(sq.squareRoot(), eps)
             for j in 0..<width { xr[j] *= inv }
         }
+    }
+
+    // MARK: reductions, written to vectorize
+
+    /// The largest of `count` ≥ 1 values. A compare-and-select on SIMD4 (the baseline SSE width)
+    /// because the scalar `m = x > m ? x : m` loop does not vectorize, and the standard library's
+    /// `pointwiseMax` is an out-of-line call. Which value a NaN yields is unspecified (a NaN logit
+    /// makes the loss NaN anyway, which the trainer reports).
+    @inlinable
+    public static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var m = x[0]
+        var j = 0
+        if count >= 8 {
+            var a = load4(x), b = load4(x + 4)
+            j = 8
+            while j + 8 <= count {
+                let u = load4(x + j), w = load4(x + j + 4)
+                a.replace(with: u, where: u .> a)
+                b.replace(with: w, where: w .> b)
+                j += 8
+            }
+            a.replace(with: b, where: b .> a)
+            m = Swift.max(Swift.max(a[0], a[1]), Swift.max(a[2], a[3]))
+        }
+        while j < count { m = x[j] > m ? x[j] : m; j += 1 }
+        return m
+    }
+
+    /// Σ x over `count` values with 8 independent partial sums, so the loop vectorizes (a single
+    /// running Float sum is a serial chain the compiler may not reorder). Fixed order: the same
+    /// input gives the same bits.
+    @inlinable
+    public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var a = SIMD4<Float>(repeating: 0), b = a
+        var j = 0
+        while j + 8 <= count { a += load4(x + j); b += load4(x + j + 4); j += 8 }
+        a += b
+        var total = (a[0] + a[1]) + (a[2] + a[3])
+        while j < count { total += x[j]; j += 1 }
+        return total
+    }
+
+    /// Σ x·y over `count` values, 8 partial sums as in `sum`.
+    @inlinable
+    public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Float {
+        var a = SIMD4<Float>(repeating: 0), b = a
+        var j = 0
+        while j + 8 <= count {
+            a += load4(x + j) * load4(y + j)
+            b += load4(x + j + 4) * load4(y + j + 4)
+            j += 8
+        }
+        a += b
+        var total = (a[0] + a[1]) + (a[2] + a[3])
+        while j < count { total += x[j] * y[j]; j += 1 }
+        return total
+    }
+
+    @inlinable @inline(__always)
+    static func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+    }
+}
+
+/// The softmax loops of the distillation losses (HDDistill's cross-entropy and KL) over one
+/// vocabulary-wide row, with `FusedKernels.exp` (a branch-free polynomial within 2 ulp of libm) so
+/// the loops vectorise; the ~30k-wide rows of the MLM head would otherwise spend much of a training
+/// step in scalar `expf` calls. They live here, next to that exp, because it only inlines within
+/// this module: called from another module it is one call per element. Reductions keep
+/// independent partial sums in a fixed order. Arguments below −87.3 give a tiny positive number
+/// instead of 0, which no sum or gradient here can tell apart.
+extension Kernels {
+    /// Σ_j e^((x_j − shift)·scale). With `store`, the exponentials are also written there (one
+    /// exp per element for a caller that needs them again), else through a 64-float block on the
+    /// stack; the sum is the same either way. Per 64 elements, a map loop, which vectorises, then a
+    /// SIMD sum: one loop doing both is a serial Float reduction the compiler may not reorder, and
+    /// spread over scalar partial sums it ran at half the speed.
+    public static func expSum(_ x: UnsafePointer<Float>, count: Int, shift: Float, scale: Float,
+                              store: UnsafeMutablePointer<Float>? = nil) -> Float {
+        var block = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
+        return withUnsafeMutableBytes(of: &block) { raw in
+            let b = raw.baseAddress!.assumingMemoryBound(to: Float.self), size = raw.count / MemoryLayout<Float>.stride
+            var total: Float = 0
+            var j = 0
+            while j < count {
+                let n = min(size, count - j), xj = x + j, out = store.map { $0 + j } ?? b
+                for i in 0..<n { out[i] = FusedKernels.exp((xj[i] - shift) * scale) }
+                total += sum(out, count: n)
+                j += n
+            }
+            return total
+        }
+    }
+
+    /// out_j += factor · e^((x_j − shift)·scale).
+    public static func addExp(_ x: UnsafePointer<Float>, count: Int, shift: Float, scale: Float, factor: Float,
+                              into out: UnsafeMutablePointer<Float>) {
+        for j in 0..<count { out[j] += factor * FusedKernels.exp((x[j] - shift) * scale) }
+    }
+
+    /// One row of KL(p_t ‖ p_s) from the rows' shifts and log-partition functions, adding
+    /// gradientFactor · (p_s − p_t) into `gradient`. Partial sums in Float, the row in Double.
+    public static func klRow(_ t: UnsafePointer<Float>, _ s: UnsafePointer<Float>, count: Int, tShift: Float,
+                             sShift: Float, scale: Float, tLogZ: Float, sLogZ: Float, gradientFactor g: Float,
+                             gradient: UnsafeMutablePointer<Float>?) -> Double {
+        if let gradient {
+            for j in 0..<count {
+                let logPt = (t[j] - tShift) * scale - tLogZ, logPs = (s[j] - sShift) * scale - sLogZ
+                gradient[j] += g * (FusedKernels.exp(logPs) - FusedKernels.exp(logPt))
+            }
+        }
+        var a: (Float, Float, Float, Float, Float, Float, Float, Float) = (0, 0, 0, 0, 0, 0, 0, 0)
+        @inline(__always) func term(_ j: Int) -> Float {
+            let logPt = (t[j] - tShift) * scale - tLogZ, logPs = (s[j] - sShift) * scale - sLogZ
+            return FusedKernels.exp(logPt) * (logPt - logPs)
+        }
+        var j = 0
+        while j + 8 <= count {
+            a.0 += term(j); a.1 += term(j + 1); a.2 += term(j + 2); a.3 += term(j + 3)
+            a.4 += term(j + 4); a.5 += term(j + 5); a.6 += term(j + 6); a.7 += term(j + 7)
+            j += 8
+        }
+        var kl = Double(((a.0 + a.1) + (a.2 + a.3)) + ((a.4 + a.5) + (a.6 + a.7)))
+        while j < count { kl += Double(term(j)); j += 1 }
+        return kl
     }
 }

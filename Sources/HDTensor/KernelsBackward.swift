@@ -86,40 +86,50 @@ extension Kernels {
         }
     }
 
-    /// dx = dout ⊙ GELU'(x) for the exact GELU: Φ(x) + x·φ(x). Overwrites `dx`, which may be `dout`.
-    /// Uses `FusedKernels`' branch-free erf and exp (a few ulp) so the loop vectorizes: libm's
-    /// scalar calls were most of this kernel's time.
-    public static func geluBackward(_ dout: UnsafePointer<Float>, x: UnsafePointer<Float>, count: Int,
-                                    dx: UnsafeMutablePointer<Float>) {
+    /// In place, gradient ← gradient ⊙ GELU'(x) for the exact GELU: Φ(x) + x·φ(x). Uses
+    /// `FusedKernels`' branch-free erf and exp (a few ulp) so the loop vectorizes: libm's scalar calls
+    /// were most of this kernel's time. In place by signature: with separate dout and dx pointers the
+    /// backward's in-place call failed the vectorizer's overlap check and ran the scalar loop.
+    public static func geluBackward(_ gradient: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
         let invSqrt2 = Float(0.70710678118654752440), invSqrt2Pi = Float(0.39894228040143267794)
-        for i in 0..<count {
-            let v = x[i]
-            let cdf = 0.5 * (1 + FusedKernels.erf(v * invSqrt2))
-            let pdf = invSqrt2Pi * FusedKernels.exp(-0.5 * v * v)
-            dx[i] = dout[i] * (cdf + v * pdf)
+        ParallelFor.elements(count) { start, length in
+            let gradient = gradient + start, x = x + start
+            for i in 0..<length {
+                let v = x[i]
+                let cdf = 0.5 * (1 + FusedKernels.erf(v * invSqrt2))
+                let pdf = invSqrt2Pi * FusedKernels.exp(-0.5 * v * v)
+                gradient[i] *= cdf + v * pdf
+            }
         }
     }
 
-    /// dx = dout ⊙ GELU'(x) for the tanh form: with u = c(x + 0.044715x³), t = tanh u,
-    /// GELU' = ½(1 + t) + ½x(1 − t²)·c(1 + 3·0.044715x²). Overwrites `dx`, which may be `dout`.
-    /// tanh u = 1 − 2/(e^{2u} + 1) through the vectorizable exp (which clamps, so it saturates to ±1).
-    public static func geluTanhBackward(_ dout: UnsafePointer<Float>, x: UnsafePointer<Float>, count: Int,
-                                        dx: UnsafeMutablePointer<Float>) {
+    /// In place, gradient ← gradient ⊙ GELU'(x) for the tanh form: with u = c(x + 0.044715x³),
+    /// t = tanh u, GELU' = ½(1 + t) + ½x(1 − t²)·c(1 + 3·0.044715x²). tanh u = 1 − 2/(e^{2u} + 1)
+    /// through the vectorizable exp (which clamps, so it saturates to ±1). In place for the same
+    /// reason as `geluBackward`.
+    public static func geluTanhBackward(_ gradient: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
         let c = Float(0.79788456080286535588)
-        for i in 0..<count {
-            let v = x[i]
-            let t = 1 - 2 / (FusedKernels.exp(2 * c * (v + 0.044715 * v * v * v)) + 1)
-            let du = c * (1 + 3 * 0.044715 * v * v)
-            dx[i] = dout[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+        ParallelFor.elements(count) { start, length in
+            let gradient = gradient + start, x = x + start
+            for i in 0..<length {
+                let v = x[i]
+                let t = 1 - 2 / (FusedKernels.exp(2 * c * (v + 0.044715 * v * v * v)) + 1)
+                let du = c * (1 + 3 * 0.044715 * v * v)
+                gradient[i] *= 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du
+            }
         }
     }
 
     /// dbias += Σ_rows dout (backward of `addBias`: each bias entry feeds one column of every row).
+    /// Workers split the columns, so each column is still summed over rows in order.
     public static func biasBackward(_ dout: UnsafePointer<Float>, rows: Int, width: Int,
                                     dbias: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let g = dout + r * width
-            for j in 0..<width { dbias[j] += g[j] }
+        ParallelFor.ranges(width, cost: rows) { _, columns in
+            let dbias = dbias + columns.lowerBound, count = columns.count
+            for r in 0..<rows {
+                let g = dout + r * width + columns.lowerBound
+                for j in 0..<count { dbias[j] += g[j] }
+            }
         }
     }
 
@@ -130,8 +140,7 @@ extension Kernels {
                                            rows: Int, width: Int, scale: Float) {
         for r in 0..<rows {
             let g = dprobs + r * width, p = probs + r * width
-            var dot: Float = 0
-            for j in 0..<width { dot += p[j] * g[j] }
+            let dot = Kernels.dot(p, g, count: width)
             for j in 0..<width { g[j] = scale * p[j] * (g[j] - dot) }
         }
     }

@@ -50,6 +50,18 @@ import Testing
         }.count
         #expect(correct == argmaxHits)
         Self.checkGradient(logits, analytic: grad.map { $0 / scale }, loss)
+
+        // The gradient is added: rows that already hold something (here all but the middle one) take
+        // the two-pass path, a zero row the one-pass path, and both add the same values.
+        var start = Self.random(logits.count, seed: 2)
+        for j in v..<(2 * v) { start[j] = 0 }
+        var added = start
+        _ = logits.withUnsafeBufferPointer { l in
+            labels.withUnsafeBufferPointer { lab in
+                added.withUnsafeMutableBufferPointer { Losses.crossEntropy(logits: l, labels: lab, vocabularySize: v, gradient: $0, scale: scale) }
+            }
+        }
+        #expect(zip(zip(added, start), grad).allSatisfy { pair, g in abs(pair.0 - pair.1 - g) <= 1e-6 })
     }
 
     @Test(arguments: [Float(1), 2.5])

@@ -1,0 +1,50 @@
+import Dispatch
+
+/// Splits the element-wise and row-wise passes of the training path (GELU and its backward, bias
+/// and its backward, the losses' vocabulary rows, AdamW) over as many workers as OpenBLAS is set to
+/// use (`BLAS.threads`, which the command-line tools set from `--threads`), so they scale with the
+/// GEMMs instead of running on one core while the other idles. HDRuntime's `Parallel` does the same for inference
+/// with an explicit thread count; it could be built on `ranges(_:cost:threads:_:)`.
+///
+/// Determinism: the ranges depend only on the item count, the cost and the thread count, never on
+/// scheduling, so a kernel whose workers write disjoint outputs, and combine any partial results
+/// in worker order, gives the same bits for the same thread count.
+public enum ParallelFor {
+    /// Passes with fewer elements than this per worker stay on the caller's thread, where waking a
+    /// second worker would cost about what it saves (HDRuntime's `Parallel` measured the same
+    /// threshold for a bias + LayerNorm).
+    public static let minimumElementsPerWorker = 32768
+
+    /// How many workers `ranges` uses for `count` items of `cost` elements each.
+    public static func workers(_ count: Int, cost: Int, threads: Int = BLAS.threads) -> Int {
+        let total = count.multipliedReportingOverflow(by: max(cost, 1))
+        let byWork = total.overflow ? count : total.partialValue / minimumElementsPerWorker
+        return max(1, min(threads, count, byWork))
+    }
+
+    /// Calls `body(worker, range)` on `workers(count, cost:)` contiguous ranges that partition
+    /// 0..<count (worker w gets w·count/n ..< (w+1)·count/n); one worker runs on the caller's thread.
+    /// The bodies capture raw pointers and are not `Sendable`: running them concurrently is safe only
+    /// because each worker writes its own range, which the type system cannot see.
+    public static func ranges(_ count: Int, cost: Int, threads: Int = BLAS.threads,
+                              _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
+        let n = workers(count, cost: cost, threads: threads)
+        if n == 1 {
+            if count > 0 { body(0, 0..<count) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = Unchecked(body: body)
+            DispatchQueue.concurrentPerform(iterations: n) { w in
+                box.body(w, (w * count / n)..<((w + 1) * count / n))
+            }
+        }
+    }
+
+    /// `ranges` over `count` elements of a flat buffer: `body(start, length)`.
+    public static func elements(_ count: Int, _ body: (_ start: Int, _ length: Int) -> Void) {
+        ranges(count, cost: 1) { _, range in body(range.lowerBound, range.count) }
+    }
+
+    private struct Unchecked<F>: @unchecked Sendable { let body: F }
+}
