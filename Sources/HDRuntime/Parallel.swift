@@ -10,29 +10,15 @@ import HDTensor
 public struct Parallel: Sendable {
     public let threads: Int
 
-    /// Row-wise passes smaller than this many elements per worker run on the caller's thread alone:
-    /// a bias + LayerNorm over 32 rows of 768 takes about as long as waking a second worker.
-    public static let minimumElementsPerWorker = 32768
-
     public init(threads: Int) { self.threads = max(1, threads) }
 
     private struct Unchecked<F>: @unchecked Sendable { let body: F }
 
     /// Calls `body` on contiguous ranges covering 0..<count rows of `width` elements, each range
-    /// at least `minimumElementsPerWorker` elements (so small passes stay on one thread).
+    /// at least `ParallelFor.minimumElementsPerWorker` elements (so small passes stay on one thread):
+    /// the training kernels' splitter, with this session's thread count instead of OpenBLAS's.
     public func rows(_ count: Int, width: Int, _ body: (Range<Int>) -> Void) {
-        let grain = max(1, Self.minimumElementsPerWorker / max(width, 1))
-        let tasks = min(threads, max(1, count / grain))
-        if tasks <= 1 {
-            if count > 0 { body(0..<count) }
-            return
-        }
-        withoutActuallyEscaping(body) { body in
-            let box = Unchecked(body: body)
-            DispatchQueue.concurrentPerform(iterations: tasks) { t in
-                box.body((t * count / tasks)..<((t + 1) * count / tasks))
-            }
-        }
+        ParallelFor.ranges(count, cost: width, threads: threads) { _, range in body(range) }
     }
 
     /// Calls `body(worker, item)` for every item in 0..<count, items dealt round-robin to workers so

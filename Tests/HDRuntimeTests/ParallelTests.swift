@@ -47,7 +47,7 @@ import Testing
             }
             #expect(visits[0..<count].allSatisfy { $0 == 1 })
             let tasks = starts[0..<count].reduce(0, +)
-            if count * width < 2 * Parallel.minimumElementsPerWorker {
+            if count * width < 2 * ParallelFor.minimumElementsPerWorker {
                 #expect(tasks == min(count, 1))
             } else {
                 #expect(tasks == threads)
@@ -60,7 +60,7 @@ import Testing
     @Test func threadedSessionEqualsOneThread() throws {
         let model = try BertModel(checkpoint: Checkpoint.load(TestSupport.fixture("tiny-bert/model.safetensors")))
         let batch = try TokenBatch(batchSize: 40, sequenceLength: 64, ids: (0..<(40 * 64)).map { ($0 * 37 + 5) % 100 })
-        #expect(batch.batchSize * batch.sequenceLength * model.config.hiddenSize >= 2 * Parallel.minimumElementsPerWorker)
+        #expect(batch.batchSize * batch.sequenceLength * model.config.hiddenSize >= 2 * ParallelFor.minimumElementsPerWorker)
         func run(threads: Int) throws -> [Float] {
             let session = try InferenceSession(model: RuntimeModel(model: model), maxBatch: 40, maxLength: 64, threads: threads)
             try session.forward(batch)
