@@ -133,6 +133,8 @@ def main():
     p.add_argument("--shapes", default="1x32,1x128,1x384,8x128",
                    help="BERT-base batch x seq cases, comma-separated (the random models always run 1x128)")
     p.add_argument("--skip-random", action="store_true", help="only the BERT-base-sized checkpoint")
+    p.add_argument("--also-openblas", action="store_true",
+                   help="also time hd-infer --kernel openblas (row-major weights through OpenBLAS) in the same rounds")
     p.add_argument("--pytorch-max-tokens", type=int, default=512,
                    help="skip PyTorch eager above this many tokens per forward (it is the slowest by far)")
     args = p.parse_args()
@@ -164,16 +166,21 @@ def main():
             feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
             tids = torch.from_numpy(ids)
             with_torch = batch * seq <= args.pytorch_max_tokens
-            samples = {"hd-infer": [], "onnxruntime": []} | ({"pytorch": []} if with_torch else {})
+            # hd-infer with its default GEMM kernel, and optionally with OpenBLAS's.
+            hd_runs = {"hd-infer": []} | ({"hd-infer openblas": ["--kernel", "openblas"]} if args.also_openblas else {})
+            samples = {k: [] for k in hd_runs} | {"onnxruntime": []} | ({"pytorch": []} if with_torch else {})
             load_before = os.getloadavg()
             hd_report = None
             for _ in range(args.rounds):
-                out = subprocess.run([args.hd_infer, "bench", str(model_dir), "--batch", str(batch), "--seq-len", str(seq),
-                                      "--threads", str(args.threads), "--warmup", str(args.warmup),
-                                      "--iterations", str(args.iterations), "--json"],
-                                     check=True, capture_output=True, text=True, env=env).stdout
-                hd_report = json.loads(out)
-                samples["hd-infer"] += hd_report["latency_samples_ms"]
+                for key, extra in hd_runs.items():
+                    out = subprocess.run([args.hd_infer, "bench", str(model_dir), "--batch", str(batch), "--seq-len", str(seq),
+                                          "--threads", str(args.threads), "--warmup", str(args.warmup),
+                                          "--iterations", str(args.iterations), "--json"] + extra,
+                                         check=True, capture_output=True, text=True, env=env).stdout
+                    report = json.loads(out)
+                    samples[key] += report["latency_samples_ms"]
+                    if key == "hd-infer":
+                        hd_report = report
                 samples["onnxruntime"] += time_calls(lambda: session.run(None, feeds), args.warmup, args.iterations)
                 if not with_torch:
                     continue
@@ -191,6 +198,9 @@ def main():
                 "flops_per_forward": hd_report["flops_per_forward"],
                 "hd_infer_gflops_per_s": hd_report["flops_per_forward"] / medians["hd-infer"] / 1e6,
                 "hd_infer_peak_rss_mb": hd_report["peak_rss_mb"],
+                "hd_infer_gemm_kernel": hd_report.get("gemm_kernel"),
+                "hd_infer_openblas_over_onnxruntime": (medians["hd-infer openblas"] / medians["onnxruntime"]
+                                                       if args.also_openblas else None),
                 "onnxruntime_fused_operators": fused,
                 "openblas_coretype": env.get("OPENBLAS_CORETYPE"),
                 "openblas_l2_size": env.get("OPENBLAS_L2_SIZE"),
@@ -199,7 +209,8 @@ def main():
             r = results[-1]
             print(f"{name:28} {batch}x{seq:<4} hd-infer {medians['hd-infer']:8.1f} ms  onnxruntime {medians['onnxruntime']:8.1f} ms"
                   f"  pytorch {medians.get('pytorch', float('nan')):8.1f} ms  hd/ort {r['hd_infer_over_onnxruntime']:.2f}"
-                  f"  load {load_before[0]:.2f} -> {r['load_average_after'][0]:.2f}", flush=True)
+                  + (f"  openblas/ort {r['hd_infer_openblas_over_onnxruntime']:.2f}" if args.also_openblas else "")
+                  + f"  load {load_before[0]:.2f} -> {r['load_average_after'][0]:.2f}", flush=True)
 
     print()
     print(f"OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE', '(unset)')} OPENBLAS_L2_SIZE={env.get('OPENBLAS_L2_SIZE', '(unset)')}")

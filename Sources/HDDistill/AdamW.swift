@@ -100,21 +100,31 @@ public enum GradientClipping {
         let factor = Float(Double(maxNorm) / (total + 1e-6))
         if factor < 1 {
             for gradients in buffers {
-                for i in 0..<gradients.count { gradients[i] *= factor }
+                ParallelFor.elements(gradients.count) { start, count in
+                    let g = gradients.baseAddress! + start
+                    for i in 0..<count { g[i] *= factor }
+                }
             }
         }
         return total
     }
 
+    /// Float partial sums (vectorised, in `Kernels.dot`) within blocks of 4096; Double between
+    /// blocks. Workers split the blocks and their Double sums are added in worker order, so the bits
+    /// depend on the thread count only (with one worker, every block in order).
     private static func sumOfSquares(_ gradients: UnsafeBufferPointer<Float>) -> Double {
-        var sum = 0.0
-        var i = 0
-        // Float partial sums (vectorised, in `Kernels.dot`) within blocks; Double only between blocks.
-        while i < gradients.count {
-            let end = min(i + 4096, gradients.count)
-            sum += Double(Kernels.dot(gradients.baseAddress! + i, gradients.baseAddress! + i, count: end - i))
-            i = end
+        let block = 4096, blocks = (gradients.count + block - 1) / block
+        let threads = BLAS.threads, workers = ParallelFor.workers(blocks, cost: block, threads: threads)
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: workers) { partial in
+            ParallelFor.ranges(blocks, cost: block, threads: threads) { w, range in
+                var sum = 0.0
+                for b in range {
+                    let start = b * block, count = min(block, gradients.count - start)
+                    sum += Double(Kernels.dot(gradients.baseAddress! + start, gradients.baseAddress! + start, count: count))
+                }
+                partial.initializeElement(at: w, to: sum)
+            }
+            return (0..<workers).reduce(0.0) { $0 + partial[$1] }
         }
-        return sum
     }
 }

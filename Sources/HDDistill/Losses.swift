@@ -5,13 +5,18 @@ import HDTensor
 /// Conventions shared by all of them: a loss is returned as Double (summed in Double); a gradient
 /// buffer, when given, gets `scale · ∂loss/∂x` ADDED to it, so the MLM and KL terms can pile into one
 /// dlogits buffer and `scale` can carry a loss weight α or a 1/accumulation factor. Callers zero the
-/// buffers once per step.
+/// buffers once per step, or let the first term write its gradient over whatever the buffer holds
+/// (`crossEntropy(overwrite: true)`, which writes every element of its rows).
 public enum Losses {
     /// Mean cross-entropy of `rows` rows of `logits` [rows × vocabularySize] against `labels`;
     /// `correct` counts rows whose arg-max is the label (top-1 accuracy for evaluation).
+    ///
+    /// With `overwrite`, the gradient rows are written instead of added to: the caller's first term
+    /// into a buffer it has not zeroed. That path takes the exponentials straight from the sum pass
+    /// into the gradient row and scales them in place, one exp per logit instead of two.
     public static func crossEntropy(logits: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
                                     vocabularySize v: Int, gradient: UnsafeMutableBufferPointer<Float>? = nil,
-                                    scale: Float = 1) -> (loss: Double, correct: Int) {
+                                    overwrite: Bool = false, scale: Float = 1) -> (loss: Double, correct: Int) {
         let rows = labels.count
         guard rows > 0 else { return (0, 0) }
         let g = scale / Float(rows)
@@ -22,11 +27,7 @@ public enum Losses {
                 let label = Int(labels[r])
                 let maxValue = Kernels.maximum(row, count: v)
                 let dRow = gradient.map { $0.baseAddress! + r * v }
-                // A gradient row still all zero (the trainer zeroes dlogits and adds this term first)
-                // takes the exponentials straight from the sum pass and is scaled in place: one exp per
-                // logit instead of two. Any other row gets them added by a second pass.
-                let fresh = dRow.map { Self.isZero($0, count: v) } ?? false
-                let sum = Kernels.expSum(row, count: v, shift: maxValue, scale: 1, store: fresh ? dRow : nil)
+                let sum = Kernels.expSum(row, count: v, shift: maxValue, scale: 1, store: overwrite ? dRow : nil)
                 let logZ = maxValue + logf(sum)
                 total += Double(logZ - row[label])
                 // Top-1 is the first arg-max; the label's logit is the maximum only for a hit, so the scan
@@ -34,7 +35,7 @@ public enum Losses {
                 if row[label] == maxValue && !(0..<label).contains(where: { row[$0] == maxValue }) { correct += 1 }
                 if let dRow {
                     let factor = g / sum
-                    if fresh {
+                    if overwrite {
                         for j in 0..<v { dRow[j] *= factor }
                     } else {
                         Kernels.addExp(row, count: v, shift: maxValue, scale: 1, factor: factor, into: dRow)
@@ -76,6 +77,7 @@ public enum Losses {
     /// Mean squared error between `student` and `target` [rows × rowLength] over the kept columns
     /// (`keep[c] != 0`; nil keeps all): Σ (s − t)² / (rows · kept). Pruned columns neither count nor
     /// get a gradient, so a masked student is not pushed to reproduce dimensions it no longer has.
+    /// Workers split the rows (`overRows`).
     public static func meanSquaredError(student: UnsafeBufferPointer<Float>, target: UnsafeBufferPointer<Float>,
                                         rowLength: Int, keep: UnsafeBufferPointer<Float>? = nil,
                                         studentGradient: UnsafeMutableBufferPointer<Float>? = nil,
@@ -85,18 +87,23 @@ public enum Losses {
         let kept = keep.map { k in k.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } } ?? rowLength
         guard rows > 0, kept > 0 else { return 0 }
         let g = 2 * scale / Float(rows * kept)
-        var total = 0.0
-        for r in 0..<rows {
-            var rowSum: Float = 0
-            for c in 0..<rowLength {
-                if let keep, keep[c] == 0 { continue }
-                let i = r * rowLength + c
-                let d = student[i] - target[i]
-                rowSum += d * d
-                studentGradient?[i] += g * d
-                targetGradient?[i] -= g * d
+        let s = student.baseAddress!, t = target.baseAddress!
+        let ds = studentGradient?.baseAddress, dt = targetGradient?.baseAddress
+        let (total, _) = Self.overRows(rows, width: rowLength) { range in
+            var total = 0.0
+            for r in range {
+                var rowSum: Float = 0
+                for c in 0..<rowLength {
+                    if let keep, keep[c] == 0 { continue }
+                    let i = r * rowLength + c
+                    let d = s[i] - t[i]
+                    rowSum += d * d
+                    ds?[i] += g * d
+                    dt?[i] -= g * d
+                }
+                total += Double(rowSum)
             }
-            total += Double(rowSum)
+            return (total, 0)
         }
         return total / Double(rows * kept)
     }
@@ -126,24 +133,19 @@ public enum Losses {
         guard kept > 0 else { return loss }
         let g = 2 * scale / Float(rows * kept)
         let p = projected.baseAddress!, s = student.baseAddress!
-        if let keep {
-            for r in 0..<rows {
-                for c in 0..<d { p[r * d + c] = keep[c] == 0 ? 0 : g * (p[r * d + c] - s[r * d + c]) }
+        ParallelFor.ranges(rows, cost: d) { _, range in
+            for r in range {
+                let pr = p + r * d, sr = s + r * d
+                if let keep {
+                    for c in 0..<d { pr[c] = keep[c] == 0 ? 0 : g * (pr[c] - sr[c]) }
+                } else {
+                    for c in 0..<d { pr[c] = g * (pr[c] - sr[c]) }
+                }
             }
-        } else {
-            for i in 0..<(rows * d) { p[i] = g * (p[i] - s[i]) }
         }
         BLAS.gemm(transA: true, m: d, n: d, k: rows, a: UnsafePointer(p), lda: d,
                   b: teacher.baseAddress!, ldb: d, beta: 1, c: projectionGradient.baseAddress!, ldc: d)
         return loss
-    }
-
-    /// Whether all `count` values are ±0: an OR of the bit patterns without the sign, which
-    /// vectorises (integer OR may be reordered, unlike Float comparisons folded into a Bool).
-    private static func isZero(_ x: UnsafePointer<Float>, count: Int) -> Bool {
-        var bits: UInt32 = 0
-        for j in 0..<count { bits |= x[j].bitPattern << 1 }
-        return bits == 0
     }
 
     /// Runs `body` over contiguous ranges of `rows` rows of `width` on `ParallelFor`'s workers (each

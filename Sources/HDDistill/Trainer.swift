@@ -188,12 +188,12 @@ public final class Trainer {
         for _ in 0..<options.accumulate {
             let batch = masking.trainingBatch(corpus: corpus, order: &order, batchSize: options.batchSize, rng: &rng)
             let tokens = try run(batch)
+            // The cross-entropy writes every dlogits element (so the buffer is not zeroed); the KL adds to it.
             let dLogits = mlm.logitGradients
-            dLogits.update(repeating: 0)
             buffers.prepare()
             let ce = batch.labels.withUnsafeBufferPointer {
                 Losses.crossEntropy(logits: UnsafeBufferPointer(mlm.logits), labels: $0, vocabularySize: V,
-                                    gradient: dLogits, scale: options.alphaMLM * w).loss
+                                    gradient: dLogits, overwrite: true, scale: options.alphaMLM * w).loss
             }
             try check(ce, "MLM cross-entropy")
             mlmSum += ce

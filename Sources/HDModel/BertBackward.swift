@@ -16,8 +16,9 @@ public final class BertBackwardBuffers {
     public let arena: Arena
     let hidden: [ArenaSlot]
     let attention: [ArenaSlot]?
-    /// [T × d] twice: a LayerNorm's input gradient and the attention LayerNorm's output gradient.
-    let sum, attentionOutput: ArenaSlot
+    /// [T × d] twice: the output LayerNorm's input gradient, which becomes the attention LayerNorm's
+    /// output gradient, and the attention LayerNorm's input gradient.
+    let sum, attentionSum: ArenaSlot
     /// [T × max f], [T × max a] ×4, and one layer's [B × max H × L × L] when there is no injection slot.
     let ffn, context, query, key, value: ArenaSlot
     let probabilities: ArenaSlot
@@ -38,7 +39,7 @@ public final class BertBackwardBuffers {
                 ? try shapes.indices.map { try layout.reserve("grad.layer.\($0).probabilities", shape: [B, shapes[$0].attentionHeads, L, L]) }
                 : nil
             sum = try layout.reserve("grad.sum", shape: [T, d])
-            attentionOutput = try layout.reserve("grad.attention.output", shape: [T, d])
+            attentionSum = try layout.reserve("grad.attention.sum", shape: [T, d])
             ffn = try layout.reserve("grad.intermediate", shape: [T, f])
             context = try layout.reserve("grad.context", shape: [T, a])
             query = try layout.reserve("grad.query", shape: [T, a])
@@ -72,8 +73,8 @@ public final class BertBackwardBuffers {
 
     /// Zeroes every injection slot; call before writing the loss gradients of a step.
     public func prepare() {
-        for slot in hidden { arena[slot].update(repeating: 0) }
-        for slot in attention ?? [] { arena[slot].update(repeating: 0) }
+        for slot in hidden { ParallelFor.zero(arena[slot]) }
+        for slot in attention ?? [] { ParallelFor.zero(arena[slot]) }
     }
 }
 
@@ -116,7 +117,6 @@ extension BertModel {
                                     _ g: BertEmbeddingsGradients) {
         let d = config.hiddenSize, T = batch.batchSize * batch.sequenceLength, s = act.embeddings
         let dSum = buf[buf.sum].baseAddress!
-        dSum.update(repeating: 0, count: T * d)
         layerNormBackward(buf.hiddenStateGradient(0).baseAddress!, x: act[s.sum].baseAddress!, rows: T,
                           mean: act[s.mean].baseAddress!, rstd: act[s.rstd].baseAddress!,
                           weights.embeddings.layerNorm, dx: dSum, g.layerNorm)

@@ -10,27 +10,25 @@ extension BertModel {
         let d = config.hiddenSize, f = shape.intermediateSize
         let x = act.hiddenState(index).baseAddress!
         let dOut = buf.hiddenStateGradient(index + 1).baseAddress!, dX = buf.hiddenStateGradient(index).baseAddress!
-        let dSum = buf[buf.sum].baseAddress!, dH1 = buf[buf.attentionOutput].baseAddress!
+        let dSum = buf[buf.sum].baseAddress!, dAttentionSum = buf[buf.attentionSum].baseAddress!
         let dFF = buf[buf.ffn].baseAddress!, dContext = buf[buf.context].baseAddress!
 
-        // output LayerNorm, then FFN out; the residual sends dSum to the attention output unchanged.
-        dSum.update(repeating: 0, count: T * d)
+        // output LayerNorm, then FFN out; the residual sends dSum to the attention output unchanged,
+        // so the FFN's input gradient is added to it there: dSum becomes dL/d(attention output).
         layerNormBackward(dOut, x: act[s.outputSum].baseAddress!, rows: T, mean: act[s.outputMean].baseAddress!,
                           rstd: act[s.outputRstd].baseAddress!, w.outputLayerNorm, dx: dSum, g.outputLayerNorm)
         linearBackward(dSum, x: act[s.intermediate].baseAddress!, rows: T, w.output, g.output, dx: dFF, accumulate: false)
-        dH1.update(from: dSum, count: T * d)
         activationBackward(dFF, x: act[s.intermediatePre].baseAddress!, count: T * f)
         linearBackward(dFF, x: act[s.attentionOutput].baseAddress!, rows: T, w.intermediate, g.intermediate,
-                       dx: dH1, accumulate: true)
+                       dx: dSum, accumulate: true)
 
-        // attention LayerNorm, then attention-out; the residual sends dSum to the layer input.
-        dSum.update(repeating: 0, count: T * d)
-        layerNormBackward(dH1, x: act[s.attentionSum].baseAddress!, rows: T, mean: act[s.attentionMean].baseAddress!,
-                          rstd: act[s.attentionRstd].baseAddress!, w.attention.outputLayerNorm, dx: dSum,
+        // attention LayerNorm, then attention-out; the residual sends its input gradient to the layer input.
+        layerNormBackward(dSum, x: act[s.attentionSum].baseAddress!, rows: T, mean: act[s.attentionMean].baseAddress!,
+                          rstd: act[s.attentionRstd].baseAddress!, w.attention.outputLayerNorm, dx: dAttentionSum,
                           g.attention.outputLayerNorm)
-        linearBackward(dSum, x: act[s.context].baseAddress!, rows: T, w.attention.output, g.attention.output,
+        linearBackward(dAttentionSum, x: act[s.context].baseAddress!, rows: T, w.attention.output, g.attention.output,
                        dx: dContext, accumulate: false)
-        Kernels.add(dX, dSum, count: T * d, out: dX)
+        Kernels.add(dX, dAttentionSum, count: T * d, out: dX)
 
         attentionBackward(index, act, buf)
         let dQ = buf[buf.query].baseAddress!, dK = buf[buf.key].baseAddress!, dV = buf[buf.value].baseAddress!
@@ -55,6 +53,8 @@ extension BertModel {
         let (dProbsBuffer, injected) = buf.probabilityGradient(index)
         let dProbs = dProbsBuffer.baseAddress!
         let scale = config.attentionScale(layer: index)
+        // dP and dV per sequence, the softmax backward over the whole batch's rows at once (so its
+        // workers split them), then dQ and dK per sequence.
         for b in 0..<B {
             let rows = b * L * a, p = probs + b * heads * L * L, dp = dProbs + b * heads * L * L
             BLAS.gemmStridedBatched(count: heads, transB: true, m: L, n: L, k: size,
@@ -63,7 +63,10 @@ extension BertModel {
             BLAS.gemmStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
                                     a: p, lda: L, strideA: L * L, b: dContext + rows, ldb: a, strideB: size,
                                     c: dV + rows, ldc: a, strideC: size)
-            Kernels.softmaxRowsBackward(dp, probs: p, rows: heads * L, width: L, scale: scale)
+        }
+        Kernels.softmaxRowsBackward(dProbs, probs: probs, rows: B * heads * L, width: L, scale: scale)
+        for b in 0..<B {
+            let rows = b * L * a, dp = dProbs + b * heads * L * L
             BLAS.gemmStridedBatched(count: heads, m: L, n: size, k: L,
                                     a: dp, lda: L, strideA: L * L, b: k + rows, ldb: a, strideB: size,
                                     c: dQ + rows, ldc: a, strideC: size)

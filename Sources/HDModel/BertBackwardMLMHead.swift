@@ -114,7 +114,6 @@ extension BertModel {
         BLAS.gemm(transA: true, m: V, n: d, k: n, a: dLogits, lda: V, b: mlm.pointer(mlm.transformed), ldb: d,
                   beta: 1, c: g.decoder.baseAddress!, ldc: d)
         BLAS.gemm(m: n, n: d, k: V, a: dLogits, lda: V, b: head.decoder.buffer.baseAddress!, ldb: d, c: dA, ldc: d)
-        dB.update(repeating: 0, count: n * d)
         layerNormBackward(dA, x: mlm.pointer(mlm.activated), rows: n, mean: mlm.pointer(mlm.mean),
                           rstd: mlm.pointer(mlm.rstd), head.transformLayerNorm, dx: dB, g.transformLayerNorm)
         activationBackward(dB, x: mlm.pointer(mlm.pre), count: n * d)

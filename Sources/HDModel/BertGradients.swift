@@ -1,3 +1,5 @@
+import HDTensor
+
 /// Gradient views of one linear layer: `weight` [out × in] as the weight, `bias` [out].
 public struct LinearGradients {
     public let weight: UnsafeMutableBufferPointer<Float>
@@ -94,5 +96,5 @@ public final class BertGradients {
     /// The gradient of tensor `name`, or nil when it is not trainable.
     public subscript(name: String) -> UnsafeMutableBufferPointer<Float>? { layout.entry(name).map { storage[$0] } }
 
-    public func zero() { storage.buffer.update(repeating: 0) }
+    public func zero() { ParallelFor.zero(storage.buffer) }
 }

@@ -17,7 +17,9 @@ extension BertModel {
         linear(x, rows: T, w.attention.value, out: v)
 
         // Heads are read in place from the [T × a] buffers: head h of sequence b starts at
-        // (b·L)·a + h·size with row stride a, so no reshaping copies are needed.
+        // (b·L)·a + h·size with row stride a, so no reshaping copies are needed. The scores of every
+        // sequence first, then one softmax over the whole batch's rows (its workers split them), each
+        // sequence's H·L rows under that sequence's key mask, then the contexts.
         let scale = config.attentionScale(layer: index)
         for b in 0..<B {
             let rowsOffset = b * L * a, p = probs + b * heads * L * L
@@ -25,7 +27,10 @@ extension BertModel {
                                     a: q + rowsOffset, lda: a, strideA: size,
                                     b: k + rowsOffset, ldb: a, strideB: size,
                                     c: p, ldc: L, strideC: L * L)
-            Kernels.softmaxRows(p, rows: heads * L, width: L, scale: scale, mask: mask + b * L)
+        }
+        Kernels.softmaxRows(probs, rows: B * heads * L, width: L, scale: scale, mask: mask, rowsPerMask: heads * L)
+        for b in 0..<B {
+            let rowsOffset = b * L * a, p = probs + b * heads * L * L
             BLAS.gemmStridedBatched(count: heads, m: L, n: size, k: L,
                                     a: p, lda: L, strideA: L * L,
                                     b: v + rowsOffset, ldb: a, strideB: size,

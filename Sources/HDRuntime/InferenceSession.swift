@@ -1,3 +1,4 @@
+import CPackedGEMM
 import HDModel
 import HDTensor
 
@@ -16,6 +17,8 @@ public final class InferenceSession {
 
     let arena: Arena
     let hidden, work, context, projection, scores: ArenaSlot
+    /// The input of the dense layer being run, packed for the packed GEMM (nil when no layer uses it).
+    let packedRows: ArenaSlot?
     /// Packed row → flat index b·L + t of the batch last run.
     let rowToken: UnsafeMutableBufferPointer<Int>
     /// Packed rows of sequence b are sequenceStart[b]..<sequenceStart[b + 1].
@@ -54,6 +57,9 @@ public final class InferenceSession {
             projection = try layout.reserve("projection", shape: [T, d])
             // One L × L score matrix per worker: workers take (sequence, head) pairs.
             scores = try layout.reserve("scores", shape: [threads, maxLength, maxLength])
+            let packed = model.layers.contains { $0.qkv.kernel == .packed } || model.mlmHead?.transform.kernel == .packed
+            let inputs = shapes.map { max(d, $0.attentionWidth, $0.intermediateSize) }.max() ?? d
+            packedRows = packed ? try layout.reserve("packed rows", shape: [GEMMKernel.packedRowsCount(m: T, k: inputs)]) : nil
         } catch let error as TensorError {
             throw bad("activations for batch \(maxBatch) × length \(maxLength): \(error.message)")
         }
@@ -226,20 +232,36 @@ public final class InferenceSession {
         }
     }
 
-    /// From this many rows on, a dense GEMM runs on OpenBLAS's own threads; below, its columns are
-    /// split over the workers (`Parallel.gemm`), each calling OpenBLAS single-threaded with the
-    /// epilogue fused. With few rows, OpenBLAS's threads cost more in hand-offs than they gain
-    /// (1 × 32: 0.65–0.94× the time of OpenBLAS-threaded in interleaved runs); from a few hundred
-    /// rows its shared packing wins (1 × 384 and 8 × 128: the split took 1.2–1.3× as long).
+    /// From this many rows on, an OpenBLAS dense GEMM runs on OpenBLAS's own threads; below, its
+    /// columns are split over the workers, each calling OpenBLAS single-threaded with the epilogue
+    /// fused. With few rows, OpenBLAS's threads cost more in hand-offs than they gain (1 × 32:
+    /// 0.65–0.94× the time of OpenBLAS-threaded in interleaved runs); from a few hundred rows its
+    /// shared packing wins (1 × 384 and 8 × 128: the split took 1.2–1.3× as long). The packed
+    /// kernel always splits its panels over the workers: the weights are packed already.
     static let threadedGemmMinimumRows = 256
 
     /// out = x · Wᵀ, then the epilogue over all of `out`. Leaves OpenBLAS single-threaded.
     func dense(_ x: UnsafePointer<Float>, rows: Int, _ w: DenseWeights, out: UnsafeMutablePointer<Float>,
                _ epilogue: Epilogue) {
         let n = w.outFeatures, k = w.inFeatures, weight = w.weight.buffer.baseAddress!
+        if w.kernel == .packed {
+            let a = arena[packedRows!].baseAddress!, tile = GEMMKernel.panelWidth
+            // Rows are packed in blocks of 12, split over the workers like any row pass.
+            parallel.rows((rows + 11) / 12, width: 12 * k) { blocks in
+                let first = blocks.lowerBound * 12
+                hd_pack_rows(x + first * k, min(rows, blocks.upperBound * 12) - first, k, k, a + first * k)
+            }
+            parallel.columns(n, tile: tile) { columns in
+                hd_packed_gemm(rows, n, k, a, weight, columns.lowerBound / tile, (columns.upperBound + tile - 1) / tile, out, n)
+                epilogue.apply(out, ld: n, rows: 0..<rows, columns: columns)
+            }
+            return
+        }
         guard threads > 1, rows >= Self.threadedGemmMinimumRows else {
-            parallel.gemm(m: rows, n: n, k: k, a: x, lda: k, b: weight, ldb: k, c: out, ldc: n) {
-                epilogue.apply(out, ld: n, rows: 0..<rows, columns: $0)
+            parallel.columns(n, tile: 16) { columns in
+                BLAS.gemm(transB: true, m: rows, n: columns.count, k: k, a: x, lda: k, b: weight + columns.lowerBound * k,
+                          ldb: k, c: out + columns.lowerBound, ldc: n)
+                epilogue.apply(out, ld: n, rows: 0..<rows, columns: columns)
             }
             return
         }

@@ -2,12 +2,14 @@ import Foundation
 import HDFormats
 import HDModel
 
-/// y = x · Wᵀ + b with W `[outFeatures, inFeatures]` row-major (Hugging Face's layout).
+/// y = x · Wᵀ + b with W `[outFeatures, inFeatures]` (Hugging Face's layout), stored as `kernel`
+/// reads it: row-major for OpenBLAS, in panels for the packed kernel (see `GEMMKernel`).
 public struct DenseWeights: Sendable {
     public let weight: FloatStorage
     public let bias: FloatStorage
     public let outFeatures: Int
     public let inFeatures: Int
+    public let kernel: GEMMKernel
 }
 
 public struct NormWeights: Sendable {
@@ -59,25 +61,32 @@ public final class RuntimeModel: Sendable {
         self.mlmHead = mlmHead
     }
 
-    /// Builds the runtime's layout from a validated model. Q, K and V are copied into one stacked
-    /// matrix per layer; when they were borrowed from a mapped file, their pages are handed back to
-    /// the kernel right after the copy (the file still backs them), so resident memory holds each
-    /// projection once rather than twice.
-    public convenience init(model: BertModel) {
+    /// Builds the runtime's layout from a validated model, with every dense layer laid out for
+    /// `kernel`. Q, K and V are copied into one stacked matrix per layer; weights borrowed from a
+    /// mapped file have their pages handed back to the kernel right after they are copied or packed
+    /// (the file still backs them), so resident memory holds each matrix once rather than twice.
+    public convenience init(model: BertModel, kernel: GEMMKernel = .best) {
         let w = model.weights
         let layers = w.layers.indices.map { i -> RuntimeLayer in
             let l = w.layers[i], a = l.attention
-            let parts = [a.query, a.key, a.value]
-            let stacked = RuntimeModel.stack(parts.map(\.weight)), bias = RuntimeModel.stack(parts.map(\.bias))
+            let parts = [a.query, a.key, a.value], bias = RuntimeModel.stack(parts.map(\.bias))
+            let qkv: DenseWeights
+            if kernel == .packed {
+                let rows = parts.flatMap { p in (0..<p.outFeatures).map { p.weight.buffer.baseAddress! + $0 * p.inFeatures } }
+                qkv = .packed(rows: rows, bias: bias, inFeatures: a.query.inFeatures)
+            } else {
+                qkv = DenseWeights(rowMajor: RuntimeModel.stack(parts.map(\.weight)), bias: bias,
+                                   outFeatures: 3 * a.query.outFeatures, inFeatures: a.query.inFeatures, kernel: .openBLAS)
+            }
             parts.forEach { RuntimeModel.releasePages($0.weight) }
             return RuntimeLayer(
-                shape: model.config.layer(i), scale: model.config.attentionScale(layer: i),
-                qkv: DenseWeights(weight: stacked, bias: bias, outFeatures: 3 * a.query.outFeatures, inFeatures: a.query.inFeatures),
-                attentionOutput: DenseWeights(a.output), attentionNorm: NormWeights(a.outputLayerNorm),
-                intermediate: DenseWeights(l.intermediate), output: DenseWeights(l.output), outputNorm: NormWeights(l.outputLayerNorm))
+                shape: model.config.layer(i), scale: model.config.attentionScale(layer: i), qkv: qkv,
+                attentionOutput: DenseWeights(a.output, kernel), attentionNorm: NormWeights(a.outputLayerNorm),
+                intermediate: DenseWeights(l.intermediate, kernel), output: DenseWeights(l.output, kernel),
+                outputNorm: NormWeights(l.outputLayerNorm))
         }
         let head = w.mlmHead.map {
-            RuntimeMLMHead(transform: DenseWeights($0.transform), norm: NormWeights($0.transformLayerNorm),
+            RuntimeMLMHead(transform: DenseWeights($0.transform, kernel), norm: NormWeights($0.transformLayerNorm),
                            decoder: $0.decoder, bias: $0.bias)
         }
         let e = w.embeddings
@@ -89,11 +98,11 @@ public final class RuntimeModel: Sendable {
     public var parameterCount: Int {
         var n = wordEmbeddings.count + positionEmbeddings.count + tokenTypeEmbeddings.count + 2 * config.hiddenSize
         for l in layers {
-            for d in [l.qkv, l.attentionOutput, l.intermediate, l.output] { n += d.weight.count + d.bias.count }
+            for d in [l.qkv, l.attentionOutput, l.intermediate, l.output] { n += d.outFeatures * d.inFeatures + d.bias.count }
             n += 4 * config.hiddenSize
         }
         if let h = mlmHead {
-            n += h.transform.weight.count + h.transform.bias.count + 2 * config.hiddenSize + h.bias.count
+            n += h.transform.outFeatures * h.transform.inFeatures + h.transform.bias.count + 2 * config.hiddenSize + h.bias.count
             if h.decoder !== wordEmbeddings { n += h.decoder.count }
         }
         return n
@@ -124,8 +133,8 @@ public final class RuntimeModel: Sendable {
 }
 
 extension DenseWeights {
-    init(_ w: LinearWeights) {
-        self.init(weight: w.weight, bias: w.bias, outFeatures: w.outFeatures, inFeatures: w.inFeatures)
+    init(_ w: LinearWeights, _ kernel: GEMMKernel) {
+        self.init(rowMajor: w.weight, bias: w.bias, outFeatures: w.outFeatures, inFeatures: w.inFeatures, kernel: kernel)
     }
 }
 

@@ -28,14 +28,20 @@ extension InferenceSession {
                                                         : .biasGeluTanh(head.transform.bias.buffer.baseAddress!)
         hiddenRows.withUnsafeBufferPointer { x in
             transformed.withUnsafeMutableBufferPointer { t in
-                let t = t.baseAddress!
-                dense(x.baseAddress!, rows: n, head.transform, out: t, gelu)
-                Kernels.layerNorm(t, rows: n, width: d, gamma: head.norm.gamma.buffer.baseAddress!,
-                                  beta: head.norm.beta.buffer.baseAddress!, eps: config.layerNormEps, out: t)
+                // Positions may repeat, so there can be more of them than the session has rows (the
+                // packed GEMM's scratch): chunks of at most that many.
+                for start in stride(from: 0, to: n, by: maxBatch * maxLength) {
+                    let count = min(n - start, maxBatch * maxLength)
+                    let chunk = t.baseAddress! + start * d
+                    dense(x.baseAddress! + start * d, rows: count, head.transform, out: chunk, gelu)
+                    Kernels.layerNorm(chunk, rows: count, width: d, gamma: head.norm.gamma.buffer.baseAddress!,
+                                      beta: head.norm.beta.buffer.baseAddress!, eps: config.layerNormEps, out: chunk)
+                }
             }
         }
         var logits = [Float](repeating: 0, count: n * V)
-        let decoder = DenseWeights(weight: head.decoder, bias: head.bias, outFeatures: V, inFeatures: d)
+        // The decoder is the word embedding table, read row-major by the embeddings too: OpenBLAS.
+        let decoder = DenseWeights(weight: head.decoder, bias: head.bias, outFeatures: V, inFeatures: d, kernel: .openBLAS)
         transformed.withUnsafeBufferPointer { t in
             logits.withUnsafeMutableBufferPointer { out in
                 dense(t.baseAddress!, rows: n, decoder, out: out.baseAddress!, .bias(head.bias.buffer.baseAddress!))

@@ -5,7 +5,7 @@ extension RuntimeModel {
     /// A model of `config`'s shape with random weights (uniform in ±0.05, LayerNorm γ = 1, β = 0), for
     /// timing shapes no file holds (HomoBERT-base 576/2304, -small 256/1024). Built layer by layer
     /// straight into the runtime's layout, so memory holds each weight once. Same seed, same weights.
-    public static func synthetic(config: BertConfig, seed: UInt64 = 0x5EED) throws -> RuntimeModel {
+    public static func synthetic(config: BertConfig, seed: UInt64 = 0x5EED, kernel: GEMMKernel = .best) throws -> RuntimeModel {
         try config.validate(source: "<synthetic>")
         var rng = SplitMix64(state: seed)
         let d = config.hiddenSize
@@ -17,8 +17,18 @@ extension RuntimeModel {
         func constant(_ count: Int, _ value: Float) -> FloatStorage {
             FloatStorage(count: count) { $0.initialize(repeating: value) }
         }
+        // Packed layers are drawn row-major into one scratch matrix, then packed from it: the same
+        // weights as the row-major layout, without a freed matrix per layer left in the heap.
+        let largest = (0..<config.numHiddenLayers).map { config.layer($0) }
+            .map { max(3 * $0.attentionWidth * d, $0.intermediateSize * d) }.max() ?? 0
+        let scratch = kernel == .packed ? FloatStorage(count: largest) { $0.initialize(repeating: 0) } : nil
         func dense(_ out: Int, _ inputs: Int) -> DenseWeights {
-            DenseWeights(weight: random(out * inputs), bias: random(out), outFeatures: out, inFeatures: inputs)
+            guard let scratch else {
+                return DenseWeights(rowMajor: random(out * inputs), bias: random(out), outFeatures: out, inFeatures: inputs, kernel: kernel)
+            }
+            let base = UnsafeMutablePointer(mutating: scratch.buffer.baseAddress!)
+            for i in 0..<(out * inputs) { base[i] = rng.nextUnit() * 0.1 - 0.05 }
+            return .packed(rows: (0..<out).map { UnsafePointer(base + $0 * inputs) }, bias: random(out), inFeatures: inputs)
         }
         func norm() -> NormWeights { NormWeights(gamma: constant(d, 1), beta: constant(d, 0)) }
         let layers = (0..<config.numHiddenLayers).map { i -> RuntimeLayer in

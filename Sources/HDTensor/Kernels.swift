@@ -6,18 +6,20 @@ import Foundation
 /// input once, before the first kernel runs. `Reference` holds a plain f64 version of each for tests.
 public enum Kernels {
     /// out[r, :] = word[ids[r], :] + position[r mod seqLen, :] + tokenType[types[r], :], for `rows`
-    /// tokens laid out as consecutive sequences of `sequenceLength`.
+    /// tokens laid out as consecutive sequences of `sequenceLength`. Workers split the rows.
     public static func embeddingSum(ids: UnsafePointer<Int32>, tokenTypes: UnsafePointer<Int32>,
                                     rows: Int, sequenceLength: Int,
                                     word: UnsafePointer<Float>, position: UnsafePointer<Float>,
                                     tokenType: UnsafePointer<Float>, width: Int,
                                     out: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let w = word + Int(ids[r]) * width
-            let p = position + (r % sequenceLength) * width
-            let t = tokenType + Int(tokenTypes[r]) * width
-            let o = out + r * width
-            for j in 0..<width { o[j] = w[j] + p[j] + t[j] }
+        ParallelFor.ranges(rows, cost: width) { _, range in
+            for r in range {
+                let w = word + Int(ids[r]) * width
+                let p = position + (r % sequenceLength) * width
+                let t = tokenType + Int(tokenTypes[r]) * width
+                let o = out + r * width
+                for j in 0..<width { o[j] = w[j] + p[j] + t[j] }
+            }
         }
     }
 
@@ -31,6 +33,8 @@ public enum Kernels {
 
     /// out = γ ⊙ (x − mean) / √(var + eps) + β over each row (biased variance, as PyTorch).
     /// `mean` and `rstd` (one float per row) are kept when given, for the backward. `out` may be `x`.
+    /// Workers split the rows (`threads` of them at most; each row is computed the same way
+    /// whichever worker owns it, so the result does not depend on the thread count).
     ///
     /// With `keep` (0/1 per column, a pruning mask over the hidden width), mean and variance are taken
     /// over the kept columns only and dropped columns come out 0, so the result equals LayerNorm of
@@ -39,28 +43,30 @@ public enum Kernels {
                                  gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
                                  out: UnsafeMutablePointer<Float>,
                                  mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil,
-                                 keep: UnsafePointer<Float>? = nil) {
+                                 keep: UnsafePointer<Float>? = nil, threads: Int = BLAS.threads) {
         let n = keep.map { k in max((0..<width).reduce(Float(0)) { $0 + k[$1] }, 1) } ?? Float(width)
-        for r in 0..<rows {
-            let xr = x + r * width, o = out + r * width
-            // Two passes: the one-pass E[x²] − E[x]² loses digits when the mean is large.
-            var sum: Float = 0, sq: Float = 0
-            let m: Float, s: Float
-            if let keep {
-                for j in 0..<width { sum += xr[j] * keep[j] }
-                m = sum / n
-                for j in 0..<width { let d = (xr[j] - m) * keep[j]; sq += d * d }
-                s = 1 / (sq / n + eps).squareRoot()
-                for j in 0..<width { o[j] = ((xr[j] - m) * s * gamma[j] + beta[j]) * keep[j] }
-            } else {
-                for j in 0..<width { sum += xr[j] }
-                m = sum / n
-                for j in 0..<width { let d = xr[j] - m; sq += d * d }
-                s = 1 / (sq / n + eps).squareRoot()
-                for j in 0..<width { o[j] = (xr[j] - m) * s * gamma[j] + beta[j] }
+        ParallelFor.ranges(rows, cost: width, threads: threads) { _, range in
+            for r in range {
+                let xr = x + r * width, o = out + r * width
+                // Two passes: the one-pass E[x²] − E[x]² loses digits when the mean is large.
+                var sum: Float = 0, sq: Float = 0
+                let m: Float, s: Float
+                if let keep {
+                    for j in 0..<width { sum += xr[j] * keep[j] }
+                    m = sum / n
+                    for j in 0..<width { let d = (xr[j] - m) * keep[j]; sq += d * d }
+                    s = 1 / (sq / n + eps).squareRoot()
+                    for j in 0..<width { o[j] = ((xr[j] - m) * s * gamma[j] + beta[j]) * keep[j] }
+                } else {
+                    for j in 0..<width { sum += xr[j] }
+                    m = sum / n
+                    for j in 0..<width { let d = xr[j] - m; sq += d * d }
+                    s = 1 / (sq / n + eps).squareRoot()
+                    for j in 0..<width { o[j] = (xr[j] - m) * s * gamma[j] + beta[j] }
+                }
+                mean?[r] = m
+                rstd?[r] = s
             }
-            mean?[r] = m
-            rstd?[r] = s
         }
     }
 
@@ -81,9 +87,12 @@ public enum Kernels {
     /// The tanh approximation ("gelu_new", "gelu_pytorch_tanh"). `out` may be `x`.
     public static func geluTanh(_ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>) {
         let c = Float(0.79788456080286535588)  // √(2/π)
-        for i in 0..<count {
-            let v = x[i]
-            out[i] = 0.5 * v * (1 + tanh(c * (v + 0.044715 * v * v * v)))
+        ParallelFor.elements(count) { start, length in
+            let x = x + start, out = out + start
+            for i in 0..<length {
+                let v = x[i]
+                out[i] = 0.5 * v * (1 + tanh(c * (v + 0.044715 * v * v * v)))
+            }
         }
     }
 
@@ -100,29 +109,37 @@ public enum Kernels {
     /// out = a + b (residual connections). `out` may be `a` or `b`.
     public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int,
                            out: UnsafeMutablePointer<Float>) {
-        for i in 0..<count { out[i] = a[i] + b[i] }
+        ParallelFor.elements(count) { start, length in
+            let a = a + start, b = b + start, out = out + start
+            for i in 0..<length { out[i] = a[i] + b[i] }
+        }
     }
 
-    /// In place, each row becomes softmax(scale · x + mask), where `mask` (one additive value per
-    /// column, 0 to keep and a large negative number to drop) is shared by every row, as the key mask
-    /// of one sequence is shared by all its heads and queries. Separate map and reduction passes over
-    /// the (L1-resident) row with the polynomial exp, so each loop vectorizes; a fused scalar loop
-    /// with a running max and sum cannot (Float addition is not reassociated).
+    /// In place, each row becomes softmax(scale · x + mask), where `mask` holds one row of additive
+    /// values (0 to keep and a large negative number to drop) per `rowsPerMask` consecutive rows: the
+    /// key mask of one sequence is shared by all its heads and queries, so the rows of a whole batch
+    /// [B × H × L × L] take `rowsPerMask` = H·L and a [B × L] mask (the default shares one mask row
+    /// among all rows). Workers split the rows. Separate map and reduction passes over the
+    /// (L1-resident) row with the polynomial exp, so each loop vectorizes; a fused scalar loop with
+    /// a running max and sum cannot (Float addition is not reassociated).
     public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, scale: Float,
-                                   mask: UnsafePointer<Float>?) {
-        for r in 0..<rows {
-            let xr = x + r * width
-            if let mask {
-                for j in 0..<width { xr[j] = xr[j] * scale + mask[j] }
-            } else {
-                for j in 0..<width { xr[j] *= scale }
+                                   mask: UnsafePointer<Float>?, rowsPerMask: Int = .max, threads: Int = BLAS.threads) {
+        ParallelFor.ranges(rows, cost: width, threads: threads) { _, range in
+            for r in range {
+                let xr = x + r * width
+                if let mask {
+                    let m = mask + r / rowsPerMask * width
+                    for j in 0..<width { xr[j] = xr[j] * scale + m[j] }
+                } else {
+                    for j in 0..<width { xr[j] *= scale }
+                }
+                let maxValue = maximum(xr, count: width)
+                // The polynomial exp clamps to a tiny positive number; a masked key must get exactly 0
+                // (and so no gradient), as libm's e^x underflows to.
+                for j in 0..<width { let d = xr[j] - maxValue; xr[j] = d < -87.3 ? 0 : FusedKernels.exp(d) }
+                let inv = 1 / sum(xr, count: width)
+                for j in 0..<width { xr[j] *= inv }
             }
-            let maxValue = maximum(xr, count: width)
-            // The polynomial exp clamps to a tiny positive number; a masked key must get exactly 0
-            // (and so no gradient), as libm's e^x underflows to.
-            for j in 0..<width { let d = xr[j] - maxValue; xr[j] = d < -87.3 ? 0 : FusedKernels.exp(d) }
-            let inv = 1 / sum(xr, count: width)
-            for j in 0..<width { xr[j] *= inv }
         }
     }
 

@@ -9,22 +9,27 @@ extension Kernels {
     /// dtokenType[types[r]] += dout[r]. A word used twice in a batch receives both rows. Tokens whose
     /// id is `paddingId` add nothing to `dword` (PyTorch's `nn.Embedding(padding_idx:)`, which BERT
     /// uses, so the pad row is never trained by lookups); they still reach the other two tables.
+    /// Workers split the columns (rows of the tables collide, columns never do), so every entry is
+    /// still summed over the tokens in order: the result does not depend on the thread count.
     public static func embeddingSumBackward(_ dout: UnsafePointer<Float>, ids: UnsafePointer<Int32>,
                                             tokenTypes: UnsafePointer<Int32>, rows: Int, sequenceLength: Int,
                                             width: Int, paddingId: Int32? = nil, dword: UnsafeMutablePointer<Float>,
                                             dposition: UnsafeMutablePointer<Float>,
                                             dtokenType: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let g = dout + r * width
-            let p = dposition + (r % sequenceLength) * width
-            let t = dtokenType + Int(tokenTypes[r]) * width
-            for j in 0..<width {
-                p[j] += g[j]
-                t[j] += g[j]
+        ParallelFor.ranges(width, cost: rows) { _, columns in
+            let c = columns.lowerBound, count = columns.count
+            for r in 0..<rows {
+                let g = dout + r * width + c
+                let p = dposition + (r % sequenceLength) * width + c
+                let t = dtokenType + Int(tokenTypes[r]) * width + c
+                for j in 0..<count {
+                    p[j] += g[j]
+                    t[j] += g[j]
+                }
+                if ids[r] == paddingId { continue }
+                let w = dword + Int(ids[r]) * width + c
+                for j in 0..<count { w[j] += g[j] }
             }
-            if ids[r] == paddingId { continue }
-            let w = dword + Int(ids[r]) * width
-            for j in 0..<width { w[j] += g[j] }
         }
     }
 
@@ -38,49 +43,69 @@ extension Kernels {
     }
 
     /// Backward of `layerNorm` from its saved per-row `mean` and `rstd`: with x̂ = (x − mean)·rstd and
-    /// g = dout ⊙ γ, dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)). `dx` is ACCUMULATED (a residual
-    /// branch has usually written into it already); dγ += Σ_rows dout ⊙ x̂, dβ += Σ_rows dout.
-    /// `dx` may not alias `dout`. With `keep`, the forward's column mask: the means run over kept
-    /// columns and dropped columns receive nothing (their outputs were constant 0).
+    /// g = dout ⊙ γ, dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)). `dx` is WRITTEN (every element);
+    /// dγ += Σ_rows dout ⊙ x̂, dβ += Σ_rows dout. `dx` may not alias `dout`. With `keep`, the
+    /// forward's column mask: the means run over kept columns and dropped columns receive nothing
+    /// (their outputs were constant 0; their dx is 0).
+    ///
+    /// Workers split the rows (`threads` of them at most). Worker 0 adds its rows' dγ and dβ straight
+    /// into the outputs, every other worker into its own zeroed partial, and the partials are added
+    /// afterwards in worker order: the same bits for the same thread count, and with one worker
+    /// exactly the serial sums.
     public static func layerNormBackward(_ dout: UnsafePointer<Float>, x: UnsafePointer<Float>,
                                          mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                                          gamma: UnsafePointer<Float>, rows: Int, width: Int,
                                          dx: UnsafeMutablePointer<Float>, dgamma: UnsafeMutablePointer<Float>,
-                                         dbeta: UnsafeMutablePointer<Float>, keep: UnsafePointer<Float>? = nil) {
+                                         dbeta: UnsafeMutablePointer<Float>, keep: UnsafePointer<Float>? = nil,
+                                         threads: Int = BLAS.threads) {
         let invN = 1 / (keep.map { k in max((0..<width).reduce(Float(0)) { $0 + k[$1] }, 1) } ?? Float(width))
-        for r in 0..<rows {
-            let xr = x + r * width, o = dx + r * width
-            let m = mean[r], s = rstd[r]
-            var sumG: Float = 0, sumGX: Float = 0
-            if let keep {
-                let g = dout + r * width
-                for j in 0..<width {
-                    let xhat = (xr[j] - m) * s, gk = g[j] * keep[j]
-                    let gj = gk * gamma[j]
-                    sumG += gj
-                    sumGX += gj * xhat
-                    dgamma[j] += gk * xhat
-                    dbeta[j] += gk
+        let workers = ParallelFor.workers(rows, cost: width, threads: threads)
+        // Partials of workers 1..<workers: [dγ | dβ] of `width` each.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: (workers - 1) * 2 * width) { partials in
+            partials.initialize(repeating: 0)
+            ParallelFor.ranges(rows, cost: width, threads: threads) { w, range in
+                let dg = w == 0 ? dgamma : partials.baseAddress! + (w - 1) * 2 * width
+                let db = w == 0 ? dbeta : dg + width
+                for r in range {
+                    let xr = x + r * width, g = dout + r * width, o = dx + r * width
+                    let m = mean[r], s = rstd[r]
+                    var sumG: Float = 0, sumGX: Float = 0
+                    if let keep {
+                        for j in 0..<width {
+                            let xhat = (xr[j] - m) * s, gk = g[j] * keep[j]
+                            let gj = gk * gamma[j]
+                            sumG += gj
+                            sumGX += gj * xhat
+                            dg[j] += gk * xhat
+                            db[j] += gk
+                        }
+                        let meanG = sumG * invN, meanGX = sumGX * invN
+                        for j in 0..<width {
+                            let xhat = (xr[j] - m) * s
+                            o[j] = s * (g[j] * gamma[j] - meanG - xhat * meanGX) * keep[j]
+                        }
+                    } else {
+                        for j in 0..<width {
+                            let xhat = (xr[j] - m) * s
+                            let gj = g[j] * gamma[j]
+                            sumG += gj
+                            sumGX += gj * xhat
+                            dg[j] += g[j] * xhat
+                            db[j] += g[j]
+                        }
+                        let meanG = sumG * invN, meanGX = sumGX * invN
+                        for j in 0..<width {
+                            let xhat = (xr[j] - m) * s
+                            o[j] = s * (g[j] * gamma[j] - meanG - xhat * meanGX)
+                        }
+                    }
                 }
-                let meanG = sumG * invN, meanGX = sumGX * invN
+            }
+            for w in 1..<workers {
+                let dg = partials.baseAddress! + (w - 1) * 2 * width, db = dg + width
                 for j in 0..<width {
-                    let xhat = (xr[j] - m) * s
-                    o[j] += s * (g[j] * gamma[j] - meanG - xhat * meanGX) * keep[j]
-                }
-            } else {
-                let g = dout + r * width
-                for j in 0..<width {
-                    let xhat = (xr[j] - m) * s
-                    let gj = g[j] * gamma[j]
-                    sumG += gj
-                    sumGX += gj * xhat
-                    dgamma[j] += g[j] * xhat
-                    dbeta[j] += g[j]
-                }
-                let meanG = sumG * invN, meanGX = sumGX * invN
-                for j in 0..<width {
-                    let xhat = (xr[j] - m) * s
-                    o[j] += s * (g[j] * gamma[j] - meanG - xhat * meanGX)
+                    dgamma[j] += dg[j]
+                    dbeta[j] += db[j]
                 }
             }
         }
@@ -135,13 +160,15 @@ extension Kernels {
 
     /// In place, each row of `dprobs` becomes the gradient of `softmaxRows`' input x (before the
     /// scale): scale · p ⊙ (dp − Σ p ⊙ dp), from the saved output `probs`. The additive mask is a
-    /// constant; a masked column has p = 0 and so gets no gradient.
+    /// constant; a masked column has p = 0 and so gets no gradient. Workers split the rows.
     public static func softmaxRowsBackward(_ dprobs: UnsafeMutablePointer<Float>, probs: UnsafePointer<Float>,
-                                           rows: Int, width: Int, scale: Float) {
-        for r in 0..<rows {
-            let g = dprobs + r * width, p = probs + r * width
-            let dot = Kernels.dot(p, g, count: width)
-            for j in 0..<width { g[j] = scale * p[j] * (g[j] - dot) }
+                                           rows: Int, width: Int, scale: Float, threads: Int = BLAS.threads) {
+        ParallelFor.ranges(rows, cost: width, threads: threads) { _, range in
+            for r in range {
+                let g = dprobs + r * width, p = probs + r * width
+                let dot = Kernels.dot(p, g, count: width)
+                for j in 0..<width { g[j] = scale * p[j] * (g[j] - dot) }
+            }
         }
     }
 }

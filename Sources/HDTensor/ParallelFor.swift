@@ -1,8 +1,7 @@
-import Dispatch
-
-/// Splits the element-wise and row-wise passes of the training path (GELU and its backward, bias
-/// and its backward, the losses' vocabulary rows, AdamW) over as many workers as OpenBLAS is set to
-/// use (`BLAS.threads`, which the command-line tools set from `--threads`), so they scale with the
+/// Splits the element-wise and row-wise passes of the training path (embeddings, LayerNorm, the
+/// attention softmax, GELU, bias and residual adds, each with its backward; the losses' rows,
+/// gradient clipping, AdamW, the per-step zeroing) over as many workers as OpenBLAS is set to use
+/// (`BLAS.threads`, which the command-line tools set from `--threads`), so they scale with the
 /// GEMMs instead of running on one core while the other idles. HDRuntime's `Parallel` splits its
 /// row-wise passes with `ranges(_:cost:threads:_:)` too, with the session's explicit thread count.
 ///
@@ -23,7 +22,8 @@ public enum ParallelFor {
     }
 
     /// Calls `body(worker, range)` on `workers(count, cost:)` contiguous ranges that partition
-    /// 0..<count (worker w gets w·count/n ..< (w+1)·count/n); one worker runs on the caller's thread.
+    /// 0..<count (worker w gets w·count/n ..< (w+1)·count/n) on `WorkerPool.shared`; one worker runs
+    /// on the caller's thread.
     /// The bodies capture raw pointers and are not `Sendable`: running them concurrently is safe only
     /// because each worker writes its own range, which the type system cannot see.
     public static func ranges(_ count: Int, cost: Int, threads: Int = BLAS.threads,
@@ -33,12 +33,7 @@ public enum ParallelFor {
             if count > 0 { body(0, 0..<count) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let box = Unchecked(body: body)
-            DispatchQueue.concurrentPerform(iterations: n) { w in
-                box.body(w, (w * count / n)..<((w + 1) * count / n))
-            }
-        }
+        WorkerPool.shared.run(n) { w in body(w, (w * count / n)..<((w + 1) * count / n)) }
     }
 
     /// `ranges` over `count` elements of a flat buffer: `body(start, length)`.
@@ -46,5 +41,10 @@ public enum ParallelFor {
         ranges(count, cost: 1) { _, range in body(range.lowerBound, range.count) }
     }
 
-    private struct Unchecked<F>: @unchecked Sendable { let body: F }
+    /// Sets every element of `buffer` to 0, split as `elements` (the per-step zeroing of the
+    /// gradients is megabytes, which one core writes more slowly than two).
+    public static func zero(_ buffer: UnsafeMutableBufferPointer<Float>) {
+        guard let base = buffer.baseAddress else { return }
+        elements(buffer.count) { start, length in (base + start).update(repeating: 0, count: length) }
+    }
 }

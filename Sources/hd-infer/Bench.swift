@@ -36,6 +36,9 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Also time the forward's GEMMs alone (same calls, weights and threads: the sgemm roofline) and report the fraction reached.")
     var roofline = false
 
+    @Option(name: .long, help: ArgumentHelp("Dense-layer GEMM: packed (weights packed once at load, AVX-512F) or openblas (row-major weights, OpenBLAS sgemm). Default: packed where the CPU has AVX-512F.", valueName: "kernel"))
+    var kernel: GEMMKernel = .best
+
     @Option(name: .long, help: ArgumentHelp("Tokenize this text file as the input (padded where it runs out) instead of random ids; needs the model's vocabulary.", valueName: "file"))
     var text: String?
 
@@ -47,6 +50,9 @@ struct Bench: ParsableCommand {
         if warmup < 0 { throw ValidationError("--warmup must be ≥ 0, found \(warmup)") }
         if let shape { _ = try Self.config(shape: shape) }
         if text != nil, shape != nil { throw ValidationError("--text needs a model with a vocabulary, not --shape") }
+        if kernel == .packed, !GEMMKernel.isPackedSupported {
+            throw ValidationError("--kernel packed needs AVX-512F, which this CPU lacks; use --kernel openblas")
+        }
     }
 
     /// `HxFxL[xHEADS]` → a BERT-base-like config with those widths.
@@ -85,13 +91,14 @@ struct Bench: ParsableCommand {
         var peakRssMB: Double
         var roofline: Roofline?
         var openblasCoretype: String?
+        var gemmKernel: String
 
         enum CodingKeys: String, CodingKey {
             case model, params, batch, threads, iterations, tokens, roofline
             case weightsMB = "weights_mb", seqLen = "seq_len", flopsPerForward = "flops_per_forward"
             case flopsByOp = "flops_by_op", flopsByLayer = "flops_by_layer", latencyMs = "latency_ms", latencySamplesMs = "latency_samples_ms"
             case tokensPerS = "tokens_per_s", gflopsPerS = "gflops_per_s", peakRssMB = "peak_rss_mb"
-            case openblasCoretype = "openblas_coretype"
+            case openblasCoretype = "openblas_coretype", gemmKernel = "gemm_kernel"
         }
     }
 
@@ -116,7 +123,7 @@ struct Bench: ParsableCommand {
                 latencySamplesMs: samples,
                 tokensPerS: Double(tokens) / (latency.p50 / 1000), gflopsPerS: Double(total.total) / (latency.p50 / 1000) / 1e9,
                 peakRssMB: ProcessMemory.peakResidentMiB(), roofline: nil,
-                openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"])
+                openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], gemmKernel: kernel.rawValue)
             if roofline {
                 // FLOPs of the GEMMs over the median time of the forward's GEMMs alone.
                 let gemmMs = LatencySummary(samples: gemmSamples).p50
@@ -130,11 +137,11 @@ struct Bench: ParsableCommand {
     /// The runtime model, and the vocabulary when the checkpoint has one. The loader's finite-value
     /// pass is skipped: it would touch every page of a mapped file and inflate resident memory.
     private func loadModel() throws -> (RuntimeModel, [String]?) {
-        if let shape { return (try RuntimeModel.synthetic(config: try Self.config(shape: shape)), nil) }
+        if let shape { return (try RuntimeModel.synthetic(config: try Self.config(shape: shape), kernel: kernel), nil) }
         var options = LoadOptions()
         options.checkFinite = false
         let checkpoint = try Checkpoint.load(model!, options: options)
-        return (RuntimeModel(model: try BertModel(checkpoint: checkpoint)), checkpoint.vocab)
+        return (RuntimeModel(model: try BertModel(checkpoint: checkpoint), kernel: kernel), checkpoint.vocab)
     }
 
     private func makeBatch(_ config: BertConfig, vocabulary: [String]?) throws -> TokenBatch {
@@ -173,5 +180,8 @@ struct Bench: ParsableCommand {
         }
         row("peak RSS", "\(g(r.peakRssMB)) MiB")
         row("OPENBLAS_CORETYPE", r.openblasCoretype ?? "(unset)")
+        row("GEMM kernel", r.gemmKernel)
     }
 }
+
+extension GEMMKernel: ExpressibleByArgument {}

@@ -79,4 +79,20 @@ import Testing
         let n = bad.withUnsafeMutableBufferPointer { GradientClipping.clip($0, maxNorm: 1) }
         #expect(n.isNaN && bad[0] == 1)
     }
+
+    /// A buffer of model size, whose blocks the workers split: the norm matches a Double sum, a NaN
+    /// in any worker's blocks shows up, and the clip scales every element.
+    @Test func clippingALargeBufferMatchesADoubleSum() {
+        var rng = Xoshiro256(seed: 5)
+        let original = (0..<300_001).map { _ in rng.nextUnitFloat() * 2 - 1 }
+        let expected = original.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        var g = original
+        let norm = g.withUnsafeMutableBufferPointer { GradientClipping.clip($0, maxNorm: 1) }
+        #expect(abs(norm - expected) <= 1e-6 * expected)
+        let factor = Float(1 / (norm + 1e-6))
+        #expect(zip(g, original).allSatisfy { $0 == $1 * factor })
+        #expect(abs(GradientClipping.norm(g.withUnsafeBufferPointer { $0 }) - 1) < 1e-5)
+        g[299_000] = .nan
+        #expect(GradientClipping.norm(g.withUnsafeBufferPointer { $0 }).isNaN)
+    }
 }

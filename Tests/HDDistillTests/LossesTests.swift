@@ -51,17 +51,23 @@ import Testing
         #expect(correct == argmaxHits)
         Self.checkGradient(logits, analytic: grad.map { $0 / scale }, loss)
 
-        // The gradient is added: rows that already hold something (here all but the middle one) take
-        // the two-pass path, a zero row the one-pass path, and both add the same values.
-        var start = Self.random(logits.count, seed: 2)
-        for j in v..<(2 * v) { start[j] = 0 }
-        var added = start
-        _ = logits.withUnsafeBufferPointer { l in
-            labels.withUnsafeBufferPointer { lab in
-                added.withUnsafeMutableBufferPointer { Losses.crossEntropy(logits: l, labels: lab, vocabularySize: v, gradient: $0, scale: scale) }
+        // By default the gradient is added to what the buffer holds (the two-pass path); with
+        // `overwrite` it replaces it (the one-pass path), whatever was there, and the two agree.
+        let start = Self.random(logits.count, seed: 2)
+        func gradient(into buffer: inout [Float], overwrite: Bool) {
+            _ = logits.withUnsafeBufferPointer { l in
+                labels.withUnsafeBufferPointer { lab in
+                    buffer.withUnsafeMutableBufferPointer {
+                        Losses.crossEntropy(logits: l, labels: lab, vocabularySize: v, gradient: $0, overwrite: overwrite, scale: scale)
+                    }
+                }
             }
         }
+        var added = start, written = start
+        gradient(into: &added, overwrite: false)
+        gradient(into: &written, overwrite: true)
         #expect(zip(zip(added, start), grad).allSatisfy { pair, g in abs(pair.0 - pair.1 - g) <= 1e-6 })
+        #expect(zip(written, grad).allSatisfy { abs($0 - $1) <= 1e-7 })
     }
 
     @Test(arguments: [Float(1), 2.5])

@@ -19,9 +19,17 @@ import Testing
         return worst / scale
     }
 
-    /// Runs both paths and checks hidden states, zeros at padding, and MLM logits when there is a head.
+    /// The GEMM kernels this CPU runs.
+    static let kernels = GEMMKernel.allCases.filter { $0 != .packed || GEMMKernel.isPackedSupported }
+
+    /// Runs the reference and the runtime with each GEMM kernel; checks hidden states, zeros at
+    /// padding, and MLM logits when there is a head.
     static func check(_ model: BertModel, _ batch: TokenBatch, threads: Int = 2) throws {
-        let session = try InferenceSession(model: RuntimeModel(model: model), maxBatch: batch.batchSize,
+        for kernel in kernels { try check(model, batch, threads: threads, kernel: kernel) }
+    }
+
+    static func check(_ model: BertModel, _ batch: TokenBatch, threads: Int, kernel: GEMMKernel) throws {
+        let session = try InferenceSession(model: RuntimeModel(model: model, kernel: kernel), maxBatch: batch.batchSize,
                                            maxLength: batch.sequenceLength, threads: threads)
         try session.forward(batch)
         let reference = try model.forward(batch)
@@ -32,8 +40,11 @@ import Testing
         }
         guard model.weights.mlmHead != nil else { return }
         let L = batch.sequenceLength
-        let positions = batch.attentionMask.indices.filter { batch.attentionMask[$0] == 1 && $0 % 3 == 0 }
+        let every = batch.attentionMask.indices.filter { batch.attentionMask[$0] == 1 }
             .map { TokenPosition(batch: $0 / L, position: $0 % L) }
+        // Every third real token, then every token three times over: more positions than the
+        // session has rows.
+        let positions = every.enumerated().filter { $0.offset % 3 == 0 }.map(\.element) + every + every + every
         let logits = try session.mlmLogits(positions: positions)
         let want = try model.mlmLogits(reference, positions: .selected(positions))
         let V = model.config.vocabSize
