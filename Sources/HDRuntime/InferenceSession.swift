@@ -165,8 +165,9 @@ public final class InferenceSession {
                                              out: out + r * d)
                     }
                     let first = out + range.lowerBound * d
+                    // Already on one of this pass's workers: no split inside.
                     Kernels.layerNorm(first, rows: range.count, width: d, gamma: m.embeddingsNorm.gamma.buffer.baseAddress!,
-                                      beta: m.embeddingsNorm.beta.buffer.baseAddress!, eps: eps, out: first)
+                                      beta: m.embeddingsNorm.beta.buffer.baseAddress!, eps: eps, out: first, threads: 1)
                 }
             }
         }

@@ -35,7 +35,7 @@ extension InferenceSession {
                     let chunk = t.baseAddress! + start * d
                     dense(x.baseAddress! + start * d, rows: count, head.transform, out: chunk, gelu)
                     Kernels.layerNorm(chunk, rows: count, width: d, gamma: head.norm.gamma.buffer.baseAddress!,
-                                      beta: head.norm.beta.buffer.baseAddress!, eps: config.layerNormEps, out: chunk)
+                                      beta: head.norm.beta.buffer.baseAddress!, eps: config.layerNormEps, out: chunk, threads: threads)
                 }
             }
         }
