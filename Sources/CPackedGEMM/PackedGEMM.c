@@ -2,7 +2,7 @@
 
 /// Rows per register tile: 12 × 2 accumulators of 16 floats, two weight vectors, and the
 /// broadcasts folded into the FMAs' memory operands fit the 32 ZMM registers.
-#define TILE_ROWS 12
+#define TILE_ROWS HD_PACKED_ROW_BLOCK
 
 /// Inputs per pass over a panel: 256 × 32 weights (32 KiB) stay in L1 while every row block of the
 /// pass reads them. 128 and 256 timed alike at 128 rows; without the split (the whole k per pass)

@@ -18,6 +18,9 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
     /// Output columns per packed panel: the unit the packed GEMM's columns are split in.
     static let panelWidth = Int(HD_PACKED_PANEL)
 
+    /// Input rows per packed block: the unit the packing of a GEMM's input is split in.
+    static let rowBlock = Int(HD_PACKED_ROW_BLOCK)
+
     /// Floats the packed rows of an `[m × k]` input take.
     static func packedRowsCount(m: Int, k: Int) -> Int { hd_packed_rows_count(m, k) }
 }

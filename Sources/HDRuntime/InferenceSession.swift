@@ -253,11 +253,11 @@ public final class InferenceSession {
                _ epilogue: Epilogue) {
         let n = w.outFeatures, k = w.inFeatures, weight = w.weight.buffer.baseAddress!
         if w.kernel == .packed {
-            let a = arena[packedRows!].baseAddress!, tile = GEMMKernel.panelWidth
-            // Rows are packed in blocks of 12, split over the workers like any row pass.
-            parallel.rows((rows + 11) / 12, width: 12 * k) { blocks in
-                let first = blocks.lowerBound * 12
-                hd_pack_rows(x + first * k, min(rows, blocks.upperBound * 12) - first, k, k, a + first * k)
+            let a = arena[packedRows!].baseAddress!, tile = GEMMKernel.panelWidth, block = GEMMKernel.rowBlock
+            // Rows are packed in blocks, split over the workers like any row pass.
+            parallel.rows((rows + block - 1) / block, width: block * k) { blocks in
+                let first = blocks.lowerBound * block
+                hd_pack_rows(x + first * k, min(rows, blocks.upperBound * block) - first, k, k, a + first * k)
             }
             // Workers take chunks of panels from a shared counter rather than fixed halves: on a
             // busy machine one core often runs slower, and the other finishes its share and waits

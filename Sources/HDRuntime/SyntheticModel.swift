@@ -21,12 +21,13 @@ extension RuntimeModel {
         // weights as the row-major layout, without a freed matrix per layer left in the heap.
         let largest = (0..<config.numHiddenLayers).map { config.layer($0) }
             .map { max(3 * $0.attentionWidth * d, $0.intermediateSize * d) }.max() ?? 0
-        let scratch = kernel == .packed ? FloatStorage(count: largest) { $0.initialize(repeating: 0) } : nil
+        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: kernel == .packed ? largest : 0)
+        defer { scratch.deallocate() }
         func dense(_ out: Int, _ inputs: Int) -> DenseWeights {
-            guard let scratch else {
+            guard kernel == .packed else {
                 return DenseWeights(rowMajor: random(out * inputs), bias: random(out), outFeatures: out, inFeatures: inputs, kernel: kernel)
             }
-            let base = UnsafeMutablePointer(mutating: scratch.buffer.baseAddress!)
+            let base = scratch.baseAddress!
             for i in 0..<(out * inputs) { base[i] = rng.nextUnit() * 0.1 - 0.05 }
             return .packed(rows: (0..<out).map { UnsafePointer(base + $0 * inputs) }, bias: random(out), inFeatures: inputs)
         }

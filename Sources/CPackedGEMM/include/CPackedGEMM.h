@@ -12,6 +12,9 @@
 /// Output columns per packed panel.
 #define HD_PACKED_PANEL 32
 
+/// Input rows per packed block (the kernel's register tile is 12 rows × 32 columns).
+#define HD_PACKED_ROW_BLOCK 12
+
 /// 1 when this CPU and OS run AVX-512F code (CPUID and XGETBV), else 0.
 int hd_packed_gemm_supported(void);
 
@@ -24,7 +27,7 @@ size_t hd_packed_weights_count(size_t n, size_t k);
 /// W[32p ..< 32p + 32][input], zero past column n.
 void hd_pack_weights(const float *const *rows, size_t n, size_t k, float *packed);
 
-/// Floats `hd_pack_rows` writes for A `[m × k]`: ⌈m / 12⌉ blocks of k × 12.
+/// Floats `hd_pack_rows` writes for A `[m × k]`: ⌈m / 12⌉ blocks of k × 12 (`HD_PACKED_ROW_BLOCK`).
 size_t hd_packed_rows_count(size_t m, size_t k);
 
 /// Packs A `[m × k]` (row stride `lda`) into blocks of 12 rows: block b holds, for each of the k
