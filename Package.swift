@@ -17,14 +17,14 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The runtime's GEMM against weights packed once (AVX-512F, chosen at run time; see its header).
-        .target(name: "CPackedGEMM"),
+        .target(name: "CRuntimeKernels"),
 
         // Libraries; arrows point one way: executables → HDModel → {HDTensor, HDFormats, HDTokenizer}.
         .target(name: "HDTensor", dependencies: ["CBLAS"]),
         .target(name: "HDFormats", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HDTokenizer"),
         .target(name: "HDModel", dependencies: ["HDTensor", "HDFormats", "HDTokenizer"]),
-        .target(name: "HDRuntime", dependencies: ["HDModel", "HDTensor", "CPackedGEMM"]),
+        .target(name: "HDRuntime", dependencies: ["HDModel", "HDTensor", "CRuntimeKernels"]),
         .target(name: "HDDistill", dependencies: ["HDModel", "HDTensor", "HDTokenizer", "HDFormats"]),
         .target(name: "HDExport", dependencies: ["HDModel", "HDFormats"]),
 
@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "HDFormatsTests", dependencies: ["HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDTokenizerTests", dependencies: ["HDTokenizer"]),
         .testTarget(name: "HDModelTests", dependencies: ["HDModel", "HDFormats", "HDTestSupport"]),
-        .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "CPackedGEMM", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
+        .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "CRuntimeKernels", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
         .testTarget(name: "HDExportTests", dependencies: ["HDExport", "HDModel", "HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDModel", "HDFormats", "HDTokenizer", "HDTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDTestSupport", "hd-convert", "hd-infer", "hd-distill"]),

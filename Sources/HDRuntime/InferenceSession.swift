@@ -1,4 +1,4 @@
-import CPackedGEMM
+import CRuntimeKernels
 import HDModel
 import HDTensor
 import Synchronization
@@ -25,6 +25,9 @@ public final class InferenceSession {
     /// Packed rows of sequence b are sequenceStart[b]..<sequenceStart[b + 1].
     let sequenceStart: UnsafeMutableBufferPointer<Int>
     let parallel: Parallel
+    /// Whether the model's weights are packed, which means this CPU runs CRuntimeKernels' AVX-512F
+    /// kernels: the softmax uses them too.
+    let usesPackedKernels: Bool
 
     /// Shape of the batch last run.
     public private(set) var batchSize = 0
@@ -40,6 +43,7 @@ public final class InferenceSession {
         guard maxBatch > 0, maxLength > 0, threads > 0 else {
             throw bad("expected a positive batch, length and thread count, found batch \(maxBatch) × length \(maxLength), \(threads) threads")
         }
+        usesPackedKernels = model.layers.contains { $0.qkv.kernel == .packed } || model.mlmHead?.transform.kernel == .packed
         guard maxLength <= model.config.maxPositionEmbeddings else {
             throw bad("sequence length \(maxLength) exceeds the position table (max_position_embeddings \(model.config.maxPositionEmbeddings))")
         }
@@ -58,9 +62,8 @@ public final class InferenceSession {
             projection = try layout.reserve("projection", shape: [T, d])
             // One L × L score matrix per worker: workers take (sequence, head) pairs.
             scores = try layout.reserve("scores", shape: [threads, maxLength, maxLength])
-            let packed = model.layers.contains { $0.qkv.kernel == .packed } || model.mlmHead?.transform.kernel == .packed
             let inputs = shapes.map { max(d, $0.attentionWidth, $0.intermediateSize) }.max() ?? d
-            packedRows = packed ? try layout.reserve("packed rows", shape: [GEMMKernel.packedRowsCount(m: T, k: inputs)]) : nil
+            packedRows = usesPackedKernels ? try layout.reserve("packed rows", shape: [GEMMKernel.packedRowsCount(m: T, k: inputs)]) : nil
         } catch let error as TensorError {
             throw bad("activations for batch \(maxBatch) × length \(maxLength): \(error.message)")
         }
@@ -206,7 +209,9 @@ public final class InferenceSession {
             let s = scratch + worker * L * L
             BLAS.gemm(transB: true, m: n, n: n, k: size, alpha: scale, a: q, lda: 3 * a,
                       b: q + a, ldb: 3 * a, c: s, ldc: n)
-            if softmax { FusedKernels.softmaxRows(s, rows: n, width: n) }
+            if softmax {
+                if usesPackedKernels { hd_softmax_rows(s, n, n) } else { FusedKernels.softmaxRows(s, rows: n, width: n) }
+            }
             BLAS.gemm(m: n, n: size, k: n, a: s, lda: n, b: q + 2 * a, ldb: 3 * a,
                       c: ctx + start * a + hd * size, ldc: a)
         }
@@ -219,6 +224,16 @@ public final class InferenceSession {
         case bias(UnsafePointer<Float>)
         case biasGelu(UnsafePointer<Float>)
         case biasGeluTanh(UnsafePointer<Float>)
+
+        /// The packed GEMM applies the epilogue itself, to each tile it stores.
+        var packed: (hd_epilogue, UnsafePointer<Float>?) {
+            switch self {
+            case .none: (HD_EPILOGUE_NONE, nil)
+            case .bias(let b): (HD_EPILOGUE_BIAS, b)
+            case .biasGelu(let b): (HD_EPILOGUE_BIAS_GELU, b)
+            case .biasGeluTanh(let b): (HD_EPILOGUE_BIAS_GELU_TANH, b)
+            }
+        }
 
         /// Applies to rows × columns of `out` (row stride `ld`).
         func apply(_ out: UnsafeMutablePointer<Float>, ld: Int, rows: Range<Int>, columns c: Range<Int>) {
@@ -263,12 +278,12 @@ public final class InferenceSession {
             // busy machine one core often runs slower, and the other finishes its share and waits
             // (8 % of a 576/2304 forward). Each chunk's result does not depend on who computes it.
             let panels = (n + tile - 1) / tile, chunks = (panels + Self.panelsPerChunk - 1) / Self.panelsPerChunk
+            let (kind, bias) = epilogue.packed
             nextChunk.store(0, ordering: .relaxed)
             WorkerPool.shared.run(min(threads, chunks)) { _ in
                 while case let c = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue, c < chunks {
                     let first = c * Self.panelsPerChunk, end = min(panels, first + Self.panelsPerChunk)
-                    hd_packed_gemm(rows, n, k, a, weight, first, end, out, n)
-                    epilogue.apply(out, ld: n, rows: 0..<rows, columns: (first * tile)..<min(n, end * tile))
+                    hd_packed_gemm(rows, n, k, a, weight, first, end, out, n, kind, bias)
                 }
             }
             return

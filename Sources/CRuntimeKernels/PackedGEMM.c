@@ -1,4 +1,4 @@
-#include "CPackedGEMM.h"
+#include "CRuntimeKernels.h"
 
 /// Rows per register tile: 12 × 2 accumulators of 16 floats, two weight vectors, and the
 /// broadcasts folded into the FMAs' memory operands fit the 32 ZMM registers.
@@ -43,19 +43,7 @@ void hd_pack_rows(const float *a, size_t m, size_t k, size_t lda, float *packed)
 }
 
 #if defined(__x86_64__)
-#include <cpuid.h>
-#include <immintrin.h>
-
-int hd_packed_gemm_supported(void) {
-    unsigned int eax, ebx, ecx, edx;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_OSXSAVE)) return 0;
-    // The OS must save SSE, AVX, the opmasks and both halves of the ZMM registers (XCR0 bits 1, 2, 5–7).
-    unsigned int xcr0_lo, xcr0_hi;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    if ((xcr0_lo & 0xE6) != 0xE6) return 0;
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
-    return (ebx & bit_AVX512F) != 0;
-}
+#include "VectorMath.h"
 
 /// The loops over a tile's rows must be unrolled for its accumulators to live in registers; clang
 /// does so by itself at -O3 but not at -O2, which SwiftPM's release builds use.
@@ -100,6 +88,39 @@ int hd_packed_gemm_supported(void) {
 DEFINE_TILE(1) DEFINE_TILE(2) DEFINE_TILE(3) DEFINE_TILE(4) DEFINE_TILE(5) DEFINE_TILE(6)
 DEFINE_TILE(7) DEFINE_TILE(8) DEFINE_TILE(9) DEFINE_TILE(10) DEFINE_TILE(11) DEFINE_TILE(12)
 
+/// The epilogue of one output vector (`bias` already loaded).
+__attribute__((target("avx512f"))) static inline __m512 epilogue16(__m512 v, __m512 bias, hd_epilogue epilogue) {
+    v = _mm512_add_ps(v, bias);
+    const __m512 half = _mm512_set1_ps(0.5f);
+    switch (epilogue) {
+    case HD_EPILOGUE_BIAS_GELU:
+        // 0.5 · v · (1 + erf(v / √2))
+        return _mm512_mul_ps(_mm512_mul_ps(half, v),
+                             _mm512_add_ps(_mm512_set1_ps(1.0f), erf16(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752440f)))));
+    case HD_EPILOGUE_BIAS_GELU_TANH: {
+        // 0.5 · v · (1 + tanh(y)), y = √(2/π) · (v + 0.044715 v³), tanh(y) = 1 − 2 / (e^{2y} + 1)
+        __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
+        __m512 y = _mm512_mul_ps(_mm512_set1_ps(0.79788456080286535588f), _mm512_fmadd_ps(v3, _mm512_set1_ps(0.044715f), v));
+        __m512 e = _mm512_add_ps(exp16(_mm512_add_ps(y, y)), _mm512_set1_ps(1.0f));
+        __m512 tanh1 = _mm512_sub_ps(_mm512_set1_ps(2.0f), _mm512_div_ps(_mm512_set1_ps(2.0f), e));
+        return _mm512_mul_ps(_mm512_mul_ps(half, v), tanh1);
+    }
+    default: return v;
+    }
+}
+
+/// Applies `epilogue` to C[rows × 32] (the columns in `mask0`/`mask1`), just stored by a tile and
+/// still in L1; `bias` points at the tile's first column.
+__attribute__((target("avx512f"))) static void apply_epilogue(float *c, size_t ldc, size_t rows, __mmask16 mask0,
+                                                              __mmask16 mask1, hd_epilogue epilogue, const float *bias) {
+    __m512 b0 = _mm512_maskz_loadu_ps(mask0, bias), b1 = _mm512_maskz_loadu_ps(mask1, bias + 16);
+    for (size_t r = 0; r < rows; r++) {
+        float *row = c + r * ldc;
+        _mm512_mask_storeu_ps(row, mask0, epilogue16(_mm512_maskz_loadu_ps(mask0, row), b0, epilogue));
+        _mm512_mask_storeu_ps(row + 16, mask1, epilogue16(_mm512_maskz_loadu_ps(mask1, row + 16), b1, epilogue));
+    }
+}
+
 typedef void (*tile_function)(size_t, const float *, const float *, float *, size_t, __mmask16, __mmask16, int,
                               const float *, size_t, size_t);
 static const tile_function tiles[TILE_ROWS + 1] = {
@@ -107,7 +128,8 @@ static const tile_function tiles[TILE_ROWS + 1] = {
 };
 
 void hd_packed_gemm(size_t m, size_t n, size_t k, const float *packed_rows, const float *packed_weights,
-                    size_t first_panel, size_t end_panel, float *c, size_t ldc) {
+                    size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue,
+                    const float *bias) {
     // Panel outer, then depth, then rows: a DEPTH × 32 slice of the panel stays in L1 while every
     // row block passes over it; the packed rows are read again per panel, from L2 or L3.
     for (size_t p = first_panel; p < end_panel && p * HD_PACKED_PANEL < n; p++) {
@@ -132,6 +154,8 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *packed_rows, cons
                 size_t rows = m - r < TILE_ROWS ? m - r : TILE_ROWS;
                 tiles[rows](depth, packed_rows + r * k + i * TILE_ROWS, slice, c + r * ldc + column, ldc,
                             mask0, mask1, i > 0, next, r / TILE_ROWS, blocks);
+                if (epilogue != HD_EPILOGUE_NONE && i + DEPTH >= k)
+                    apply_epilogue(c + r * ldc + column, ldc, rows, mask0, mask1, epilogue, bias + column);
             }
             i += DEPTH;
         } while (i < k);
@@ -140,11 +164,10 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *packed_rows, cons
 
 #else
 
-int hd_packed_gemm_supported(void) { return 0; }
-
-// Unreachable: callers check hd_packed_gemm_supported() first and use OpenBLAS here.
+// Unreachable: callers check hd_avx512f_supported() first and use OpenBLAS here.
 void hd_packed_gemm(size_t m, size_t n, size_t k, const float *packed_rows, const float *packed_weights,
-                    size_t first_panel, size_t end_panel, float *c, size_t ldc) {
+                    size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue,
+                    const float *bias) {
     __builtin_trap();
 }
 

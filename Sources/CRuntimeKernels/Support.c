@@ -1,0 +1,21 @@
+#include "CRuntimeKernels.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+int hd_avx512f_supported(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_OSXSAVE)) return 0;
+    // The OS must save SSE, AVX, the opmasks and both halves of the ZMM registers (XCR0 bits 1, 2, 5–7).
+    unsigned int xcr0_lo, xcr0_hi;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & 0xE6) != 0xE6) return 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    return (ebx & bit_AVX512F) != 0;
+}
+
+#else
+
+int hd_avx512f_supported(void) { return 0; }
+
+#endif

@@ -1,0 +1,72 @@
+#ifndef HOMODISTIL_CRUNTIMEKERNELS_H
+#define HOMODISTIL_CRUNTIMEKERNELS_H
+
+#include <stddef.h>
+
+/// The inference runtime's AVX-512F kernels, chosen at run time: callers use OpenBLAS and the
+/// Swift kernels when `hd_avx512f_supported()` is 0. Each function is compiled for AVX-512F with
+/// a per-function `target` attribute, so the package keeps baseline x86-64 flags; the Swift code
+/// cannot be built for AVX-512 that way, and runs 4-wide SSE without FMA.
+///
+/// - A single-precision GEMM against weights packed once, at load: C = A · Wᵀ with W `[n × k]`
+///   row-major (Hugging Face's `[out, in]` layout), with the bias and GELU fused into the stores.
+///   OpenBLAS 0.3.21 packs W again on every call and has no pre-pack API; for a BERT forward at
+///   batch 1 that repacking is a fifth of the time (see docs/PERFORMANCE.md).
+/// - The attention softmax.
+
+/// 1 when this CPU and OS run AVX-512F code (CPUID and XGETBV), else 0.
+int hd_avx512f_supported(void);
+
+// MARK: packed GEMM
+
+/// Output columns per packed panel.
+#define HD_PACKED_PANEL 32
+
+/// Input rows per packed block (the kernel's register tile is 12 rows × 32 columns).
+#define HD_PACKED_ROW_BLOCK 12
+
+/// Floats `hd_pack_weights` writes for W `[n × k]`: ⌈n / 32⌉ panels of k × 32.
+size_t hd_packed_weights_count(size_t n, size_t k);
+
+/// Packs W `[n × k]`, given as its n rows (`rows[j]` holds the k weights of output column j; the
+/// rows need not be adjacent, so Q, K and V pack as one matrix without being stacked first) into
+/// panels of 32 output columns: panel p holds, for each of the k inputs in order,
+/// W[32p ..< 32p + 32][input], zero past column n.
+void hd_pack_weights(const float *const *rows, size_t n, size_t k, float *packed);
+
+/// Floats `hd_pack_rows` writes for A `[m × k]`: ⌈m / 12⌉ blocks of k × 12 (`HD_PACKED_ROW_BLOCK`).
+size_t hd_packed_rows_count(size_t m, size_t k);
+
+/// Packs A `[m × k]` (row stride `lda`) into blocks of 12 rows: block b holds, for each of the k
+/// inputs in order, A[12b ..< 12b + 12][input], zero past row m. Cheap next to the product
+/// (m·k copies against m·n·k multiply-adds) and lets each step of the kernel read its 12 inputs
+/// from one cache line.
+void hd_pack_rows(const float *a, size_t m, size_t k, size_t lda, float *packed);
+
+/// What the packed GEMM does to each output after the product, while it is still in cache.
+typedef enum {
+    HD_EPILOGUE_NONE = 0,
+    /// + bias[column]
+    HD_EPILOGUE_BIAS,
+    /// GELU(· + bias[column]), the exact (erf) form
+    HD_EPILOGUE_BIAS_GELU,
+    /// GELU(· + bias[column]), the tanh form ("gelu_new")
+    HD_EPILOGUE_BIAS_GELU_TANH,
+} hd_epilogue;
+
+/// C[m × columns] = epilogue(A[m × k] · Wᵀ) for the output columns of panels
+/// `first_panel ..< end_panel` (columns 32·first_panel ..< min(32·end_panel, n)), from A packed by
+/// `hd_pack_rows` and W by `hd_pack_weights`; C has row stride `ldc`; `bias` (n floats) may be
+/// null with `HD_EPILOGUE_NONE`. Overwrites those columns of C, so workers given disjoint panel
+/// ranges may run at once. Call only when `hd_avx512f_supported()`.
+void hd_packed_gemm(size_t m, size_t n, size_t k, const float *packed_rows, const float *packed_weights,
+                    size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue,
+                    const float *bias);
+
+// MARK: softmax
+
+/// In place, each of `rows` rows (stride `width`) becomes its softmax, as
+/// `FusedKernels.softmaxRows` (e^x by the same polynomial). Call only when `hd_avx512f_supported()`.
+void hd_softmax_rows(float *x, size_t rows, size_t width);
+
+#endif
