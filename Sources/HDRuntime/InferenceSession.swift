@@ -100,7 +100,7 @@ public final class InferenceSession {
         try model.config.validate(batch)
         pack(batch)
         if scope == .all { embed(batch) }
-        for layer in model.layers { run(layer, scope) }
+        for (i, layer) in model.layers.enumerated() { run(layer, scope, packOutput: i + 1 < model.layers.count) }
     }
 
     /// The last hidden state of the real tokens, [rows × d], in batch-major order.
@@ -157,7 +157,8 @@ public final class InferenceSession {
             batch.tokenTypes.withUnsafeBufferPointer { types in
                 let ids = ids.baseAddress!
                 let types = types.baseAddress!
-                parallel.rows(rows, width: d) { range in
+                // Packs the rows for the first layer's Q/K/V GEMM while they are in cache.
+                rowPass(rows, width: d, packing: out) { range in
                     let word = m.wordEmbeddings.buffer.baseAddress!, position = m.positionEmbeddings.buffer.baseAddress!
                     for r in range {
                         let flat = tokens[r]
@@ -176,7 +177,9 @@ public final class InferenceSession {
         }
     }
 
-    private func run(_ layer: RuntimeLayer, _ scope: Scope) {
+    /// Runs one encoder layer on the hidden rows; `packOutput`: also pack its output for the next
+    /// layer's first GEMM.
+    private func run(_ layer: RuntimeLayer, _ scope: Scope, packOutput: Bool) {
         let T = rows, d = model.config.hiddenSize
         let eps = model.config.layerNormEps, all = scope == .all
         let h = arena[hidden].baseAddress!, w = arena[work].baseAddress!
@@ -184,13 +187,16 @@ public final class InferenceSession {
         let gelu: Epilogue = model.config.hiddenAct == "gelu" ? .biasGelu(layer.intermediate.bias.buffer.baseAddress!)
                                                               : .biasGeluTanh(layer.intermediate.bias.buffer.baseAddress!)
 
-        dense(h, rows: T, layer.qkv, out: w, all ? .bias(layer.qkv.bias.buffer.baseAddress!) : .none)
+        // The inputs of the Q/K/V and intermediate GEMMs are packed by the LayerNorm passes that
+        // write them (the embeddings' for the first layer); with those passes left out (`gemmsOnly`),
+        // the GEMMs pack their inputs themselves.
+        dense(h, rows: T, layer.qkv, out: w, all ? .bias(layer.qkv.bias.buffer.baseAddress!) : .none, inputPacked: all)
         attention(layer, softmax: all)
         dense(arena[context].baseAddress!, rows: T, layer.attentionOutput, out: proj, .none)
-        if all { residualNorm(proj, layer.attentionOutput, layer.attentionNorm, into: h, width: d, eps: eps) }
-        dense(h, rows: T, layer.intermediate, out: w, all ? gelu : .none)
+        if all { residualNorm(proj, layer.attentionOutput, layer.attentionNorm, into: h, width: d, eps: eps, pack: true) }
+        dense(h, rows: T, layer.intermediate, out: w, all ? gelu : .none, inputPacked: all)
         dense(w, rows: T, layer.output, out: proj, .none)
-        if all { residualNorm(proj, layer.output, layer.outputNorm, into: h, width: d, eps: eps) }
+        if all { residualNorm(proj, layer.output, layer.outputNorm, into: h, width: d, eps: eps, pack: packOutput) }
     }
 
     /// Per (sequence, head): S = scale · Q_h·K_hᵀ over the sequence's real tokens, softmax, then
@@ -257,32 +263,30 @@ public final class InferenceSession {
     /// kernel always splits its panels over the workers: the weights are packed already.
     static let threadedGemmMinimumRows = 256
 
-    /// Panels of 32 columns a worker of the packed GEMM takes at a time (64 columns: 13 MFLOP at
-    /// BERT-base's 128 × 768 inputs, a tenth of a millisecond).
-    static let panelsPerChunk = 2
     /// The next chunk of the packed GEMM being run.
     private let nextChunk = Atomic<Int>(0)
 
-    /// out = x · Wᵀ, then the epilogue over all of `out`. Leaves OpenBLAS single-threaded.
+    /// out = x · Wᵀ, then the epilogue over all of `out`; `inputPacked`: a row pass packed x
+    /// already (see `rowPass`). Leaves OpenBLAS single-threaded.
     func dense(_ x: UnsafePointer<Float>, rows: Int, _ w: DenseWeights, out: UnsafeMutablePointer<Float>,
-               _ epilogue: Epilogue) {
+               _ epilogue: Epilogue, inputPacked: Bool = false) {
         let n = w.outFeatures, k = w.inFeatures, weight = w.weight.buffer.baseAddress!
         if w.kernel == .packed {
-            let a = arena[packedRows!].baseAddress!, tile = GEMMKernel.panelWidth, block = GEMMKernel.rowBlock
-            // Rows are packed in blocks, split over the workers like any row pass.
-            parallel.rows((rows + block - 1) / block, width: block * k) { blocks in
-                let first = blocks.lowerBound * block
-                hd_pack_rows(x + first * k, min(rows, blocks.upperBound * block) - first, k, k, a + first * k)
-            }
+            let a = arena[packedRows!].baseAddress!, tile = GEMMKernel.panelWidth
+            if !inputPacked { rowPass(rows, width: k, packing: x) { _ in } }
             // Workers take chunks of panels from a shared counter rather than fixed halves: on a
             // busy machine one core often runs slower, and the other finishes its share and waits
-            // (8 % of a 576/2304 forward). Each chunk's result does not depend on who computes it.
-            let panels = (n + tile - 1) / tile, chunks = (panels + Self.panelsPerChunk - 1) / Self.panelsPerChunk
+            // (8 % of a 576/2304 forward). Chunks are pairs of panels (a worker's prefetch of the
+            // next panel is then mostly for itself), but the last 2 per worker are single panels,
+            // so that the workers finish close together. A chunk's result does not depend on who
+            // computes it.
+            let panels = (n + tile - 1) / tile
+            let pairs = (panels - min(panels, 2 * threads)) / 2, chunks = panels - pairs
             let (kind, bias) = epilogue.packed
             nextChunk.store(0, ordering: .relaxed)
             WorkerPool.shared.run(min(threads, chunks)) { _ in
                 while case let c = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue, c < chunks {
-                    let first = c * Self.panelsPerChunk, end = min(panels, first + Self.panelsPerChunk)
+                    let first = c < pairs ? 2 * c : pairs + c, end = c < pairs ? first + 2 : first + 1
                     hd_packed_gemm(rows, n, k, a, weight, first, end, out, n, kind, bias)
                 }
             }
@@ -303,13 +307,32 @@ public final class InferenceSession {
         parallel.rows(rows, width: n) { epilogue.apply(out, ld: n, rows: $0, columns: 0..<n) }
     }
 
-    /// hidden = LayerNorm(projection + bias + hidden), rows split over the workers.
+    /// hidden = LayerNorm(projection + bias + hidden), rows split over the workers; `pack`: also
+    /// pack hidden as the next dense layer's input.
     private func residualNorm(_ x: UnsafeMutablePointer<Float>, _ dense: DenseWeights, _ norm: NormWeights, into h: UnsafeMutablePointer<Float>,
-                              width d: Int, eps: Float) {
+                              width d: Int, eps: Float, pack: Bool) {
         let bias = dense.bias.buffer.baseAddress!, gamma = norm.gamma.buffer.baseAddress!, beta = norm.beta.buffer.baseAddress!
-        parallel.rows(rows, width: d) { r in
+        rowPass(rows, width: d, packing: pack ? h : nil) { r in
             FusedKernels.biasResidualLayerNorm(x + r.lowerBound * d, bias: bias, residual: h + r.lowerBound * d,
                                                rows: r.count, width: d, gamma: gamma, beta: beta, eps: eps)
+        }
+    }
+
+    /// Calls `body` on contiguous ranges covering 0..<rows (rows of `width` floats), split over the
+    /// workers. With `packing` (and the packed kernels), the ranges are whole blocks of
+    /// `GEMMKernel.rowBlock` rows, and after `body` each worker packs its rows of `packing` into
+    /// the packed-rows slot, as the input of the next packed GEMM: the rows are still in cache, and
+    /// the GEMM needs no packing pass of its own.
+    private func rowPass(_ rows: Int, width: Int, packing source: UnsafePointer<Float>?, _ body: (Range<Int>) -> Void) {
+        guard let source, usesPackedKernels else {
+            parallel.rows(rows, width: width, body)
+            return
+        }
+        let block = GEMMKernel.rowBlock, packed = arena[packedRows!].baseAddress!
+        parallel.rows((rows + block - 1) / block, width: block * width) { blocks in
+            let first = blocks.lowerBound * block, end = min(rows, blocks.upperBound * block)
+            body(first..<end)
+            hd_pack_rows(source + first * width, end - first, width, width, packed + first * width)
         }
     }
 }
