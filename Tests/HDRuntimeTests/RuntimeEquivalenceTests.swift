@@ -67,6 +67,13 @@ import Testing
         try Self.check(Self.tinyModel(), TokenBatch.padding(sequences), threads: threads)
     }
 
+    @Test func tinyBertMoreRowsThanAPackedGroup() throws {
+        // 6 sequences of up to 60 tokens, padded at different lengths: 300 real rows, so the packed
+        // GEMM's row groups (192 rows) end inside a sequence.
+        let sequences = (0..<6).map { b in (0..<(60 - 3 * b)).map { ($0 * 13 + b * 7 + 1) % 100 } }
+        try Self.check(Self.tinyModel(), TokenBatch.padding(sequences))
+    }
+
     @Test func tinyBertLeftPaddedAndHoles() throws {
         // Masks need not be a prefix: every real token attends to the real tokens of its row only.
         let ids = (0..<16).map { ($0 * 11 + 3) % 100 }
