@@ -54,6 +54,20 @@ struct RuntimeKernelsTests {
         }
     }
 
+    /// Packing reads rows `lda` apart: a strided matrix packs as its compact copy does.
+    @Test(arguments: [(25, 40), (12, 16), (7, 33)])
+    func packRowsHonoursTheRowStride(m: Int, k: Int) {
+        let lda = k + 5, wide = FusedKernelTests.values(m * lda, seed: 9)
+        let compact = (0..<m).flatMap { wide[($0 * lda)..<($0 * lda + k)] }
+        var fromWide = [Float](repeating: .nan, count: hd_packed_rows_count(m, k))
+        var fromCompact = fromWide
+        hd_pack_rows(wide, m, k, lda, &fromWide)
+        hd_pack_rows(compact, m, k, k, &fromCompact)
+        #expect(fromWide == fromCompact)
+        // Block b holds input i of row 12b + r at i·12 + r.
+        #expect(fromCompact[1 * 12 + 2] == compact[2 * k + 1])
+    }
+
     @Test(arguments: [(3, 16), (4, 21), (2, 3), (1, 1), (2, 15), (2, 17), (1, 128), (3, 384)])
     func softmaxEqualsReference(rows: Int, width: Int) {
         let x = FusedKernelTests.values(rows * width, seed: 8, spread: 30)
