@@ -36,7 +36,7 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Also time the forward's GEMMs alone (same calls, weights and threads: the sgemm roofline) and report the fraction reached.")
     var roofline = false
 
-    @Option(name: .long, help: ArgumentHelp("Dense-layer GEMM: packed (weights packed once at load, AVX-512F) or openblas (row-major weights, OpenBLAS sgemm). Default: packed where the CPU has AVX-512F.", valueName: "kernel"))
+    @Option(name: .long, help: ArgumentHelp("Kernels: packed (weights packed once at load; AVX-512F GEMM with the bias and GELU fused, AVX-512F softmax) or openblas (row-major weights, OpenBLAS sgemm, the Swift element-wise kernels). Default: packed where the CPU has AVX-512F.", valueName: "kernel"))
     var kernel: GEMMKernel = .best
 
     @Option(name: .long, help: ArgumentHelp("Tokenize this text file as the input (padded where it runs out) instead of random ids; needs the model's vocabulary.", valueName: "file"))
