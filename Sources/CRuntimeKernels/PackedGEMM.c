@@ -1,8 +1,10 @@
 #include "CRuntimeKernels.h"
 
+#include <string.h>
+
 /// Rows per register tile: 12 × 2 accumulators of 16 floats, two weight vectors, and the
 /// broadcasts folded into the FMAs' memory operands fit the 32 ZMM registers.
-#define TILE_ROWS HD_PACKED_ROW_BLOCK
+#define TILE_ROWS HD_TILE_ROWS
 
 /// Inputs per pass over a panel: 256 × 32 weights (32 KiB) stay in L1 while every row block of the
 /// pass reads them. 128 and 256 timed alike at 128 rows; without the split (the whole k per pass)
@@ -24,20 +26,23 @@ void hd_pack_weights(const float *const *rows, size_t n, size_t k, float *packed
     }
 }
 
-size_t hd_packed_rows_count(size_t m, size_t k) {
-    return (m + TILE_ROWS - 1) / TILE_ROWS * k * TILE_ROWS;
-}
-
-void hd_pack_rows(const float *a, size_t m, size_t k, size_t lda, float *packed) {
-    size_t blocks = (m + TILE_ROWS - 1) / TILE_ROWS;
-    for (size_t b = 0; b < blocks; b++) {
-        float *block = packed + b * k * TILE_ROWS;
-        // Writes in order (reads from 12 rows at once): each block is written as one stream.
+void hd_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_stride, size_t input_stride,
+                             float *packed) {
+    size_t panels = (n + HD_PACKED_PANEL - 1) / HD_PACKED_PANEL;
+    for (size_t p = 0; p < panels; p++) {
+        float *panel = packed + p * k * HD_PACKED_PANEL;
+        size_t first = p * HD_PACKED_PANEL, width = n - first < HD_PACKED_PANEL ? n - first : HD_PACKED_PANEL;
+        // Written in order, one panel row (32 columns of one input) at a time.
         for (size_t i = 0; i < k; i++) {
-            for (size_t r = 0; r < TILE_ROWS; r++) {
-                size_t row = b * TILE_ROWS + r;
-                block[i * TILE_ROWS + r] = row < m ? a[row * lda + i] : 0.0f;
+            const float *source = w + first * column_stride + i * input_stride;
+            float *out = panel + i * HD_PACKED_PANEL;
+            size_t j = 0;
+            if (column_stride == 1) {
+                memcpy(out, source, width * sizeof(float));
+                j = width;
             }
+            for (; j < width; j++) out[j] = source[j * column_stride];
+            for (; j < HD_PACKED_PANEL; j++) out[j] = 0.0f;
         }
     }
 }
@@ -51,14 +56,18 @@ void hd_pack_rows(const float *a, size_t m, size_t k, size_t lda, float *packed)
 
 /// C[ROWS × 32] (+)= A[ROWS × depth] · panel: the tile stays in registers over the depth and is
 /// stored once, `mask0`/`mask1` selecting the columns that exist; `accumulate` adds to C instead of
-/// overwriting it. `prefetch` is the next slice of weights: this tile fetches its rows
-/// `phase, phase + stride, …` into L2 meanwhile (none when phase ≥ depth), so that the row blocks
-/// of a pass share the fetching. One function per row count, so each keeps its accumulators in
-/// registers.
+/// overwriting it. A is read in place, row r at `a + r·lda`: each step broadcasts one input of
+/// each of the ROWS rows, and the ROWS cache lines a step touches serve the next 15 steps too.
+/// (Packing A into 12-row blocks first, so that a step reads one line, timed the same on AMD
+/// Zen 5 — 225–275 GFLOP/s either way, one core — and cost a copy of every input.) `prefetch` is
+/// the next slice of weights: this tile fetches its rows `phase, phase + stride, …` into L2
+/// meanwhile (none when phase ≥ depth), so that the row blocks of a pass share the fetching. One
+/// function per row count, so each keeps its accumulators in registers.
 #define DEFINE_TILE(ROWS)                                                                               \
     __attribute__((target("avx512f"))) static void tile##ROWS(                                          \
-        size_t depth, const float *a, const float *panel, float *c, size_t ldc, __mmask16 mask0,        \
-        __mmask16 mask1, int accumulate, const float *prefetch, size_t phase, size_t stride) {            \
+        size_t depth, const float *a, size_t lda, const float *panel, float *c, size_t ldc,             \
+        __mmask16 mask0, __mmask16 mask1, int accumulate, const float *prefetch, size_t phase,          \
+        size_t stride) {                                                                                \
         __m512 acc0[ROWS], acc1[ROWS];                                                                  \
         UNROLL for (int r = 0; r < ROWS; r++) {                                                         \
             acc0[r] = accumulate ? _mm512_maskz_loadu_ps(mask0, c + r * ldc) : _mm512_setzero_ps();     \
@@ -74,7 +83,7 @@ void hd_pack_rows(const float *a, size_t m, size_t k, size_t lda, float *packed)
             }                                                                                           \
             phase--;                                                                                    \
             UNROLL for (int r = 0; r < ROWS; r++) {                                                     \
-                __m512 x = _mm512_set1_ps(a[i * TILE_ROWS + r]);                                        \
+                __m512 x = _mm512_set1_ps(a[r * lda + i]);                                              \
                 acc0[r] = _mm512_fmadd_ps(x, w0, acc0[r]);                                              \
                 acc1[r] = _mm512_fmadd_ps(x, w1, acc1[r]);                                              \
             }                                                                                           \
@@ -121,17 +130,17 @@ __attribute__((target("avx512f"))) static void apply_epilogue(float *c, size_t l
     }
 }
 
-typedef void (*tile_function)(size_t, const float *, const float *, float *, size_t, __mmask16, __mmask16, int,
-                              const float *, size_t, size_t);
+typedef void (*tile_function)(size_t, const float *, size_t, const float *, float *, size_t, __mmask16, __mmask16,
+                              int, const float *, size_t, size_t);
 static const tile_function tiles[TILE_ROWS + 1] = {
     0, tile1, tile2, tile3, tile4, tile5, tile6, tile7, tile8, tile9, tile10, tile11, tile12,
 };
 
-void hd_packed_gemm(size_t m, size_t n, size_t k, const float *packed_rows, const float *packed_weights,
+void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed_weights,
                     size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue,
                     const float *bias) {
     // Panel outer, then depth, then rows: a DEPTH × 32 slice of the panel stays in L1 while every
-    // row block passes over it; the packed rows are read again per panel, from L2 or L3.
+    // row block passes over it; the rows of A are read again per panel, from L2 or L3.
     for (size_t p = first_panel; p < end_panel && p * HD_PACKED_PANEL < n; p++) {
         size_t column = p * HD_PACKED_PANEL;
         size_t width = n - column < HD_PACKED_PANEL ? n - column : HD_PACKED_PANEL;
@@ -152,8 +161,8 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *packed_rows, cons
             size_t blocks = (m + TILE_ROWS - 1) / TILE_ROWS;
             for (size_t r = 0; r < m; r += TILE_ROWS) {
                 size_t rows = m - r < TILE_ROWS ? m - r : TILE_ROWS;
-                tiles[rows](depth, packed_rows + r * k + i * TILE_ROWS, slice, c + r * ldc + column, ldc,
-                            mask0, mask1, i > 0, next, r / TILE_ROWS, blocks);
+                tiles[rows](depth, a + r * lda + i, lda, slice, c + r * ldc + column, ldc, mask0, mask1, i > 0,
+                            next, r / TILE_ROWS, blocks);
                 if (epilogue != HD_EPILOGUE_NONE && i + DEPTH >= k)
                     apply_epilogue(c + r * ldc + column, ldc, rows, mask0, mask1, epilogue, bias + column);
             }
@@ -165,7 +174,7 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *packed_rows, cons
 #else
 
 // Unreachable: callers check hd_avx512f_supported() first and use OpenBLAS here.
-void hd_packed_gemm(size_t m, size_t n, size_t k, const float *packed_rows, const float *packed_weights,
+void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed_weights,
                     size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue,
                     const float *bias) {
     __builtin_trap();

@@ -4,7 +4,7 @@ import HDFormats
 /// Which GEMM a dense layer runs, which decides how its weights are laid out in memory.
 public enum GEMMKernel: String, Sendable, CaseIterable {
     /// Weights packed once, at load, into panels of 32 output columns for CRuntimeKernels' AVX-512
-    /// GEMM, which fuses the bias and GELU into its stores; each call packs only the activations.
+    /// GEMM, which fuses the bias and GELU into its stores and reads the activations in place.
     /// OpenBLAS 0.3.21 has no pre-packed interface and repacks every weight matrix on every call:
     /// a fifth of a BERT-base forward at 1 × 128. A session on such a model also runs its
     /// attention softmax with CRuntimeKernels.
@@ -21,11 +21,8 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
     /// Output columns per packed panel: the unit the packed GEMM's columns are split in.
     static let panelWidth = Int(HD_PACKED_PANEL)
 
-    /// Input rows per packed block: the unit the packing of a GEMM's input is split in.
-    static let rowBlock = Int(HD_PACKED_ROW_BLOCK)
-
-    /// Floats the packed rows of an `[m × k]` input take.
-    static func packedRowsCount(m: Int, k: Int) -> Int { hd_packed_rows_count(m, k) }
+    /// Rows of the packed GEMM's register tile: the unit its row groups are cut in.
+    static let tileRows = Int(HD_TILE_ROWS)
 }
 
 extension DenseWeights {

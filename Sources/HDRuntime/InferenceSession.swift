@@ -17,9 +17,11 @@ public final class InferenceSession {
     public let threads: Int
 
     let arena: Arena
-    let hidden, work, context, projection, scores: ArenaSlot
-    /// The input of the dense layer being run, packed for the packed GEMM (nil when no layer uses it).
-    let packedRows: ArenaSlot?
+    let hidden, work, context, projection: ArenaSlot
+    /// Per worker, for the attention of one (sequence, head) at a time (see `attention`): its
+    /// L × L scores and, with the packed kernels, the packed right-hand operand of the product
+    /// being run.
+    let scores, attentionPanels: ArenaSlot
     /// Packed row → flat index b·L + t of the batch last run.
     let rowToken: UnsafeMutableBufferPointer<Int>
     /// Packed rows of sequence b are sequenceStart[b]..<sequenceStart[b + 1].
@@ -60,10 +62,12 @@ public final class InferenceSession {
             work = try layout.reserve("qkv+intermediate", shape: [T, widest])
             context = try layout.reserve("context", shape: [T, attention])
             projection = try layout.reserve("projection", shape: [T, d])
-            // One L × L score matrix per worker: workers take (sequence, head) pairs.
+            // Workers take (sequence, head) pairs, each with its own scratch. The scores' checked
+            // size bounds maxLength, so the packed counts below cannot overflow.
             scores = try layout.reserve("scores", shape: [threads, maxLength, maxLength])
-            let inputs = shapes.map { max(d, $0.attentionWidth, $0.intermediateSize) }.max() ?? d
-            packedRows = usesPackedKernels ? try layout.reserve("packed rows", shape: [GEMMKernel.packedRowsCount(m: T, k: inputs)]) : nil
+            let L = maxLength, size = shapes.map(\.headSize).max() ?? 0, packed = usesPackedKernels
+            attentionPanels = try layout.reserve("attention panels", shape: [
+                threads, packed ? max(hd_packed_weights_count(L, size), hd_packed_weights_count(size, L)) : 0])
         } catch let error as TensorError {
             throw bad("activations for batch \(maxBatch) × length \(maxLength): \(error.message)")
         }
@@ -100,7 +104,7 @@ public final class InferenceSession {
         try model.config.validate(batch)
         pack(batch)
         if scope == .all { embed(batch) }
-        for (i, layer) in model.layers.enumerated() { run(layer, scope, packOutput: i + 1 < model.layers.count) }
+        for layer in model.layers { run(layer, scope) }
     }
 
     /// The last hidden state of the real tokens, [rows × d], in batch-major order.
@@ -157,8 +161,7 @@ public final class InferenceSession {
             batch.tokenTypes.withUnsafeBufferPointer { types in
                 let ids = ids.baseAddress!
                 let types = types.baseAddress!
-                // Packs the rows for the first layer's Q/K/V GEMM while they are in cache.
-                rowPass(rows, width: d, packing: out) { range in
+                parallel.rows(rows, width: d) { range in
                     let word = m.wordEmbeddings.buffer.baseAddress!, position = m.positionEmbeddings.buffer.baseAddress!
                     for r in range {
                         let flat = tokens[r]
@@ -177,9 +180,8 @@ public final class InferenceSession {
         }
     }
 
-    /// Runs one encoder layer on the hidden rows; `packOutput`: also pack its output for the next
-    /// layer's first GEMM.
-    private func run(_ layer: RuntimeLayer, _ scope: Scope, packOutput: Bool) {
+    /// Runs one encoder layer on the hidden rows.
+    private func run(_ layer: RuntimeLayer, _ scope: Scope) {
         let T = rows, d = model.config.hiddenSize
         let eps = model.config.layerNormEps, all = scope == .all
         let h = arena[hidden].baseAddress!, w = arena[work].baseAddress!
@@ -187,39 +189,50 @@ public final class InferenceSession {
         let gelu: Epilogue = model.config.hiddenAct == "gelu" ? .biasGelu(layer.intermediate.bias.buffer.baseAddress!)
                                                               : .biasGeluTanh(layer.intermediate.bias.buffer.baseAddress!)
 
-        // The inputs of the Q/K/V and intermediate GEMMs are packed by the LayerNorm passes that
-        // write them (the embeddings' for the first layer); with those passes left out (`gemmsOnly`),
-        // the GEMMs pack their inputs themselves.
-        dense(h, rows: T, layer.qkv, out: w, all ? .bias(layer.qkv.bias.buffer.baseAddress!) : .none, inputPacked: all)
+        dense(h, rows: T, layer.qkv, out: w, all ? .bias(layer.qkv.bias.buffer.baseAddress!) : .none)
         attention(layer, softmax: all)
         dense(arena[context].baseAddress!, rows: T, layer.attentionOutput, out: proj, .none)
-        if all { residualNorm(proj, layer.attentionOutput, layer.attentionNorm, into: h, width: d, eps: eps, pack: true) }
-        dense(h, rows: T, layer.intermediate, out: w, all ? gelu : .none, inputPacked: all)
+        if all { residualNorm(proj, layer.attentionOutput, layer.attentionNorm, into: h, width: d, eps: eps) }
+        dense(h, rows: T, layer.intermediate, out: w, all ? gelu : .none)
         dense(w, rows: T, layer.output, out: proj, .none)
-        if all { residualNorm(proj, layer.output, layer.outputNorm, into: h, width: d, eps: eps, pack: packOutput) }
+        if all { residualNorm(proj, layer.output, layer.outputNorm, into: h, width: d, eps: eps) }
     }
 
     /// Per (sequence, head): S = scale · Q_h·K_hᵀ over the sequence's real tokens, softmax, then
     /// P·V_h into the head's columns of `context`. Heads are read in place from the Q/K/V rows
-    /// (row stride 3a), never copied. Each worker runs its GEMMs single-threaded on its own score
-    /// buffer: these products are too small (L × L × 64) to gain from splitting one of them.
+    /// (row stride 3a), never copied out as matrices of their own. Each worker runs its products
+    /// single-threaded in its own scratch region: they are too small (L × L × head size) to gain
+    /// from splitting one of them.
+    ///
+    /// With the packed kernels, both products run on the packed GEMM: Q_h and P are its input,
+    /// read in place, K_h and V_hᵀ its weight panels (`hd_pack_weights_strided`, straight from
+    /// the Q/K/V rows), and the softmax applies the scale. OpenBLAS's small-matrix path was the
+    /// forward's largest cost outside the dense layers (1 × 384: 12 % of the time for 8 % of
+    /// the FLOPs, with AVX2 kernels under `OPENBLAS_CORETYPE=Haswell`).
     private func attention(_ layer: RuntimeLayer, softmax: Bool) {
         let heads = layer.shape.attentionHeads, size = layer.shape.headSize, a = layer.shape.attentionWidth
-        let L = maxLength, scale = layer.scale
-        let qkv = arena[work].baseAddress!, ctx = arena[context].baseAddress!
-        let scratch = arena[scores].baseAddress!, starts = sequenceStart.baseAddress!
+        let L = maxLength, scale = layer.scale, packed = usesPackedKernels, panel = GEMMKernel.panelWidth
+        let qkv = arena[work].baseAddress!, ctx = arena[context].baseAddress!, starts = sequenceStart.baseAddress!
+        let allScores = arena[scores].baseAddress!, allPanels = arena[attentionPanels], panelsEach = allPanels.count / threads
         parallel.items(batchSize * heads) { worker, item in
             let b = item / heads, hd = item % heads
             let start = starts[b], n = starts[b + 1] - start
-            let q = qkv + start * 3 * a + hd * size
-            let s = scratch + worker * L * L
-            BLAS.gemm(transB: true, m: n, n: n, k: size, alpha: scale, a: q, lda: 3 * a,
-                      b: q + a, ldb: 3 * a, c: s, ldc: n)
-            if softmax {
-                if usesPackedKernels { hd_softmax_rows(s, n, n) } else { FusedKernels.softmaxRows(s, rows: n, width: n) }
+            let q = qkv + start * 3 * a + hd * size, k = q + a, v = q + 2 * a
+            let out = ctx + start * a + hd * size
+            let s = allScores + worker * L * L
+            guard packed else {
+                BLAS.gemm(transB: true, m: n, n: n, k: size, alpha: scale, a: q, lda: 3 * a, b: k, ldb: 3 * a, c: s, ldc: n)
+                if softmax { FusedKernels.softmaxRows(s, rows: n, width: n) }
+                BLAS.gemm(m: n, n: size, k: n, a: s, lda: n, b: v, ldb: 3 * a, c: out, ldc: a)
+                return
             }
-            BLAS.gemm(m: n, n: size, k: n, a: s, lda: n, b: q + 2 * a, ldb: 3 * a,
-                      c: ctx + start * a + hd * size, ldc: a)
+            let panels = allPanels.baseAddress! + worker * panelsEach
+            hd_pack_weights_strided(k, n, size, 3 * a, 1, panels)
+            hd_packed_gemm(n, n, size, q, 3 * a, panels, 0, (n + panel - 1) / panel, s, n, HD_EPILOGUE_NONE, nil)
+            // The scale is the softmax's (the packed GEMM has no α).
+            if softmax { hd_softmax_rows(s, n, n, scale) }
+            hd_pack_weights_strided(v, size, n, 1, 3 * a, panels)
+            hd_packed_gemm(n, size, n, s, n, panels, 0, (size + panel - 1) / panel, out, a, HD_EPILOGUE_NONE, nil)
         }
     }
 
@@ -263,20 +276,18 @@ public final class InferenceSession {
     /// kernel always splits its panels over the workers: the weights are packed already.
     static let threadedGemmMinimumRows = 256
 
-    /// Rows of the packed GEMM's row groups: 16 blocks of 12, 590 KiB of packed BERT-base input
-    /// (k = 768). A multiple of `GEMMKernel.rowBlock`, so that a group starts on a packed block.
-    static let packedGroupRows = 16 * GEMMKernel.rowBlock
+    /// Rows of the packed GEMM's row groups: 16 register tiles of 12 rows, 590 KiB of BERT-base
+    /// input (k = 768). A multiple of the tile's rows, so that only a group's last tile is partial.
+    static let packedGroupRows = 16 * GEMMKernel.tileRows
     /// The next chunk of the packed GEMM being run.
     private let nextChunk = Atomic<Int>(0)
 
-    /// out = x · Wᵀ, then the epilogue over all of `out`; `inputPacked`: a row pass packed x
-    /// already (see `rowPass`). Leaves OpenBLAS single-threaded.
+    /// out = x · Wᵀ, then the epilogue over all of `out`. Leaves OpenBLAS single-threaded.
     func dense(_ x: UnsafePointer<Float>, rows: Int, _ w: DenseWeights, out: UnsafeMutablePointer<Float>,
-               _ epilogue: Epilogue, inputPacked: Bool = false) {
+               _ epilogue: Epilogue) {
         let n = w.outFeatures, k = w.inFeatures, weight = w.weight.buffer.baseAddress!
         if w.kernel == .packed {
-            let a = arena[packedRows!].baseAddress!, tile = GEMMKernel.panelWidth
-            if !inputPacked { rowPass(rows, width: k, packing: x) { _ in } }
+            let tile = GEMMKernel.panelWidth
             // Workers take chunks of panels from a shared counter rather than fixed halves: on a
             // busy machine one core often runs slower, and the other finishes its share and waits
             // (8 % of a 576/2304 forward). Chunks are pairs of panels (a worker's prefetch of the
@@ -284,7 +295,7 @@ public final class InferenceSession {
             // so that the workers finish close together. A chunk's result does not depend on who
             // computes it.
             // Past `packedGroupRows` rows, the rows are cut in groups of that many, and the
-            // chunks go group by group: the group's packed rows stay in L2 while a worker's panels
+            // chunks go group by group: the group's input rows stay in L2 while a worker's panels
             // pass over them, where all the rows of a large batch came back from L3 per panel.
             let panels = (n + tile - 1) / tile, groupRows = Self.packedGroupRows
             let pairs = (panels - min(panels, 2 * threads)) / 2, chunksPerGroup = panels - pairs
@@ -295,7 +306,7 @@ public final class InferenceSession {
                 while case let c = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue, c < chunks {
                     let row = c / chunksPerGroup * groupRows, p = c % chunksPerGroup
                     let first = p < pairs ? 2 * p : pairs + p, end = p < pairs ? first + 2 : first + 1
-                    hd_packed_gemm(min(groupRows, rows - row), n, k, a + row * k, weight, first, end, out + row * n, n, kind, bias)
+                    hd_packed_gemm(min(groupRows, rows - row), n, k, x + row * k, k, weight, first, end, out + row * n, n, kind, bias)
                 }
             }
             return
@@ -315,32 +326,13 @@ public final class InferenceSession {
         parallel.rows(rows, width: n) { epilogue.apply(out, ld: n, rows: $0, columns: 0..<n) }
     }
 
-    /// hidden = LayerNorm(projection + bias + hidden), rows split over the workers; `pack`: also
-    /// pack hidden as the next dense layer's input.
+    /// hidden = LayerNorm(projection + bias + hidden), rows split over the workers.
     private func residualNorm(_ x: UnsafeMutablePointer<Float>, _ dense: DenseWeights, _ norm: NormWeights, into h: UnsafeMutablePointer<Float>,
-                              width d: Int, eps: Float, pack: Bool) {
+                              width d: Int, eps: Float) {
         let bias = dense.bias.buffer.baseAddress!, gamma = norm.gamma.buffer.baseAddress!, beta = norm.beta.buffer.baseAddress!
-        rowPass(rows, width: d, packing: pack ? h : nil) { r in
+        parallel.rows(rows, width: d) { r in
             FusedKernels.biasResidualLayerNorm(x + r.lowerBound * d, bias: bias, residual: h + r.lowerBound * d,
                                                rows: r.count, width: d, gamma: gamma, beta: beta, eps: eps)
-        }
-    }
-
-    /// Calls `body` on contiguous ranges covering 0..<rows (rows of `width` floats), split over the
-    /// workers. With `packing` (and the packed kernels), the ranges are whole blocks of
-    /// `GEMMKernel.rowBlock` rows, and after `body` each worker packs its rows of `packing` into
-    /// the packed-rows slot, as the input of the next packed GEMM: the rows are still in cache, and
-    /// the GEMM needs no packing pass of its own.
-    private func rowPass(_ rows: Int, width: Int, packing source: UnsafePointer<Float>?, _ body: (Range<Int>) -> Void) {
-        guard let source, usesPackedKernels else {
-            parallel.rows(rows, width: width, body)
-            return
-        }
-        let block = GEMMKernel.rowBlock, packed = arena[packedRows!].baseAddress!
-        parallel.rows((rows + block - 1) / block, width: block * width) { blocks in
-            let first = blocks.lowerBound * block, end = min(rows, blocks.upperBound * block)
-            body(first..<end)
-            hd_pack_rows(source + first * width, end - first, width, width, packed + first * width)
         }
     }
 }

@@ -5,8 +5,10 @@ import Testing
 
 /// CRuntimeKernels against OpenBLAS and the Swift kernels. The packed GEMM: row counts around the
 /// 12-row tile, column counts around the 16-float vectors and 32-column panels, depths around the
-/// 256-input passes, panel ranges split as the workers split them, and every epilogue. The
-/// softmax: widths around its 16-float vectors.
+/// 256-input passes, an input row stride past its width, panel ranges split as the workers split
+/// them, and every epilogue. The
+/// strided packing of the attention's operands. The softmax: widths around its 16-float vectors,
+/// with and without a scale.
 @Suite(.enabled(if: GEMMKernel.isPackedSupported, "the runtime's C kernels need AVX-512F"))
 struct RuntimeKernelsTests {
     @Test(arguments: [
@@ -14,14 +16,13 @@ struct RuntimeKernelsTests {
         (24, 48, 512), (25, 100, 3), (128, 96, 768), (3, 15, 0),
     ])
     func packedEqualsOpenBLAS(m: Int, n: Int, k: Int) {
-        let a = ParallelTests.values(m * k, seed: 3), w = ParallelTests.values(n * k, seed: 4)
+        // A is read in place with its row stride: 3 floats of garbage between rows must not count.
+        let lda = k + 3, a = ParallelTests.values(m * lda, seed: 3), w = ParallelTests.values(n * k, seed: 4)
         let bias = ParallelTests.values(n, seed: 5)
         var product = [Float](repeating: 0, count: m * n)
         BLAS.setThreads(1)
-        if k > 0 { BLAS.gemm(transB: true, m: m, n: n, k: k, a: a, lda: k, b: w, ldb: k, c: &product, ldc: n) }
-        var rows = [Float](repeating: .nan, count: hd_packed_rows_count(m, k))
+        if k > 0 { BLAS.gemm(transB: true, m: m, n: n, k: k, a: a, lda: lda, b: w, ldb: k, c: &product, ldc: n) }
         var panels = [Float](repeating: .nan, count: hd_packed_weights_count(n, k))
-        hd_pack_rows(a, m, k, k, &rows)
         w.withUnsafeBufferPointer { w in
             let rowPointers = (0..<n).map { j in w.baseAddress.map { UnsafePointer($0 + j * k) } }
             hd_pack_weights(rowPointers, n, k, &panels)
@@ -41,7 +42,7 @@ struct RuntimeKernelsTests {
                 let ldc = n + 1
                 var got = [Float](repeating: -7, count: m * ldc)
                 for (first, end) in zip(splits, splits.dropFirst()) {
-                    hd_packed_gemm(m, n, k, rows, panels, first, end, &got, ldc, epilogue, bias)
+                    hd_packed_gemm(m, n, k, a, lda, panels, first, end, &got, ldc, epilogue, bias)
                 }
                 var worst: Float = 0
                 for i in 0..<m {
@@ -54,25 +55,37 @@ struct RuntimeKernelsTests {
         }
     }
 
-    /// Packing reads rows `lda` apart: a strided matrix packs as its compact copy does.
-    @Test(arguments: [(25, 40), (12, 16), (7, 33)])
-    func packRowsHonoursTheRowStride(m: Int, k: Int) {
-        let lda = k + 5, wide = FusedKernelTests.values(m * lda, seed: 9)
-        let compact = (0..<m).flatMap { wide[($0 * lda)..<($0 * lda + k)] }
-        var fromWide = [Float](repeating: .nan, count: hd_packed_rows_count(m, k))
-        var fromCompact = fromWide
-        hd_pack_rows(wide, m, k, lda, &fromWide)
-        hd_pack_rows(compact, m, k, k, &fromCompact)
-        #expect(fromWide == fromCompact)
-        // Block b holds input i of row 12b + r at i·12 + r.
-        #expect(fromCompact[1 * 12 + 2] == compact[2 * k + 1])
+    /// The attention's operands: K_h (rows `ld` apart) packs as W, V_h as Wᵀ, each as its compact
+    /// row-major copy packs through `hd_pack_weights`.
+    @Test(arguments: [(20, 64, 0), (33, 48, 7), (5, 1, 3), (64, 31, 0)])
+    func stridedPackingEqualsRowPacking(tokens: Int, size: Int, offset: Int) {
+        let ld = 3 * size + offset, rowsMajor = FusedKernelTests.values(tokens * ld, seed: 10)
+        func packed(_ w: [Float], n: Int, k: Int) -> [Float] {
+            var out = [Float](repeating: .nan, count: hd_packed_weights_count(n, k))
+            w.withUnsafeBufferPointer { w in
+                let rows = (0..<n).map { j in w.baseAddress.map { UnsafePointer($0 + j * k) } }
+                hd_pack_weights(rows, n, k, &out)
+            }
+            return out
+        }
+        // W = K_h: n = tokens outputs of `size` inputs; W = V_hᵀ: n = size outputs of `tokens` inputs.
+        let kCompact = (0..<tokens).flatMap { t in rowsMajor[(t * ld + offset)..<(t * ld + offset + size)] }
+        let vTransposed = (0..<size).flatMap { j in (0..<tokens).map { t in rowsMajor[t * ld + offset + j] } }
+        var kPacked = [Float](repeating: .nan, count: hd_packed_weights_count(tokens, size))
+        var vPacked = [Float](repeating: .nan, count: hd_packed_weights_count(size, tokens))
+        rowsMajor.withUnsafeBufferPointer { m in
+            hd_pack_weights_strided(m.baseAddress! + offset, tokens, size, ld, 1, &kPacked)
+            hd_pack_weights_strided(m.baseAddress! + offset, size, tokens, 1, ld, &vPacked)
+        }
+        #expect(kPacked == packed(kCompact, n: tokens, k: size))
+        #expect(vPacked == packed(vTransposed, n: size, k: tokens))
     }
 
-    @Test(arguments: [(3, 16), (4, 21), (2, 3), (1, 1), (2, 15), (2, 17), (1, 128), (3, 384)])
-    func softmaxEqualsReference(rows: Int, width: Int) {
+    @Test(arguments: [(3, 16, 1), (4, 21, 0.125), (2, 3, 1), (1, 1, 0.5), (2, 15, 1), (2, 17, 0.125), (1, 128, 1), (3, 384, 0.125)])
+    func softmaxEqualsReference(rows: Int, width: Int, scale: Float) {
         let x = FusedKernelTests.values(rows * width, seed: 8, spread: 30)
         var got = x
-        hd_softmax_rows(&got, rows, width)
-        #expect(FusedKernelTests.maxError(got, Reference.softmaxRows(x, width: width, scale: 1, mask: nil)) < 1e-6)
+        hd_softmax_rows(&got, rows, width, scale)
+        #expect(FusedKernelTests.maxError(got, Reference.softmaxRows(x, width: width, scale: scale, mask: nil)) < 1e-6)
     }
 }
