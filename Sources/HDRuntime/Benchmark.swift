@@ -1,3 +1,4 @@
+import CRuntimeKernels
 import Foundation
 import HDModel
 import HDTensor
@@ -18,28 +19,54 @@ public struct LatencySummary: Codable, Equatable, Sendable {
 }
 
 public enum Benchmark {
-    /// Runs `warmup` untimed forwards, then `iterations` timed ones; milliseconds per forward.
-    /// With `roofline`, each timed forward is followed by a timed run of its GEMMs alone (the same
-    /// GEMM calls on the same weights, buffers and threads, minus embeddings, biases, GELU,
-    /// LayerNorm and softmax), so both are measured under the same conditions.
+    /// Milliseconds per forward, and with the roofline, per run of the forward's GEMMs alone and
+    /// of its dense products through OpenBLAS (empty without it).
+    public struct Samples: Sendable {
+        public var forward: [Double] = []
+        public var gemmsOnly: [Double] = []
+        public var openBLASDenseOnly: [Double] = []
+    }
+
+    /// Runs `warmup` untimed forwards, then `iterations` timed ones. With `roofline`, each timed
+    /// forward is followed by a timed run of its GEMMs alone (the same GEMM calls on the same
+    /// weights, buffers and threads, minus embeddings, biases, GELU, LayerNorm and softmax) and one
+    /// of its dense products through OpenBLAS's sgemm, so all three are measured under the same
+    /// conditions.
     public static func time(_ session: InferenceSession, batch: TokenBatch, warmup: Int, iterations: Int,
-                            roofline: Bool = false) throws -> (forward: [Double], gemmsOnly: [Double]) {
+                            roofline: Bool = false) throws -> Samples {
+        let scopes: [InferenceSession.Scope] = roofline ? [.all, .gemmsOnly, .openBLASDenseOnly] : [.all]
         for _ in 0..<warmup {
-            try session.forward(batch)
-            if roofline { try session.forward(batch, scope: .gemmsOnly) }
+            for scope in scopes { try session.forward(batch, scope: scope) }
         }
-        var forward: [Double] = [], gemmsOnly: [Double] = []
-        forward.reserveCapacity(iterations)
-        gemmsOnly.reserveCapacity(roofline ? iterations : 0)
+        var samples = Samples()
         func timed(_ scope: InferenceSession.Scope) throws -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
             try session.forward(batch, scope: scope)
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         }
         for _ in 0..<iterations {
-            forward.append(try timed(.all))
-            if roofline { gemmsOnly.append(try timed(.gemmsOnly)) }
+            samples.forward.append(try timed(.all))
+            guard roofline else { continue }
+            samples.gemmsOnly.append(try timed(.gemmsOnly))
+            samples.openBLASDenseOnly.append(try timed(.openBLASDenseOnly))
         }
-        return (forward, gemmsOnly)
+        return samples
+    }
+
+    /// The machine's single-precision FMA peak on `threads` cores in GFLOP/s (the median of 7
+    /// runs of `hd_fma_peak` on every worker at once), or nil without AVX-512F.
+    public static func fmaPeak(threads: Int) -> Double? {
+        guard GEMMKernel.isPackedSupported else { return nil }
+        // About 10 ms per run at 4 GHz: long enough to reach the sustained clock, short enough to repeat.
+        let iterations = 3_000_000
+        let sink = UnsafeMutableBufferPointer<Float>.allocate(capacity: threads)
+        defer { sink.deallocate() }
+        let times = (0..<7).map { _ -> Double in
+            let start = DispatchTime.now().uptimeNanoseconds
+            WorkerPool.shared.run(threads) { sink[$0] = hd_fma_peak(iterations) }
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        let flops = Double(threads * iterations) * Double(HD_FMA_PEAK_FLOPS_PER_ITERATION)
+        return flops / LatencySummary(samples: times).p50 / 1e9
     }
 }

@@ -92,9 +92,12 @@ public final class InferenceSession {
     /// or `mlmLogits(positions:)`.
     public func forward(_ batch: TokenBatch) throws { try forward(batch, scope: .all) }
 
-    /// What a forward runs: everything, or only its GEMMs (the roofline: the same calls on the same
-    /// weights and threads, with the element-wise work, embeddings and softmax left out).
-    enum Scope { case all, gemmsOnly }
+    /// What a forward runs, for the roofline: everything; only its GEMMs (the same calls on the
+    /// same weights and threads, with the element-wise work, embeddings and softmax left out); or
+    /// only its dense layers' products, through OpenBLAS's threaded sgemm on the same weight memory
+    /// (a packed matrix is read as if row-major: the values are permuted, the shapes and bytes
+    /// streamed are the same). Only `all` computes the model.
+    enum Scope { case all, gemmsOnly, openBLASDenseOnly }
 
     func forward(_ batch: TokenBatch, scope: Scope) throws {
         guard batch.batchSize <= maxBatch, batch.sequenceLength <= maxLength else {
@@ -188,6 +191,13 @@ public final class InferenceSession {
         let proj = arena[projection].baseAddress!
         let gelu: Epilogue = model.config.hiddenAct == "gelu" ? .biasGelu(layer.intermediate.bias.buffer.baseAddress!)
                                                               : .biasGeluTanh(layer.intermediate.bias.buffer.baseAddress!)
+        guard scope != .openBLASDenseOnly else {
+            let ctx = arena[context].baseAddress!
+            for (x, weights, out) in [(h, layer.qkv, w), (ctx, layer.attentionOutput, proj), (h, layer.intermediate, w), (w, layer.output, proj)] {
+                openBLASDense(x, rows: T, weights, out: out, .none)
+            }
+            return
+        }
 
         dense(h, rows: T, layer.qkv, out: w, all ? .bias(layer.qkv.bias.buffer.baseAddress!) : .none)
         attention(layer, softmax: all)
@@ -311,6 +321,13 @@ public final class InferenceSession {
             }
             return
         }
+        openBLASDense(x, rows: rows, w, out: out, epilogue)
+    }
+
+    /// `dense` through OpenBLAS, reading `w.weight` as a row-major `[outFeatures, inFeatures]` matrix.
+    private func openBLASDense(_ x: UnsafePointer<Float>, rows: Int, _ w: DenseWeights, out: UnsafeMutablePointer<Float>,
+                               _ epilogue: Epilogue) {
+        let n = w.outFeatures, k = w.inFeatures, weight = w.weight.buffer.baseAddress!
         guard threads > 1, rows >= Self.threadedGemmMinimumRows else {
             parallel.columns(n, tile: 16) { columns in
                 BLAS.gemm(transB: true, m: rows, n: columns.count, k: k, a: x, lda: k, b: weight + columns.lowerBound * k,

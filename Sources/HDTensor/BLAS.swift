@@ -13,6 +13,9 @@ public enum BLAS {
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
+    /// The kernel family OpenBLAS chose for this CPU (or was told to use by `OPENBLAS_CORETYPE`).
+    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, all row-major.
     /// op(A) is m×k (A is k×m when `transA`), op(B) is k×n (B is n×k when `transB`).
     /// Leading dimensions are row strides in floats. The dimensions come from validated model

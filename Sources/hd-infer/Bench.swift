@@ -3,6 +3,7 @@ import Foundation
 import HDCommandLine
 import HDModel
 import HDRuntime
+import HDTensor
 import HDTokenizer
 
 struct Bench: ParsableCommand {
@@ -33,7 +34,7 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
 
-    @Flag(name: .long, help: "Also time the forward's GEMMs alone (same calls, weights and threads: the sgemm roofline) and report the fraction reached.")
+    @Flag(name: .long, help: "Also time, interleaved with the forwards, its GEMMs alone (same calls, weights and threads) and its dense layers through OpenBLAS sgemm (same shapes and weight memory), then the AVX-512 FMA peak of the same cores, and report the fraction of each that the whole forward reached.")
     var roofline = false
 
     @Option(name: .long, help: ArgumentHelp("Kernels: packed (weights packed once at load; AVX-512F GEMM with the bias and GELU fused, AVX-512F softmax) or openblas (row-major weights, OpenBLAS sgemm, the Swift element-wise kernels). Default: packed where the CPU has AVX-512F.", valueName: "kernel"))
@@ -69,12 +70,22 @@ struct Bench: ParsableCommand {
 
     struct Report: Encodable {
         struct Latency: Encodable { var p50, p90, p99, mean: Double }
+        /// The forward's rate against three ceilings measured in the same run: its own GEMMs alone,
+        /// OpenBLAS's sgemm on its dense layers' shapes, and the FMA peak of `threads` cores.
         struct Roofline: Encodable {
             var sgemmGflopsPerS: Double
             var gemmMs: Double
             var fractionOfSgemm: Double
+            var openblasSgemmGflopsPerS: Double
+            var openblasDenseMs: Double
+            var fractionOfOpenblasSgemm: Double
+            var fmaPeakGflopsPerS: Double?
+            var fractionOfFmaPeak: Double?
             enum CodingKeys: String, CodingKey {
                 case sgemmGflopsPerS = "sgemm_gflops_per_s", gemmMs = "gemm_ms", fractionOfSgemm = "fraction_of_sgemm"
+                case openblasSgemmGflopsPerS = "openblas_sgemm_gflops_per_s", openblasDenseMs = "openblas_dense_ms"
+                case fractionOfOpenblasSgemm = "fraction_of_openblas_sgemm"
+                case fmaPeakGflopsPerS = "fma_peak_gflops_per_s", fractionOfFmaPeak = "fraction_of_fma_peak"
             }
         }
         var model: String
@@ -91,6 +102,7 @@ struct Bench: ParsableCommand {
         var peakRssMB: Double
         var roofline: Roofline?
         var openblasCoretype: String?
+        var openblasCore: String
         var gemmKernel: String
 
         enum CodingKeys: String, CodingKey {
@@ -98,7 +110,7 @@ struct Bench: ParsableCommand {
             case weightsMB = "weights_mb", seqLen = "seq_len", flopsPerForward = "flops_per_forward"
             case flopsByOp = "flops_by_op", flopsByLayer = "flops_by_layer", latencyMs = "latency_ms", latencySamplesMs = "latency_samples_ms"
             case tokensPerS = "tokens_per_s", gflopsPerS = "gflops_per_s", peakRssMB = "peak_rss_mb"
-            case openblasCoretype = "openblas_coretype", gemmKernel = "gemm_kernel"
+            case openblasCoretype = "openblas_coretype", openblasCore = "openblas_core", gemmKernel = "gemm_kernel"
         }
     }
 
@@ -107,9 +119,8 @@ struct Bench: ParsableCommand {
             let (runtime, vocabulary) = try loadModel()
             let input = try makeBatch(runtime.config, vocabulary: vocabulary)
             let session = try InferenceSession(model: runtime, maxBatch: batch, maxLength: seqLen, threads: threads)
-            let (samples, gemmSamples) = try Benchmark.time(session, batch: input, warmup: warmup, iterations: iterations,
-                                                            roofline: roofline)
-            let latency = LatencySummary(samples: samples)
+            let timings = try Benchmark.time(session, batch: input, warmup: warmup, iterations: iterations, roofline: roofline)
+            let samples = timings.forward, latency = LatencySummary(samples: samples)
             let lengths = (0..<batch).map { b in input.attentionMask[(b * seqLen)..<((b + 1) * seqLen)].reduce(0) { $0 + Int($1) } }
             let flops = FlopReport(config: runtime.config, lengths: lengths)
             let total = flops.total, tokens = lengths.reduce(0, +)
@@ -123,12 +134,20 @@ struct Bench: ParsableCommand {
                 latencySamplesMs: samples,
                 tokensPerS: Double(tokens) / (latency.p50 / 1000), gflopsPerS: Double(total.total) / (latency.p50 / 1000) / 1e9,
                 peakRssMB: ProcessMemory.peakResidentMiB(), roofline: nil,
-                openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], gemmKernel: kernel.rawValue)
+                openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], openblasCore: BLAS.coreName,
+                gemmKernel: kernel.rawValue)
             if roofline {
-                // FLOPs of the GEMMs over the median time of the forward's GEMMs alone.
-                let gemmMs = LatencySummary(samples: gemmSamples).p50
+                // FLOPs of the GEMMs over the median time of the forward's GEMMs alone; of the dense
+                // layers over OpenBLAS's median time for them; the FMA peak of the same cores.
+                let gemmMs = LatencySummary(samples: timings.gemmsOnly).p50
                 let rate = Double(total.gemm + total.attention) / (gemmMs / 1000) / 1e9
-                report.roofline = .init(sgemmGflopsPerS: rate, gemmMs: gemmMs, fractionOfSgemm: report.gflopsPerS / rate)
+                let openBLASMs = LatencySummary(samples: timings.openBLASDenseOnly).p50
+                let openBLASRate = Double(total.gemm) / (openBLASMs / 1000) / 1e9
+                let peak = Benchmark.fmaPeak(threads: threads)
+                report.roofline = .init(sgemmGflopsPerS: rate, gemmMs: gemmMs, fractionOfSgemm: report.gflopsPerS / rate,
+                                        openblasSgemmGflopsPerS: openBLASRate, openblasDenseMs: openBLASMs,
+                                        fractionOfOpenblasSgemm: report.gflopsPerS / openBLASRate,
+                                        fmaPeakGflopsPerS: peak, fractionOfFmaPeak: peak.map { report.gflopsPerS / $0 })
             }
             if json { try JSONOutput.print(report) } else { printTable(report) }
         }
@@ -176,10 +195,15 @@ struct Bench: ParsableCommand {
         row("GFLOP per forward", "\(g(Double(r.flopsPerForward) / 1e9)) (gemm \(g(Double(r.flopsByOp["gemm"]!) / 1e9)), attention \(g(Double(r.flopsByOp["attention"]!) / 1e9)), element-wise \(g(Double(r.flopsByOp["elementwise"]!) / 1e9)))")
         row("GFLOP/s", g(r.gflopsPerS))
         if let roof = r.roofline {
-            row("sgemm roofline", "\(g(roof.sgemmGflopsPerS)) GFLOP/s on the forward's GEMMs alone (\(g(roof.gemmMs)) ms); reached \(String(format: "%.0f", roof.fractionOfSgemm * 100)) %")
+            func percent(_ x: Double) -> String { String(format: "%.0f %%", x * 100) }
+            row("sgemm roofline", "\(g(roof.sgemmGflopsPerS)) GFLOP/s on the forward's GEMMs alone (\(g(roof.gemmMs)) ms); reached \(percent(roof.fractionOfSgemm))")
+            row("OpenBLAS sgemm", "\(g(roof.openblasSgemmGflopsPerS)) GFLOP/s on the dense layers' shapes (\(g(roof.openblasDenseMs)) ms); reached \(percent(roof.fractionOfOpenblasSgemm))")
+            if let peak = roof.fmaPeakGflopsPerS, let fraction = roof.fractionOfFmaPeak {
+                row("FMA peak", "\(g(peak)) GFLOP/s on \(r.threads) cores (AVX-512 FMAs alone); reached \(percent(fraction))")
+            }
         }
         row("peak RSS", "\(g(r.peakRssMB)) MiB")
-        row("OPENBLAS_CORETYPE", r.openblasCoretype ?? "(unset)")
+        row("OpenBLAS core", "\(r.openblasCore) (OPENBLAS_CORETYPE \(r.openblasCoretype ?? "unset"))")
         row("GEMM kernel", r.gemmKernel)
     }
 }

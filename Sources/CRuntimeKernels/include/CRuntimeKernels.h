@@ -15,6 +15,7 @@
 ///   docs/PERFORMANCE.md). The attention's two products run on it too, their right-hand
 ///   operands packed per (sequence, head).
 /// - The attention softmax.
+/// - The FMA peak the roofline compares against.
 
 /// 1 when this CPU and OS run AVX-512F code (CPUID and XGETBV), else 0.
 int hd_avx512f_supported(void);
@@ -72,5 +73,15 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, co
 /// attention's 1/√(head size) is applied here because the packed GEMM that computes Q·Kᵀ has no
 /// α. Call only when `hd_avx512f_supported()`.
 void hd_softmax_rows(float *x, size_t rows, size_t width, float scale);
+
+// MARK: FMA peak
+
+/// FLOPs `hd_fma_peak` does per iteration: 12 FMAs of 16 lanes, 2 FLOPs each.
+#define HD_FMA_PEAK_FLOPS_PER_ITERATION 384
+
+/// Runs `iterations` × 12 independent AVX-512 FMAs with nothing else, for timing the core's peak
+/// single-precision rate; returns a value derived from the results, so that the work is not
+/// optimised away. Call only when `hd_avx512f_supported()`.
+float hd_fma_peak(size_t iterations);
 
 #endif
