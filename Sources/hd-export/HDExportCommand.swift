@@ -96,7 +96,8 @@ struct HDExportCommand: ParsableCommand {
         }
 
         let summary = try Summary(input: shrink, output: destination, hfDir: unloadable == nil ? hfDir : nil,
-                                  student: student, dense: dense, exportedNames: Set(exported.tensors.tensors.keys), report: report, tolerance: tolerance, hfUnloadable: unloadable)
+                                  student: student, dense: dense, exportedNames: Set(exported.tensors.tensors.keys),
+                                  report: report, tolerance: tolerance, hfUnloadable: unloadable)
         if json { try JSONOutput.print(summary) } else { summary.printText() }
         if let hfDir, let unloadable {
             ToolErrors.fail("hd-export", "\(hfDir): --hf-dir not written: transformers' BertConfig cannot express this model (\(unloadable)); the canonical \(destination) is written and complete, and hd-infer runs it")
