@@ -5,6 +5,7 @@ let package = Package(
     name: "homodistil",
     products: [
         .executable(name: "hd-convert", targets: ["hd-convert"]),
+        .executable(name: "hd-export", targets: ["hd-export"]),
         .library(name: "HDFormats", targets: ["HDFormats"]),
         .library(name: "HDModel", targets: ["HDModel"]),
     ],
@@ -41,6 +42,9 @@ let package = Package(
         .executableTarget(name: "hd-convert", dependencies: [
             "HDCommandLine", "HDModel", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "hd-export", dependencies: [
+            "HDExport", "HDDistill", "HDRuntime", "HDCommandLine", "HDModel", "HDTensor", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         // Shared by the test targets only: fixture paths, real-model fetch, interop venv, tool runner.
         .target(name: "HDTestSupport", path: "Tests/HDTestSupport"),
@@ -51,6 +55,6 @@ let package = Package(
         .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "CRuntimeKernels", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
         .testTarget(name: "HDExportTests", dependencies: ["HDExport", "HDModel", "HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDModel", "HDFormats", "HDTokenizer", "HDTestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDTestSupport", "hd-convert", "hd-infer", "hd-distill"]),
+        .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDTestSupport", "HDDistill", "hd-convert", "hd-infer", "hd-distill", "hd-export"]),
     ]
 )

@@ -131,26 +131,9 @@ public final class Pruner {
     /// be zero wherever the masks prune.
     public func restore(masks saved: [String: Tensor], importance savedImportance: [String: Tensor],
                         parameters: UnsafeBufferPointer<Float>, file: String) throws {
-        let expectedMasks = Set(masks.groups.map { "\($0)" })
         let expectedImportance = Set(importance.persistent.flatMap { p in layout.entries.map { "\(p.name).\($0.name)" } })
-        for (found, expected, prefix) in [(Set(saved.keys), expectedMasks, StudentCheckpoint.Prefix.mask),
-                                          (Set(savedImportance.keys), expectedImportance, StudentCheckpoint.Prefix.importance)]
-            where found != expected {
-            let missing = expected.subtracting(found).sorted(), extra = found.subtracting(expected).sorted()
-            throw DistillError(.badMask, file: file,
-                "\(prefix)*: expected the tensors of this recipe's pruning; missing \(missing.prefix(3).map { prefix + $0 }), unexpected \(extra.prefix(3).map { prefix + $0 })")
-        }
-        for g in masks.groups {
-            let name = StudentCheckpoint.Prefix.mask + "\(g)"
-            guard let t = saved["\(g)"], t.shape == [masks.size(g)], case .int64(let values) = t.values else {
-                throw DistillError(.badMask, file: file, "\(name): expected \(masks.size(g)) integer flags, found shape \(saved["\(g)"]?.shape ?? [])")
-            }
-            do {
-                try masks.set(g, from: values.map(Float.init), source: file)
-            } catch let error as ModelError {
-                throw DistillError(.badMask, file: file, error.message)
-            }
-        }
+        try StudentCheckpoint.expectFamily(Set(savedImportance.keys), expectedImportance, prefix: StudentCheckpoint.Prefix.importance, file: file)
+        try StudentCheckpoint.restoreMasks(saved, into: masks, parameters: parameters, layout: layout, file: file)
         for (name, buffer) in importance.persistent {
             for entry in layout.entries {
                 let key = "\(name).\(entry.name)"
@@ -159,9 +142,6 @@ public final class Pruner {
                 }
                 _ = buffer[entry].update(fromContentsOf: t.buffer)
             }
-        }
-        guard masks.prunedAreZero(parameters, layout: layout) else {
-            throw DistillError(.badMask, file: file, "weights: expected zeros wherever the masks prune, found nonzero values (the masks do not belong to these weights)")
         }
     }
 }

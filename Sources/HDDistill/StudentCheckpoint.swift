@@ -197,6 +197,37 @@ public struct StudentCheckpoint: Sendable {
         for (name, t) in importance { try Self.expectFloat(t, Prefix.importance + name, shape: nil, file: file) }
     }
 
+    /// Fills `masks` from `hd.mask.*` (`saved`, keyed without the prefix): one tensor per group of
+    /// `masks` and nothing else, each of its group's length, 0/1 with equal per-head counts. The
+    /// weights in `parameters` (laid out by `layout`) must be zero wherever the masks prune, or the
+    /// masked model would not be the smaller dense one the masks describe.
+    public static func restoreMasks(_ saved: [String: Tensor], into masks: PruneMasks, parameters: UnsafeBufferPointer<Float>,
+                                    layout: BertParameterLayout, file: String) throws {
+        try expectFamily(Set(saved.keys), Set(masks.groups.map { "\($0)" }), prefix: Prefix.mask, file: file)
+        for g in masks.groups {
+            let name = Prefix.mask + "\(g)"
+            guard let t = saved["\(g)"], t.shape == [masks.size(g)], case .int64(let values) = t.values else {
+                throw DistillError(.badMask, file: file, "\(name): expected \(masks.size(g)) integer flags, found shape \(saved["\(g)"]?.shape ?? [])")
+            }
+            do {
+                try masks.set(g, from: values.map(Float.init), source: file)
+            } catch let error as ModelError {
+                throw DistillError(.badMask, file: file, error.message)
+            }
+        }
+        guard masks.prunedAreZero(parameters, layout: layout) else {
+            throw DistillError(.badMask, file: file, "weights: expected zeros wherever the masks prune, found nonzero values (the masks do not belong to these weights)")
+        }
+    }
+
+    /// The tensors of one `hd.*` family (names without `prefix`) are exactly `expected`.
+    static func expectFamily(_ found: Set<String>, _ expected: Set<String>, prefix: String, file: String) throws {
+        guard found != expected else { return }
+        let missing = expected.subtracting(found).sorted(), extra = found.subtracting(expected).sorted()
+        throw DistillError(.badMask, file: file,
+            "\(prefix)*: expected the tensors of this recipe's pruning; missing \(missing.prefix(3).map { prefix + $0 }), unexpected \(extra.prefix(3).map { prefix + $0 })")
+    }
+
     private static func expectFloat(_ t: Tensor, _ name: String, shape: [Int]?, file: String) throws {
         guard let storage = t.floats else {
             throw DistillError(.shapeMismatch, file: file, "tensor \(name): expected f32 values, found \(t.storedAs.rawValue)")

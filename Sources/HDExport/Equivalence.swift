@@ -1,0 +1,64 @@
+import HDModel
+
+/// How far a shrunk model is from the masked model it came from on one batch: the relative error
+/// (max |masked − dense| / max |dense|) of every hidden state, the masked side gathered on the kept
+/// hidden dimensions, and of the MLM logits when there is a head.
+public struct EquivalenceReport: Sendable {
+    public let sequences: Int
+    public let sequenceLength: Int
+    /// Index 0: the embeddings' output; index k: the output of encoder layer k − 1.
+    public let hiddenStates: [Float]
+    public let mlmLogits: Float?
+
+    /// What each compared tensor is, with its error, in forward order.
+    public var comparisons: [(what: String, error: Float)] {
+        hiddenStates.enumerated().map { k, e in (k == 0 ? "the embeddings' output" : "the output of encoder layer \(k - 1)", e) }
+            + (mlmLogits.map { [("the MLM logits", $0)] } ?? [])
+    }
+
+    /// The largest error and where it is.
+    public var worst: (what: String, error: Float) {
+        comparisons.max { $0.error < $1.error }!
+    }
+
+    /// Refuses the export when the first tensor over `tolerance` (NaN included) is found; `file` is
+    /// the checkpoint the models came from.
+    public func check(tolerance: Float, file: String) throws {
+        // The first one over is where the models part; later ones only inherit its difference.
+        guard let first = comparisons.first(where: { !($0.error <= tolerance) }) else { return }
+        throw ModelError(.badInput, file: file,
+            "equivalence check: the shrunk model differs from the masked one at \(first.what): relative error \(first.error) over \(sequences) sequences of \(sequenceLength) tokens, expected ≤ \(tolerance); the weights do not match what the masks describe")
+    }
+}
+
+public enum Equivalence {
+    /// Runs `masked` (full width, with `masks`) and `dense` (its `Shrink.dense`) on `batch` and
+    /// compares them tensor by tensor.
+    public static func measure(masked: BertModel, masks: PruneMasks, dense: BertModel, batch: TokenBatch) throws -> EquivalenceReport {
+        let options = ForwardOptions(hiddenStates: true)
+        let a = try masked.forward(batch, options: options), b = try dense.forward(batch, options: options)
+        let d = masked.config.hiddenSize
+        let kept = masks.flags(.hidden).indices.filter { masks.flags(.hidden)[$0] != 0 }
+        let rows = batch.batchSize * batch.sequenceLength
+        var hidden: [Float] = []
+        for (full, small) in zip(a.hiddenStates!, b.hiddenStates!) {
+            let gathered = (0..<rows).flatMap { r in kept.map { full[r * d + $0] } }
+            hidden.append(relativeError(gathered, small))
+        }
+        let logits = masked.weights.mlmHead == nil ? nil : relativeError(try masked.mlmLogits(a), try dense.mlmLogits(b))
+        return EquivalenceReport(sequences: batch.batchSize, sequenceLength: batch.sequenceLength, hiddenStates: hidden, mlmLogits: logits)
+    }
+
+    /// max |a − b| / max |b|: the error relative to the reference's scale, so a near-zero element
+    /// does not demand more digits than f32 has. NaN anywhere gives NaN.
+    static func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+        var diff: Float = 0, scale: Float = .leastNormalMagnitude
+        for i in a.indices {
+            let e = abs(a[i] - b[i])
+            if e.isNaN { return .nan }
+            diff = max(diff, e)
+            scale = max(scale, abs(b[i]))
+        }
+        return diff / scale
+    }
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import HDCommandLine
+import HDDistill
+import HDExport
+import HDFormats
+import HDModel
+import HDRuntime
+import HDTensor
+
+@main
+struct HDExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hd-export",
+        abstract: "Shrink a pruned student.ckpt into the dense, smaller BERT it equals; verify it; write it.",
+        discussion: """
+        --shrink reads a student.ckpt written by a pruning run of hd-distill (full-width weights and \
+        hd.mask.*), removes every pruned row and column, folds the attention scale into the query weights, \
+        runs the masked and the dense model on --check-sequences random sequences (plus a padded one) and \
+        refuses to write anything when a hidden state or the MLM logits differ by more than --tolerance \
+        (relative to the tensor's largest value). It then writes the canonical safetensors (-o, default \
+        <stem>.safetensors beside the input) and, with --hf-dir, config.json + model.safetensors + vocab.txt \
+        for transformers when its BertConfig can express the widths.
+
+        Exit status: 0 ok, 64 bad usage, 65 bad input data (the message names the file, tensor or layer; \
+        also when --hf-dir cannot be written for this shape, after the canonical file is written), 1 other.
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("The student checkpoint to shrink.", valueName: "student.ckpt"))
+    var shrink: String
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Canonical safetensors to write (default: <stem>.safetensors beside the input).", valueName: "path"))
+    var output: String?
+
+    @Option(name: .customLong("hf-dir"), help: ArgumentHelp("Also write config.json, model.safetensors and vocab.txt here for transformers.", valueName: "dir"))
+    var hfDir: String?
+
+    @Option(name: .customLong("check-sequences"), help: "Random sequences of the equivalence check (one padded row is added).")
+    var checkSequences = 4
+
+    @Option(name: .long, help: "Largest relative error of any compared tensor that counts as equal.")
+    var tolerance: Float = 1e-5
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    @OptionGroup var threads: ThreadsFlag
+
+    /// The sequence length of the FLOP figures, BERT's usual one.
+    static let flopSequenceLength = 128
+
+    func validate() throws {
+        if checkSequences < 1 { throw ValidationError("--check-sequences must be ≥ 1, found \(checkSequences)") }
+        if !(tolerance > 0 && tolerance.isFinite) { throw ValidationError("--tolerance must be a finite number > 0, found \(tolerance)") }
+        _ = try outputPath()
+    }
+
+    /// `-o`, or `<stem>.safetensors` beside the input; never the input itself (that would replace
+    /// the training run's only record with a file it cannot resume from).
+    func outputPath() throws -> String {
+        let path = output ?? (shrink as NSString).deletingPathExtension + ".safetensors"
+        func resolved(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+        if resolved(path) == resolved(shrink) {
+            throw ValidationError("the output \(path) is the input checkpoint itself; pass -o with another path")
+        }
+        return path
+    }
+
+    func run() throws {
+        try ToolErrors.reporting("hd-export") {
+            do {
+                try export()
+            } catch let error as DistillError {
+                ToolErrors.fail("hd-export", error.description)
+            }
+        }
+    }
+
+    func export() throws {
+        BLAS.setThreads(threads.resolved)
+        let destination = try outputPath()
+        let student = try MaskedStudent(path: shrink)
+        let dense = try Shrink.dense(student.model, masks: student.masks)
+        let report = try Equivalence.measure(masked: student.model, masks: student.masks, dense: dense,
+                                             batch: MaskedStudent.checkBatch(student.model.config, sequences: checkSequences))
+        try report.check(tolerance: tolerance, file: shrink)
+
+        let exported = Checkpoint(config: dense.config, tensors: try BertParameters(copying: dense).tensorSet(),
+                                  vocab: student.checkpoint.vocab, source: shrink, kind: .safetensors,
+                                  scheme: NameMapping.Scheme(), configSource: "embedded")
+        let digest = try FileDigest.sha256(path: shrink)
+        try SafeTensors.write(exported.canonicalTensorSet(sourceDigest: digest), to: destination)
+        let unloadable = HuggingFaceDirectory.unloadableReason(dense.config)
+        if let hfDir, unloadable == nil {
+            try HuggingFaceDirectory.write(exported, to: hfDir, sourceDigest: digest)
+        }
+
+        let summary = try Summary(input: shrink, output: destination, hfDir: unloadable == nil ? hfDir : nil,
+                                  student: student, dense: dense, exportedNames: Set(exported.tensors.tensors.keys),
+                                  report: report, tolerance: tolerance, hfUnloadable: unloadable)
+        if json { try JSONOutput.print(summary) } else { summary.printText() }
+        if let hfDir, let unloadable {
+            ToolErrors.fail("hd-export", "\(hfDir): --hf-dir not written: transformers' BertConfig cannot express this model (\(unloadable)); the canonical \(destination) is written and complete, and hd-infer runs it")
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import HDExport
+import HDModel
+import HDRuntime
+
+/// What `hd-export` printed: the model before (masked, full width) and after (dense), the
+/// equivalence check and where the files went. `--json` prints it as one object.
+struct Summary: Encodable {
+    struct Layer: Encodable, Equatable {
+        var heads: Int
+        var headSize: Int
+        var ffn: Int
+
+        enum CodingKeys: String, CodingKey {
+            case heads, ffn
+            case headSize = "head_size"
+        }
+    }
+
+    struct Shape: Encodable {
+        var hidden: Int
+        var layers: [Layer]
+        /// Every float in the file (the MLM decoder counted once when tied to the word embeddings).
+        var parameters: Int
+        var flopsPerSequence: Int
+
+        enum CodingKeys: String, CodingKey {
+            case hidden, layers, parameters
+            case flopsPerSequence = "flops_per_128_token_sequence"
+        }
+
+        init(_ model: BertModel) throws {
+            let c = model.config
+            hidden = c.hiddenSize
+            layers = (0..<c.numHiddenLayers).map { l in
+                let s = c.layer(l)
+                return Layer(heads: s.attentionHeads, headSize: s.headSize, ffn: s.intermediateSize)
+            }
+            let pooler = model.weights.pooler.map { $0.weight.count + $0.bias.count } ?? 0
+            parameters = try BertParameterLayout(model: model).parameterCount + pooler
+            flopsPerSequence = FlopReport(config: c, batchSize: 1, sequenceLength: HDExportCommand.flopSequenceLength).total.total
+        }
+
+        /// "hidden 128, 2 heads × 64, FFN 512", with a part per layer when layers differ.
+        var widths: String {
+            func describe(_ l: Layer) -> String { "\(l.heads) heads × \(l.headSize), FFN \(l.ffn)" }
+            if layers.allSatisfy({ $0 == layers[0] }) { return "hidden \(hidden), \(describe(layers[0]))" }
+            return "hidden \(hidden); " + layers.enumerated().map { "layer \($0): \(describe($1))" }.joined(separator: "; ")
+        }
+    }
+
+    struct Check: Encodable {
+        var sequences: Int
+        var sequenceLength: Int
+        var tolerance: Float
+        var maxRelativeError: Float
+        var worst: String
+        /// Index 0: the embeddings' output; k: encoder layer k − 1's output.
+        var hiddenStates: [Float]
+        var mlmLogits: Float?
+
+        enum CodingKeys: String, CodingKey {
+            case sequences, tolerance, worst
+            case sequenceLength = "sequence_length", maxRelativeError = "max_relative_error"
+            case hiddenStates = "hidden_states", mlmLogits = "mlm_logits"
+        }
+    }
+
+    var input: String
+    var output: String
+    var hfDir: String?
+    /// Why transformers cannot load the dense model, when it cannot.
+    var hfUnloadable: String?
+    var unpruned: Bool
+    var before: Shape
+    var after: Shape
+    var check: Check
+    var notes: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case input, output, unpruned, before, after, check, notes
+        case hfDir = "hf_dir", hfUnloadable = "hf_unloadable"
+    }
+
+    init(input: String, output: String, hfDir: String?, student: MaskedStudent, dense: BertModel, exportedNames: Set<String>,
+         report: EquivalenceReport, tolerance: Float, hfUnloadable: String?) throws {
+        self.input = input
+        self.output = output
+        self.hfDir = hfDir
+        self.hfUnloadable = hfUnloadable
+        unpruned = student.isUnpruned
+        before = try Shape(student.model)
+        after = try Shape(dense)
+        let worst = report.worst
+        check = Check(sequences: report.sequences, sequenceLength: report.sequenceLength, tolerance: tolerance,
+                      maxRelativeError: worst.error, worst: worst.what, hiddenStates: report.hiddenStates, mlmLogits: report.mlmLogits)
+        notes = []
+        if unpruned {
+            notes.append("nothing is pruned yet (every mask keeps every unit): the exported model is the checkpoint's own model at its own widths")
+        }
+        // The dense model holds what BertWeights reads (an NSP head, say, has no place in it); position
+        // ids and the decoder's bias copy are implied by any BERT.
+        let implied: Set<String> = [BertNames.positionIds, BertNames.mlmDecoderBias]
+        let dropped = student.checkpoint.weights.keys.filter { !exportedNames.contains($0) && !implied.contains($0) }.sorted()
+        if !dropped.isEmpty { notes.append("not exported (no part of the dense model): \(dropped.joined(separator: ", "))") }
+    }
+
+    func printText() {
+        print("wrote \(output): \(after.widths)")
+        print("  was \(before.widths)")
+        print("  parameters \(before.parameters) → \(after.parameters) (\(percent(after.parameters, before.parameters)))")
+        print("  FLOPs per \(HDExportCommand.flopSequenceLength)-token sequence \(before.flopsPerSequence) → \(after.flopsPerSequence) (\(percent(after.flopsPerSequence, before.flopsPerSequence)))")
+        print("checked: \(check.sequences) sequences of \(check.sequenceLength) tokens (one half padding), every hidden state\(check.mlmLogits == nil ? "" : " and the MLM logits"): max relative error \(String(format: "%.2g", check.maxRelativeError)) (\(check.worst)) ≤ \(check.tolerance)")
+        if let hfDir { print("wrote \(hfDir)/: config.json, model.safetensors, vocab.txt (transformers BertConfig)") }
+        for note in notes { print("note: \(note)") }
+    }
+
+    private func percent(_ a: Int, _ b: Int) -> String { String(format: "%.1f %%", 100 * Double(a) / Double(max(b, 1))) }
+}
