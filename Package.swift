@@ -27,14 +27,15 @@ let package = Package(
         .target(name: "HDModel", dependencies: ["HDTensor", "HDFormats", "HDTokenizer"]),
         .target(name: "HDRuntime", dependencies: ["HDModel", "HDTensor", "CRuntimeKernels"]),
         .target(name: "HDDistill", dependencies: ["HDModel", "HDTensor", "HDTokenizer", "HDFormats"]),
-        .target(name: "HDExport", dependencies: ["HDModel", "HDFormats"]),
+        // HDExport reads student.ckpt through HDDistill's StudentCheckpoint: the format belongs to the trainer.
+        .target(name: "HDExport", dependencies: ["HDModel", "HDFormats", "HDDistill"]),
 
         // Thin command-line front ends, and what they share (flags, exit statuses, JSON output).
         .target(name: "HDCommandLine", dependencies: [
             "HDModel", "HDFormats", "HDTokenizer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-infer", dependencies: [
-            "HDCommandLine", "HDRuntime", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HDCommandLine", "HDRuntime", "HDExport", "HDDistill", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-distill", dependencies: [
             "HDDistill", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -55,6 +56,6 @@ let package = Package(
         .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "CRuntimeKernels", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
         .testTarget(name: "HDExportTests", dependencies: ["HDExport", "HDModel", "HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDModel", "HDFormats", "HDTokenizer", "HDTestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDTestSupport", "HDDistill", "hd-convert", "hd-infer", "hd-distill", "hd-export"]),
+        .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDExport", "HDTestSupport", "HDDistill", "hd-convert", "hd-infer", "hd-distill", "hd-export"]),
     ]
 )

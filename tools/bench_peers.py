@@ -99,6 +99,11 @@ def export_onnx(model: BertModel, path: Path, threads: int):
     return optimized.get_fused_operator_statistics()
 
 
+def ort_version() -> str:
+    import onnxruntime as ort
+    return ort.__version__
+
+
 def ort_session(path: Path, threads: int):
     import onnxruntime as ort
     options = ort.SessionOptions()
@@ -199,6 +204,8 @@ def main():
                 "hd_infer_gflops_per_s": hd_report["flops_per_forward"] / medians["hd-infer"] / 1e6,
                 "hd_infer_peak_rss_mb": hd_report["peak_rss_mb"],
                 "hd_infer_gemm_kernel": hd_report.get("gemm_kernel"),
+                "hd_infer_openblas_core": hd_report.get("openblas_core"),
+                "onnxruntime_version": ort_version(),
                 "hd_infer_openblas_over_onnxruntime": (medians["hd-infer openblas"] / medians["onnxruntime"]
                                                        if args.also_openblas else None),
                 "onnxruntime_fused_operators": fused,

@@ -80,14 +80,16 @@ struct HDExportCommand: ParsableCommand {
         BLAS.setThreads(threads.resolved)
         let destination = try outputPath()
         let student = try MaskedStudent(path: shrink)
-        let dense = try Shrink.dense(student.model, masks: student.masks)
-        let report = try Equivalence.measure(masked: student.model, masks: student.masks, dense: dense,
+        guard let masks = student.masks else {
+            throw DistillError(.badMask, file: shrink,
+                "tensors \(StudentCheckpoint.Prefix.mask)*: expected the masks of a pruning run, found none (the student was trained without --target or widths), so there is nothing to shrink; `hd-convert \(shrink) --allow-extra -o OUT.safetensors` writes its weights as they are")
+        }
+        let dense = try student.denseModel()
+        let report = try Equivalence.measure(masked: student.model, masks: masks, dense: dense,
                                              batch: MaskedStudent.checkBatch(student.model.config, sequences: checkSequences))
         try report.check(tolerance: tolerance, file: shrink)
 
-        let exported = Checkpoint(config: dense.config, tensors: try BertParameters(copying: dense).tensorSet(),
-                                  vocab: student.checkpoint.vocab, source: shrink, kind: .safetensors,
-                                  scheme: NameMapping.Scheme(), configSource: "embedded")
+        let exported = try student.checkpoint(of: dense, source: shrink)
         let digest = try FileDigest.sha256(path: shrink)
         try SafeTensors.write(exported.canonicalTensorSet(sourceDigest: digest), to: destination)
         let unloadable = HuggingFaceDirectory.unloadableReason(dense.config)

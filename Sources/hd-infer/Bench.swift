@@ -159,7 +159,7 @@ struct Bench: ParsableCommand {
         if let shape { return (try RuntimeModel.synthetic(config: try Self.config(shape: shape), kernel: kernel), nil) }
         var options = LoadOptions()
         options.checkFinite = false
-        let checkpoint = try Checkpoint.load(model!, options: options)
+        let checkpoint = try denseCheckpoint(model!, options: options)
         return (RuntimeModel(model: try BertModel(checkpoint: checkpoint), kernel: kernel), checkpoint.vocab)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import HDDistill
+import HDExport
 import HDFormats
 import HDModel
 import HDTestSupport
@@ -65,15 +66,7 @@ struct ExportCLITests {
     }
 
     /// The student as the trainer runs it: full-width weights with their masks.
-    static func maskedModel(_ path: String) throws -> BertModel {
-        let student = try StudentCheckpoint.read(path: path)
-        let weights = try BertWeights(tensors: TensorSet(tensors: student.weights), config: student.config, source: path)
-        let parameters = try BertParameters(copying: BertModel(config: student.config, weights: weights))
-        let masks = try PruneMasks(config: student.config)
-        try StudentCheckpoint.restoreMasks(student.masks, into: masks, parameters: UnsafeBufferPointer(parameters.flat),
-                                           layout: parameters.layout, file: path)
-        return try BertModel(config: student.config, weights: weights, masks: masks)
-    }
+    static func maskedModel(_ path: String) throws -> BertModel { try MaskedStudent(path: path).model }
 
     /// Leftover temp files of an atomic write (`.<name>.tmp-…`) in `dir`.
     static func tempFiles(_ dir: String) -> [String] {
@@ -129,6 +122,14 @@ struct ExportCLITests {
             let id = try #require(p["id"] as? Int), logit = try #require(p["logit"] as? Double)
             #expect(abs(Float(logit) - reference[id]) <= 1e-5 * scale, "token \(id)")
         }
+
+        // hd-infer runs the checkpoint itself as the same dense model: the same predictions, and
+        // bench times a model of the exported size.
+        let direct = try TestSupport.run(Self.infer, ["fill-mask", students.pruned, text, "--json", "--top-k", "5", "--threads", "1"])
+        #expect(direct.stdout == fill.stdout)
+        let bench = try Self.json(TestSupport.run(Self.infer, ["bench", students.pruned, "--seq-len", "16", "--warmup", "0",
+                                                                "--iterations", "1", "--json"]).stdout)
+        #expect(bench["params"] as? Int == after["parameters"] as? Int)
 
         // The Python reference reader sees the values our reader sees.
         let python = try TestSupport.python()
