@@ -29,27 +29,29 @@ public enum Benchmark {
 
     /// Runs `warmup` untimed forwards, then `iterations` timed ones. With `roofline`, each timed
     /// forward is followed by a timed run of its GEMMs alone (the same GEMM calls on the same
-    /// weights, buffers and threads, minus embeddings, biases, GELU, LayerNorm and softmax) and one
-    /// of its dense products through OpenBLAS's sgemm, so all three are measured under the same
-    /// conditions.
+    /// weights, buffers and threads, minus embeddings, biases, GELU, LayerNorm and softmax), so both
+    /// are measured under the same conditions; then come `iterations` runs of its dense products
+    /// through OpenBLAS's sgemm. Those are not interleaved: OpenBLAS's own threads keep spinning
+    /// for tens of milliseconds after a threaded call and would slow the forward that followed.
     public static func time(_ session: InferenceSession, batch: TokenBatch, warmup: Int, iterations: Int,
                             roofline: Bool = false) throws -> Samples {
-        let scopes: [InferenceSession.Scope] = roofline ? [.all, .gemmsOnly, .openBLASDenseOnly] : [.all]
-        for _ in 0..<warmup {
-            for scope in scopes { try session.forward(batch, scope: scope) }
-        }
-        var samples = Samples()
         func timed(_ scope: InferenceSession.Scope) throws -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
             try session.forward(batch, scope: scope)
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         }
+        let interleaved: [InferenceSession.Scope] = roofline ? [.all, .gemmsOnly] : [.all]
+        for _ in 0..<warmup {
+            for scope in interleaved { try session.forward(batch, scope: scope) }
+        }
+        var samples = Samples()
         for _ in 0..<iterations {
             samples.forward.append(try timed(.all))
-            guard roofline else { continue }
-            samples.gemmsOnly.append(try timed(.gemmsOnly))
-            samples.openBLASDenseOnly.append(try timed(.openBLASDenseOnly))
+            if roofline { samples.gemmsOnly.append(try timed(.gemmsOnly)) }
         }
+        guard roofline else { return samples }
+        for _ in 0..<warmup { try session.forward(batch, scope: .openBLASDenseOnly) }
+        samples.openBLASDenseOnly = try (0..<iterations).map { _ in try timed(.openBLASDenseOnly) }
         return samples
     }
 

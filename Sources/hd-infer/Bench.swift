@@ -34,7 +34,7 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
 
-    @Flag(name: .long, help: "Also time, interleaved with the forwards, its GEMMs alone (same calls, weights and threads) and its dense layers through OpenBLAS sgemm (same shapes and weight memory), then the AVX-512 FMA peak of the same cores, and report the fraction of each that the whole forward reached.")
+    @Flag(name: .long, help: "Also time, interleaved with the forwards, their GEMMs alone (same calls, weights and threads); then their dense layers through OpenBLAS sgemm (same shapes and weight memory) and the AVX-512 FMA peak of the same cores; report the fraction of each that the whole forward reached.")
     var roofline = false
 
     @Option(name: .long, help: ArgumentHelp("Kernels: packed (weights packed once at load; AVX-512F GEMM with the bias and GELU fused, AVX-512F softmax) or openblas (row-major weights, OpenBLAS sgemm, the Swift element-wise kernels). Default: packed where the CPU has AVX-512F.", valueName: "kernel"))
