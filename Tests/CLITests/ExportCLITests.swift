@@ -233,4 +233,18 @@ struct ExportCLITests {
             #expect(!FileManager.default.fileExists(atPath: tmp + "/out.safetensors"))
         }
     }
+
+    /// hd-infer reads a student through the same checks: a forged checkpoint is refused (65, one
+    /// line naming the problem), not run as some other model.
+    @Test(arguments: [BadInput.forgedMaskLength, .missingTensor, .prunedWeightNotZero])
+    func inferRefusesForgedStudents(_ bad: BadInput) throws {
+        let students = try Self.students()
+        let tmp = try TestSupport.temporaryDirectory()
+        defer { TestSupport.cleanUp(tmp) }
+        let forged = try bad.arguments(students, tmp)[1]
+        let r = try TestSupport.run(Self.infer, ["fill-mask", forged, "the [MASK] sat on the mat."], allowFailure: true)
+        #expect(r.status == 65, "\(r.stderr)")
+        for part in bad.named { #expect(r.stderr.contains(part), "\(part) in: \(r.stderr)") }
+        #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
+    }
 }
