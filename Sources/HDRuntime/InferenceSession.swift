@@ -217,7 +217,7 @@ public final class InferenceSession {
     /// With the packed kernels, both products run on the packed GEMM: Q_h and P are its input,
     /// read in place, K_h and V_hᵀ its weight panels (`hd_pack_weights_strided`, straight from
     /// the Q/K/V rows), and the softmax applies the scale. OpenBLAS's small-matrix path was the
-    /// forward's largest cost outside the dense layers (1 × 384: 12 % of the time for 8 % of
+    /// forward's largest cost outside the dense layers (1 × 384: 13 % of the time for 8 % of
     /// the FLOPs, with AVX2 kernels under `OPENBLAS_CORETYPE=Haswell`).
     private func attention(_ layer: RuntimeLayer, softmax: Bool) {
         let heads = layer.shape.attentionHeads, size = layer.shape.headSize, a = layer.shape.attentionWidth
