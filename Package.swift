@@ -38,7 +38,7 @@ let package = Package(
             "HDCommandLine", "HDRuntime", "HDExport", "HDDistill", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-distill", dependencies: [
-            "HDDistill", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HDDistill", "HDExport", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-convert", dependencies: [
             "HDCommandLine", "HDModel", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HDCommandLine
 import HDDistill
+import HDExport
 import HDFormats
 import HDModel
 import HDTensor
@@ -94,9 +95,21 @@ struct HDDistillCommand: ParsableCommand {
         }
     }
 
+    /// TEACHER as a checkpoint. A student.ckpt teaches as the dense model it equals (its masks
+    /// applied, pruned rows and columns removed, as `hd-export --shrink` writes it), so a pruned
+    /// student can be distilled and pruned further without exporting it first; its config and
+    /// vocabulary are its own, so the load flags do not apply to it.
+    private func teacherCheckpoint() throws -> Checkpoint {
+        guard try MaskedStudent.isStudent(path: teacher) else {
+            return try Checkpoint.load(teacher, options: load.options(threads: threadsFlag.resolved))
+        }
+        let student = try MaskedStudent(path: teacher)
+        return try student.checkpoint(of: try student.denseModel(), source: teacher)
+    }
+
     private func train() throws {
         BLAS.setThreads(threadsFlag.resolved)
-        let checkpoint = try Checkpoint.load(teacher, options: load.options(threads: threadsFlag.resolved))
+        let checkpoint = try teacherCheckpoint()
         guard let vocab = checkpoint.vocab else {
             throw DistillError(.invalidArgument, file: teacher, "teacher: no vocabulary embedded or beside it; pass --vocab vocab.txt")
         }

@@ -139,6 +139,20 @@ struct ExportCLITests {
         #expect(tensors.mapValues { $0["sha256"] as? String ?? "" } == ours)
     }
 
+    @Test("a pruned student.ckpt teaches as the dense model it equals: the next student starts at its widths")
+    func prunedStudentIsATeacher() throws {
+        let students = try Self.students()
+        let tmp = try TestSupport.temporaryDirectory()
+        defer { TestSupport.cleanUp(tmp) }
+        let next = tmp + "/next.ckpt"
+        let r = try TestSupport.run(DistillCLITests.distill, DistillCLITests.flags(students.pruned, out: next, steps: 2), allowFailure: true)
+        #expect(r.status == 0, "\(r.stderr)")
+        let student = try StudentCheckpoint.read(path: next)
+        #expect(student.config.hiddenSize == 16)
+        for l in 0..<2 { #expect(student.config.layer(l) == LayerShape(attentionHeads: 4, headSize: 4, intermediateSize: 32)) }
+        #expect(student.state.teacherSHA256 == (try FileDigest.sha256(path: students.pruned)))
+    }
+
     @Test("a student whose masks keep everything exports the same model, and says so")
     func unprunedStudentExportsTheSameModel() throws {
         let students = try Self.students()
