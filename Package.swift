@@ -20,31 +20,32 @@ let package = Package(
         // The runtime's GEMM against weights packed once (AVX-512F, chosen at run time; see its header).
         .target(name: "CRuntimeKernels"),
 
-        // Libraries; arrows point one way: executables → HDModel → {HDTensor, HDFormats, HDTokenizer}.
+        // Libraries; arrows point one way: executables → {HDDistill, HDExport, HDRuntime} → HDModel →
+        // {HDTensor, HDFormats, HDTokenizer} → HDErrors, and nothing between HDDistill, HDExport and HDRuntime.
+        .target(name: "HDErrors"),
         .target(name: "HDTensor", dependencies: ["CBLAS"]),
-        .target(name: "HDFormats", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "HDTokenizer"),
-        .target(name: "HDModel", dependencies: ["HDTensor", "HDFormats", "HDTokenizer"]),
+        .target(name: "HDFormats", dependencies: ["HDErrors", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "HDTokenizer", dependencies: ["HDErrors"]),
+        .target(name: "HDModel", dependencies: ["HDErrors", "HDTensor", "HDFormats", "HDTokenizer"]),
         .target(name: "HDRuntime", dependencies: ["HDModel", "HDTensor", "CRuntimeKernels"]),
-        .target(name: "HDDistill", dependencies: ["HDModel", "HDTensor", "HDTokenizer", "HDFormats"]),
-        // HDExport reads student.ckpt through HDDistill's StudentCheckpoint: the format belongs to the trainer.
-        .target(name: "HDExport", dependencies: ["HDModel", "HDFormats", "HDDistill"]),
+        .target(name: "HDDistill", dependencies: ["HDErrors", "HDModel", "HDTensor", "HDTokenizer", "HDFormats"]),
+        .target(name: "HDExport", dependencies: ["HDModel", "HDTensor", "HDFormats"]),
 
         // Thin command-line front ends, and what they share (flags, exit statuses, JSON output).
         .target(name: "HDCommandLine", dependencies: [
-            "HDModel", "HDFormats", "HDTokenizer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HDErrors", "HDModel", "HDFormats", "HDTokenizer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-infer", dependencies: [
-            "HDCommandLine", "HDRuntime", "HDExport", "HDDistill", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HDCommandLine", "HDRuntime", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-distill", dependencies: [
-            "HDDistill", "HDExport", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HDDistill", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-convert", dependencies: [
             "HDCommandLine", "HDModel", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-export", dependencies: [
-            "HDExport", "HDDistill", "HDRuntime", "HDCommandLine", "HDModel", "HDTensor", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HDExport", "HDCommandLine", "HDModel", "HDTensor", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Shared by the test targets only: fixture paths, real-model fetch, interop venv, tool runner.
@@ -54,8 +55,8 @@ let package = Package(
         .testTarget(name: "HDTokenizerTests", dependencies: ["HDTokenizer"]),
         .testTarget(name: "HDModelTests", dependencies: ["HDModel", "HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "CRuntimeKernels", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
-        .testTarget(name: "HDExportTests", dependencies: ["HDExport", "HDModel", "HDFormats", "HDTestSupport"]),
-        .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDModel", "HDFormats", "HDTokenizer", "HDTestSupport"]),
+        .testTarget(name: "HDExportTests", dependencies: ["HDExport", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
+        .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDErrors", "HDModel", "HDFormats", "HDTensor", "HDTokenizer", "HDTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDExport", "HDTestSupport", "HDDistill", "hd-convert", "hd-infer", "hd-distill", "hd-export"]),
     ]
 )

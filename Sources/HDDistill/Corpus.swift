@@ -1,4 +1,5 @@
 import Foundation
+import HDTensor
 import HDTokenizer
 
 /// How a text file is cut into paragraphs.

@@ -1,3 +1,5 @@
+import HDTensor
+
 /// Which training sequence comes next: epoch after epoch, each a fresh permutation of all sequences.
 /// Epoch e's permutation is a Fisher–Yates shuffle driven by `Xoshiro256(seed: seed ^ mix(e))`, so the
 /// whole position in the data is (epoch, position) — two integers in `student.ckpt` — and a resumed

@@ -1,27 +1,15 @@
-/// The one error type of HDDistill, shaped like HDFormats' `FormatError`: `kind` is what tests and
-/// callers match on; `message` names the file, tensor or field, what was expected and what was found.
-public struct DistillError: Error, Equatable, CustomStringConvertible, Sendable {
-    public enum Kind: String, Sendable, CaseIterable {
-        // Corpus files
-        case notFound, notRegularFile, io, binaryText
-        // Corpus contents
-        case emptyCorpus, tooShort
-        // Student checkpoints
-        case missingTensor, unexpectedTensor, shapeMismatch, badMetadata, badMask
-        // Calls and training
-        case invalidArgument, nonFinite
-    }
+import HDErrors
 
-    public let kind: Kind
-    /// The file the error is about ("<memory>" or "<argument>" when there is none).
-    public let file: String
-    public let message: String
+/// The errors of HDDistill: corpora, training and the trainer's state: `TypedError`'s one shape (kind, file, field, message, exit status).
+public typealias DistillError = TypedError<DistillErrorKind>
 
-    public init(_ kind: Kind, file: String, _ message: String) {
-        self.kind = kind
-        self.file = file
-        self.message = message
-    }
-
-    public var description: String { "\(file): \(message)" }
+public enum DistillErrorKind: String, ErrorKind, CaseIterable {
+    // Corpus files
+    case notFound, notRegularFile, io, binaryText
+    // Corpus contents
+    case emptyCorpus, tooShort
+    // Student checkpoints
+    case missingTensor, unexpectedTensor, shapeMismatch, badMetadata, badMask
+    // Calls and training
+    case invalidArgument, nonFinite
 }

@@ -116,7 +116,7 @@ final class LayerDistillation {
         }
     }
 
-    /// Projections and moments as `student.ckpt` tensors, keyed as `StudentCheckpoint` keys them.
+    /// Projections and moments as `student.ckpt` tensors, keyed as `TrainingCheckpoint` keys them.
     func tensors() -> (projections: [String: Tensor], adamM: [String: Tensor], adamV: [String: Tensor]) {
         var projections: [String: Tensor] = [:], adamM: [String: Tensor] = [:], adamV: [String: Tensor] = [:]
         for (p, name) in names.enumerated() {
@@ -130,7 +130,7 @@ final class LayerDistillation {
 
     /// Takes the projections and their moments from a checkpoint, which must hold exactly the ones
     /// this recipe trains (the reader already checked shapes, finiteness and moment pairing).
-    func restore(from checkpoint: StudentCheckpoint) throws {
+    func restore(from checkpoint: TrainingCheckpoint) throws {
         let expected = Set(names), found = Set(checkpoint.projections.keys)
         guard expected == found else {
             throw DistillError(.badMetadata, file: "<resume>",

@@ -27,7 +27,7 @@ public enum Losses {
                 let label = Int(labels[r])
                 let maxValue = Kernels.maximum(row, count: v)
                 let dRow = gradient.map { $0.baseAddress! + r * v }
-                let sum = Kernels.expSum(row, count: v, shift: maxValue, scale: 1, store: overwrite ? dRow : nil)
+                let sum = expSum(row, count: v, shift: maxValue, scale: 1, store: overwrite ? dRow : nil)
                 let logZ = maxValue + logf(sum)
                 total += Double(logZ - row[label])
                 // Top-1 is the first arg-max; the label's logit is the maximum only for a hit, so the scan
@@ -38,7 +38,7 @@ public enum Losses {
                     if overwrite {
                         for j in 0..<v { dRow[j] *= factor }
                     } else {
-                        Kernels.addExp(row, count: v, shift: maxValue, scale: 1, factor: factor, into: dRow)
+                        addExp(row, count: v, shift: maxValue, scale: 1, factor: factor, into: dRow)
                     }
                     dRow[label] -= g
                 }
@@ -64,9 +64,9 @@ public enum Losses {
                 let t = teacher.baseAddress! + r * v
                 let s = student.baseAddress! + r * v
                 let tMax = Kernels.maximum(t, count: v), sMax = Kernels.maximum(s, count: v)
-                let tLogZ = logf(Kernels.expSum(t, count: v, shift: tMax, scale: inv))
-                let sLogZ = logf(Kernels.expSum(s, count: v, shift: sMax, scale: inv))
-                total += Kernels.klRow(t, s, count: v, tShift: tMax, sShift: sMax, scale: inv, tLogZ: tLogZ,
+                let tLogZ = logf(expSum(t, count: v, shift: tMax, scale: inv))
+                let sLogZ = logf(expSum(s, count: v, shift: sMax, scale: inv))
+                total += klRow(t, s, count: v, tShift: tMax, sShift: sMax, scale: inv, tLogZ: tLogZ,
                                        sLogZ: sLogZ, gradientFactor: g, gradient: gradient.map { $0.baseAddress! + r * v })
             }
             return (total, 0)
@@ -158,5 +158,68 @@ public enum Losses {
             ParallelFor.ranges(rows, cost: width, threads: threads) { w, range in partial.initializeElement(at: w, to: body(range)) }
             return partial.reduce((0.0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
         }
+    }
+}
+
+/// The softmax loops of the cross-entropy and the KL over one vocabulary-wide row, with
+/// `FusedKernels.exp` (a branch-free polynomial within 2 ulp of libm, inlined across modules) so
+/// the loops vectorise; the ~30k-wide rows of the MLM head would otherwise spend much of a training
+/// step in scalar `expf` calls. Reductions keep independent partial sums in a fixed order.
+/// Arguments below −87.3 give a tiny positive number instead of 0, which no sum or gradient here
+/// can tell apart.
+extension Losses {
+    /// Σ_j e^((x_j − shift)·scale). With `store`, the exponentials are also written there (one
+    /// exp per element for a caller that needs them again), else through a 64-float block on the
+    /// stack; the sum is the same either way. Per 64 elements, a map loop, which vectorises, then a
+    /// SIMD sum: one loop doing both is a serial Float reduction the compiler may not reorder, and
+    /// spread over scalar partial sums it ran at half the speed.
+    static func expSum(_ x: UnsafePointer<Float>, count: Int, shift: Float, scale: Float,
+                              store: UnsafeMutablePointer<Float>? = nil) -> Float {
+        var block = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
+        return withUnsafeMutableBytes(of: &block) { raw in
+            let b = raw.baseAddress!.assumingMemoryBound(to: Float.self), size = raw.count / MemoryLayout<Float>.stride
+            var total: Float = 0
+            var j = 0
+            while j < count {
+                let n = min(size, count - j), xj = x + j, out = store.map { $0 + j } ?? b
+                for i in 0..<n { out[i] = FusedKernels.exp((xj[i] - shift) * scale) }
+                total += Kernels.sum(out, count: n)
+                j += n
+            }
+            return total
+        }
+    }
+
+    /// out_j += factor · e^((x_j − shift)·scale).
+    static func addExp(_ x: UnsafePointer<Float>, count: Int, shift: Float, scale: Float, factor: Float,
+                              into out: UnsafeMutablePointer<Float>) {
+        for j in 0..<count { out[j] += factor * FusedKernels.exp((x[j] - shift) * scale) }
+    }
+
+    /// One row of KL(p_t ‖ p_s) from the rows' shifts and log-partition functions, adding
+    /// gradientFactor · (p_s − p_t) into `gradient`. Partial sums in Float, the row in Double.
+    static func klRow(_ t: UnsafePointer<Float>, _ s: UnsafePointer<Float>, count: Int, tShift: Float,
+                             sShift: Float, scale: Float, tLogZ: Float, sLogZ: Float, gradientFactor g: Float,
+                             gradient: UnsafeMutablePointer<Float>?) -> Double {
+        if let gradient {
+            for j in 0..<count {
+                let logPt = (t[j] - tShift) * scale - tLogZ, logPs = (s[j] - sShift) * scale - sLogZ
+                gradient[j] += g * (FusedKernels.exp(logPs) - FusedKernels.exp(logPt))
+            }
+        }
+        var a: (Float, Float, Float, Float, Float, Float, Float, Float) = (0, 0, 0, 0, 0, 0, 0, 0)
+        @inline(__always) func term(_ j: Int) -> Float {
+            let logPt = (t[j] - tShift) * scale - tLogZ, logPs = (s[j] - sShift) * scale - sLogZ
+            return FusedKernels.exp(logPt) * (logPt - logPs)
+        }
+        var j = 0
+        while j + 8 <= count {
+            a.0 += term(j); a.1 += term(j + 1); a.2 += term(j + 2); a.3 += term(j + 3)
+            a.4 += term(j + 4); a.5 += term(j + 5); a.6 += term(j + 6); a.7 += term(j + 7)
+            j += 8
+        }
+        var kl = Double(((a.0 + a.1) + (a.2 + a.3)) + ((a.4 + a.5) + (a.6 + a.7)))
+        while j < count { kl += Double(term(j)); j += 1 }
+        return kl
     }
 }

@@ -1,3 +1,4 @@
+import HDTensor
 import HDTokenizer
 
 /// One masked-LM batch, flat `[batchSize × sequenceLength]` arrays ready for the model.

@@ -92,23 +92,9 @@ public final class Pruner {
         return changed
     }
 
-    /// The masked student's size as a dense model: trainable parameters (the MLM decoder counted
-    /// once when tied) and forward FLOPs of the encoder per sequence of `length` tokens (2 per
-    /// multiply-add of every encoder matrix, plus Q·Kᵀ and probabilities·V).
-    public func size(sequenceLength length: Int) -> (parameters: Int, flopsPerSequence: Double) {
-        var parameters = 0
-        var matrixMACs = 0.0
-        for c in PruneMasks.couplings(layout) {
-            let (rows, columns) = c.matrix
-            let r = c.rows.map { masks.kept($0) } ?? rows, k = c.columns.map { masks.kept($0) } ?? columns
-            parameters += r * k
-            if c.entry.name.hasPrefix("bert.encoder."), c.entry.shape.count == 2 { matrixMACs += Double(r * k) }
-        }
-        var attention = 0.0
-        for l in 0..<layout.config.numHiddenLayers {
-            attention += 2 * Double(length * length) * Double(masks.kept(.queryKey(l)) + masks.kept(.value(l)))
-        }
-        return (parameters, 2 * matrixMACs * Double(length) + attention)
+    /// The masked student's size as the dense model it equals (`ModelSize`, the one count).
+    public func size(hasPooler: Bool, mlmHead: MLMHeadKind) throws -> ModelSize {
+        ModelSize(config: try masks.denseConfig(), hasPooler: hasPooler, mlmHead: mlmHead)
     }
 
     /// Masks (`hd.mask.<group>`, 0/1 stored as I32) and importance buffers
@@ -132,7 +118,7 @@ public final class Pruner {
     public func restore(masks saved: [String: Tensor], importance savedImportance: [String: Tensor],
                         parameters: UnsafeBufferPointer<Float>, file: String) throws {
         let expectedImportance = Set(importance.persistent.flatMap { p in layout.entries.map { "\(p.name).\($0.name)" } })
-        try StudentCheckpoint.expectFamily(Set(savedImportance.keys), expectedImportance, prefix: StudentCheckpoint.Prefix.importance, file: file)
+        try TrainingCheckpoint.expectFamily(Set(savedImportance.keys), expectedImportance, prefix: StudentCheckpoint.Prefix.importance, file: file)
         try StudentCheckpoint.restoreMasks(saved, into: masks, parameters: parameters, layout: layout, file: file)
         for (name, buffer) in importance.persistent {
             for entry in layout.entries {

@@ -1,6 +1,7 @@
 import Foundation
 import HDFormats
 import HDModel
+import HDTensor
 
 /// The student's starting weights: a copy of the teacher (HomoDistil) or `RandomInit`'s.
 public enum StudentInitialization: String, Sendable, CaseIterable {

@@ -1,5 +1,6 @@
 import HDFormats
 import HDModel
+import HDTensor
 
 /// Losses and figures of one optimiser step.
 public struct StepReport: Sendable {
@@ -31,9 +32,8 @@ public struct StudentSize: Sendable, Equatable {
     public var hidden: Int
     public var ffn: Int
     public var headSize: Int
-    public var parameters: Int
-    /// Encoder forward FLOPs per sequence of the run's length.
-    public var flopsPerSequence: Double
+    /// Parameters and FLOPs per 128-token sequence of the dense model it equals (the one count).
+    public var size: ModelSize
 }
 
 public struct EvalReport: Sendable {
@@ -58,6 +58,8 @@ public final class Trainer {
     public let teacher: BertModel?
     public let teacherSHA256: String?
     public let vocab: [String]?
+    /// The tokenizer's casing, recorded in the checkpoint for the tools that run the student.
+    public let lowercase: Bool?
     public private(set) var step: Int
     public private(set) var order: DataOrder
     public private(set) var rng: Xoshiro256
@@ -75,10 +77,9 @@ public final class Trainer {
     /// The student over `parameters`, with the pruner's masks (LayerNorms over kept dims).
     private let model: BertModel
 
-    /// A fresh run from `student`'s weights, or a resumed one when `resume` is given (its weights,
-    /// moments, step, data order and generator replace the fresh state).
-    public init(student: BertModel, teacher: BertModel?, teacherSHA256: String?, vocab: [String]?, corpus: Corpus,
-                options: TrainerOptions, resume: StudentCheckpoint? = nil) throws {
+    /// A fresh run from `student`'s weights (`restore(from:file:)` then continues a checkpoint).
+    public init(student: BertModel, teacher: BertModel?, teacherSHA256: String?, vocab: [String]?, lowercase: Bool? = nil,
+                corpus: Corpus, options: TrainerOptions) throws {
         try options.validate()
         let arg = "<argument>"
         let config = student.config
@@ -88,9 +89,6 @@ public final class Trainer {
         guard corpus.vocabularySize == config.vocabSize else {
             throw DistillError(.invalidArgument, file: arg,
                 "corpus/student vocabulary mismatch: the corpus was tokenised with \(corpus.vocabularySize) tokens, the student has \(config.vocabSize)")
-        }
-        if let resume, resume.config != config {
-            throw DistillError(.invalidArgument, file: arg, "resume: the checkpoint's config differs from the student's")
         }
         if let teacher {
             guard teacher.config.vocabSize == config.vocabSize, teacher.weights.mlmHead != nil else {
@@ -107,12 +105,12 @@ public final class Trainer {
         self.teacher = teacher
         self.teacherSHA256 = teacherSHA256
         self.vocab = vocab
+        self.lowercase = lowercase
         masking = try MLMMasking(specialIDs: corpus.specialIDs, vocabularySize: config.vocabSize)
         adam = AdamW(weightDecay: Double(options.weightDecay))
         schedule = try LRSchedule(peak: options.learningRate, warmupSteps: options.warmupSteps, totalSteps: options.steps)
 
-        let base = try resume.map { try BertModel(config: $0.config, weights: BertWeights(tensors: TensorSet(tensors: $0.weights), config: $0.config, source: "<resume>")) } ?? student
-        let parameters = try BertParameters(copying: base)
+        let parameters = try BertParameters(copying: student)
         let pruner = try options.prune.map { try Pruner(options: $0, layout: parameters.layout) }
         self.parameters = parameters
         self.pruner = pruner
@@ -130,47 +128,61 @@ public final class Trainer {
         teacherActivations = try teacher.map { try BertActivations(config: $0.config, batchSize: B, sequenceLength: L) }
         teacherMLM = try teacher.map { try BertMLMActivations(config: $0.config, maxRows: rows) }
 
-        if let resume {
-            let state = resume.state
-            guard state.recipe == options.recipe else {
-                let keys = Set(state.recipe.keys).union(options.recipe.keys).filter { state.recipe[$0] != options.recipe[$0] }.sorted()
-                throw DistillError(.badMetadata, file: "<resume>", "resume: the recipe differs in " + keys.map {
-                    "\($0) (checkpoint \(state.recipe[$0] ?? "unset"), now \(options.recipe[$0] ?? "unset"))" }.joined(separator: ", "))
+        step = 0
+        rng = Xoshiro256(seed: options.seed)
+        order = try DataOrder(seed: options.seed, sequenceCount: corpus.sequenceCount(.train))
+    }
+
+    /// Continues `checkpoint` (read from `file`): its weights, Adam moments, step, data order,
+    /// generator, masks, importance and projections replace this fresh run's, after checking that
+    /// it was written by the same recipe, teacher and data seed on a student of the same shape.
+    /// A trainer whose restore threw is half restored: discard it.
+    public func restore(from checkpoint: TrainingCheckpoint, file: String) throws {
+        guard step == 0 else {
+            throw DistillError(.invalidArgument, file: file, "resume: this run has already trained \(step) steps; restore a checkpoint into a fresh trainer")
+        }
+        guard checkpoint.config == model.config else {
+            throw DistillError(.invalidArgument, file: file, "resume: the checkpoint's config differs from the student's (another teacher or --init?)")
+        }
+        let state = checkpoint.state
+        guard state.recipe == options.recipe else {
+            let keys = Set(state.recipe.keys).union(options.recipe.keys).filter { state.recipe[$0] != options.recipe[$0] }.sorted()
+            throw DistillError(.badMetadata, file: file, "resume: the recipe differs in " + keys.map {
+                "\($0) (checkpoint \(state.recipe[$0] ?? "unset"), now \(options.recipe[$0] ?? "unset"))" }.joined(separator: ", "))
+        }
+        guard state.teacherSHA256 == teacherSHA256 else {
+            throw DistillError(.badMetadata, file: file,
+                "resume: expected the teacher with sha256 \(state.teacherSHA256 ?? "none"), given \(teacherSHA256 ?? "none")")
+        }
+        guard let restored = Xoshiro256(state: state.rng), state.dataSeed == options.seed else {
+            throw DistillError(.badMetadata, file: file, "resume: generator state or data seed does not match the recipe")
+        }
+        order = try DataOrder(seed: options.seed, sequenceCount: corpus.sequenceCount(.train), epoch: state.dataEpoch, position: state.dataPosition)
+        step = state.step
+        rng = restored
+        for entry in parameters.layout.entries {
+            guard let weights = checkpoint.weights[entry.name]?.floats, weights.count == entry.count else {
+                throw DistillError(.missingTensor, file: file, field: entry.name, "resume: expected \(entry.count) weights of \(entry.name), found none")
             }
-            guard state.teacherSHA256 == teacherSHA256 else {
-                throw DistillError(.badMetadata, file: "<resume>",
-                    "resume: expected the teacher with sha256 \(state.teacherSHA256 ?? "none"), given \(teacherSHA256 ?? "none")")
-            }
-            guard let restored = Xoshiro256(state: state.rng), state.dataSeed == options.seed else {
-                throw DistillError(.badMetadata, file: "<resume>", "resume: generator state or data seed does not match the recipe")
-            }
-            step = state.step
-            rng = restored
-            order = try DataOrder(seed: options.seed, sequenceCount: corpus.sequenceCount(.train), epoch: state.dataEpoch, position: state.dataPosition)
-            for entry in parameters.layout.entries {
-                for (moments, flat) in [(resume.adamM, m), (resume.adamV, v)] {
-                    guard let t = moments[entry.name]?.floats, t.count == entry.count else {
-                        throw DistillError(.missingTensor, file: "<resume>", "resume: no Adam moment of \(entry.count) floats for \(entry.name)")
-                    }
-                    _ = flat[entry].update(fromContentsOf: t.buffer)
+            _ = parameters.storage[entry].update(fromContentsOf: weights.buffer)
+            for (moments, flat) in [(checkpoint.adamM, m), (checkpoint.adamV, v)] {
+                guard let t = moments[entry.name]?.floats, t.count == entry.count else {
+                    throw DistillError(.missingTensor, file: file, "resume: no Adam moment of \(entry.count) floats for \(entry.name)")
                 }
+                _ = flat[entry].update(fromContentsOf: t.buffer)
             }
-            if let pruner {
-                try pruner.restore(masks: resume.masks, importance: resume.importance,
-                                   parameters: UnsafeBufferPointer(parameters.flat), file: "<resume>")
-            } else if !resume.masks.isEmpty || !resume.importance.isEmpty {
-                throw DistillError(.badMask, file: "<resume>", "resume: expected no pruning masks (this recipe does not prune), found \(resume.masks.count)")
-            }
-            if let layerDistillation {
-                try layerDistillation.restore(from: resume)
-            } else if !resume.projections.isEmpty {
-                throw DistillError(.badMetadata, file: "<resume>",
-                    "resume: expected no projections (no layer distillation in this recipe), found \(resume.projections.keys.sorted().map { "hd.proj." + $0 })")
-            }
-        } else {
-            step = 0
-            rng = Xoshiro256(seed: options.seed)
-            order = try DataOrder(seed: options.seed, sequenceCount: corpus.sequenceCount(.train))
+        }
+        if let pruner {
+            try pruner.restore(masks: checkpoint.masks, importance: checkpoint.importance,
+                               parameters: UnsafeBufferPointer(parameters.flat), file: file)
+        } else if !checkpoint.masks.isEmpty || !checkpoint.importance.isEmpty {
+            throw DistillError(.badMask, file: file, "resume: expected no pruning masks (this recipe does not prune), found \(checkpoint.masks.count)")
+        }
+        if let layerDistillation {
+            try layerDistillation.restore(from: checkpoint)
+        } else if !checkpoint.projections.isEmpty {
+            throw DistillError(.badMetadata, file: file,
+                "resume: expected no projections (no layer distillation in this recipe), found \(checkpoint.projections.keys.sorted().map { "hd.proj." + $0 })")
         }
     }
 
@@ -228,6 +240,11 @@ public final class Trainer {
             }
             try model.backward(tokens, activations: activations, mlm: mlm, buffers: buffers, gradients: gradients)
         }
+        var flat = [gradients.flat]
+        if let layerDistillation { flat.append(layerDistillation.gradients.buffer) }
+        // A non-finite gradient stops the step before the pruner (importance, masks, zeroing) or the
+        // optimiser touches anything.
+        try check(GradientClipping.norm(flat.map { UnsafeBufferPointer($0) }), "gradient norm")
         // Importance from this step's gradients, masks on the schedule, pruned gradients zeroed — all
         // before clipping, so the norm is that of the weights that still exist.
         let pruneTime = pruner.map { pruner in
@@ -235,11 +252,8 @@ public final class Trainer {
                 pruner.afterBackward(step: step + 1, parameters: parameters.flat, gradients: gradients.flat, zeroed: [m.buffer, v.buffer])
             }
         }
-        var flat = [gradients.flat]
-        if let layerDistillation { flat.append(layerDistillation.gradients.buffer) }
         let norm = options.clipNorm > 0 ? GradientClipping.clip(flat, maxNorm: options.clipNorm)
                                         : GradientClipping.norm(flat.map { UnsafeBufferPointer($0) })
-        try check(norm, "gradient norm")
 
         let lr = schedule.rate(atUpdate: step)
         for entry in parameters.layout.entries {
@@ -303,8 +317,8 @@ public final class Trainer {
                           layers: layerDistillation == nil ? nil : layerSum * (1 / Double(tokenCount)), sequences: available)
     }
 
-    /// The whole training state, ready for `StudentCheckpoint.write` (which is atomic).
-    public func checkpoint() -> StudentCheckpoint {
+    /// The whole training state, ready for `TrainingCheckpoint.write` (which is atomic).
+    public func checkpoint() -> TrainingCheckpoint {
         let weights = parameters.tensorSet().tensors
         var adamM: [String: Tensor] = [:], adamV: [String: Tensor] = [:], projections: [String: Tensor] = [:]
         for entry in parameters.layout.entries {
@@ -320,7 +334,7 @@ public final class Trainer {
         let state = TrainingState(step: step, rng: rng.stateWords, dataSeed: options.seed, dataEpoch: order.epoch,
                                   dataPosition: order.position, recipe: options.recipe, teacherSHA256: teacherSHA256)
         let pruning = pruner?.tensors()
-        return StudentCheckpoint(config: model.config, vocab: vocab, weights: weights, projections: projections,
+        return TrainingCheckpoint(config: model.config, vocab: vocab, lowercase: lowercase, weights: weights, projections: projections,
                                  adamM: adamM, adamV: adamV, masks: pruning?.masks ?? [:], importance: pruning?.importance ?? [:],
                                  state: state)
     }
@@ -343,10 +357,11 @@ public final class Trainer {
     /// The student's widths and size as a dense model, when pruning (for the log and progress line).
     public var studentSize: StudentSize? {
         guard let pruner else { return nil }
-        let widths = pruner.masks.keptWidths, size = pruner.size(sequenceLength: corpus.sequenceLength)
+        let widths = pruner.masks.keptWidths
+        let head: MLMHeadKind = model.weights.mlmHead.map { $0.isTied ? .tied : .untied } ?? .none
+        guard let size = try? pruner.size(hasPooler: model.weights.pooler != nil, mlmHead: head) else { return nil }
         return StudentSize(hidden: widths.hidden, ffn: widths.layers.map(\.ffn).max() ?? 0,
-                           headSize: widths.layers.map(\.queryKeyHeadSize).max() ?? 0,
-                           parameters: size.parameters, flopsPerSequence: size.flopsPerSequence)
+                           headSize: widths.layers.map(\.queryKeyHeadSize).max() ?? 0, size: size)
     }
 
     private func check(_ value: Double, _ term: String) throws {

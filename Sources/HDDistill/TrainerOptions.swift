@@ -79,6 +79,15 @@ public struct TrainerOptions: Sendable, Equatable {
     }
 
     /// Whether any hidden-state, attention or embedding term is on (with a teacher).
+    /// The self-distilled recipe (O'Neill et al. 2021, DESIGN.md §4): the unpruned model is only the
+    /// cross-correlation's reference, so no KL and no layer terms; `alpha` weighs the
+    /// cross-correlation, `lambda` its off-diagonal terms.
+    public mutating func useSelfDistilledRecipe(alpha: Float, lambda: Float) {
+        (alphaKL, alphaHidden, alphaAttention, alphaEmbedding) = (0, 0, 0, 0)
+        alphaCrossCorrelation = alpha
+        crossCorrelationLambda = lambda
+    }
+
     public var distillsLayers: Bool { alphaHidden > 0 || alphaAttention > 0 || alphaEmbedding > 0 }
 
     /// The flags as stored in `hd.recipe` (floats in their shortest round-trip form).

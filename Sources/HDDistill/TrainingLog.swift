@@ -1,4 +1,5 @@
 import Foundation
+import HDFormats
 
 /// One value in a log record.
 public enum LogValue: Sendable, Equatable {
@@ -47,37 +48,16 @@ public final class TrainingLog {
         var out: [UInt8] = [UInt8(ascii: "{")]
         for (i, entry) in record.sorted(by: { $0.key < $1.key }).enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            quote(entry.key, into: &out)
+            StrictJSON.appendQuoted(entry.key, to: &out)
             out.append(UInt8(ascii: ":"))
             switch entry.value {
             case .int(let v): out += Array(String(v).utf8)
             case .number(let v):
-                if v.isFinite { out += Array("\(v)".utf8) } else { quote(v.isNaN ? "NaN" : (v > 0 ? "Infinity" : "-Infinity"), into: &out) }
-            case .text(let s): quote(s, into: &out)
+                if v.isFinite { out += Array("\(v)".utf8) } else { StrictJSON.appendQuoted(v.isNaN ? "NaN" : (v > 0 ? "Infinity" : "-Infinity"), to: &out) }
+            case .text(let s): StrictJSON.appendQuoted(s, to: &out)
             }
         }
         out.append(UInt8(ascii: "}"))
         return out
-    }
-
-    private static func quote(_ s: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += Array("\\\"".utf8)
-            case "\\": out += Array("\\\\".utf8)
-            case "\n": out += Array("\\n".utf8)
-            case "\r": out += Array("\\r".utf8)
-            case "\t": out += Array("\\t".utf8)
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += Array(("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
-                } else {
-                    out += Array(String(scalar).utf8)
-                }
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }

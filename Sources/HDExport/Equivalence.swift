@@ -1,4 +1,5 @@
 import HDModel
+import HDTensor
 
 /// How far a shrunk model is from the masked model it came from on one batch: the relative error
 /// (max |masked − dense| / max |dense|) of every hidden state, the masked side gathered on the kept
@@ -60,5 +61,23 @@ public enum Equivalence {
             scale = max(scale, abs(b[i]))
         }
         return diff / scale
+    }
+}
+
+extension Equivalence {
+    /// The check's input: `sequences` rows of ids drawn from the whole vocabulary by a seeded
+    /// generator (token type 0, then 1 from halfway), and one more row whose second half is padding,
+    /// so the attention mask's path is compared too. 128 tokens, or the position table.
+    public static func checkBatch(_ config: BertConfig, sequences: Int, seed: UInt64 = 0) throws -> TokenBatch {
+        var rng = Xoshiro256(seed: seed)
+        let length = min(128, config.maxPositionEmbeddings), half = max(1, length / 2)
+        var ids: [[Int]] = [], types: [[Int]] = [], mask: [[Int]] = []
+        for row in 0...sequences {
+            let real = row < sequences ? length : half
+            ids.append((0..<length).map { $0 < real ? Int.random(in: 0..<config.vocabSize, using: &rng) : config.padTokenId })
+            types.append((0..<length).map { config.typeVocabSize > 1 && $0 >= half && $0 < real ? 1 : 0 })
+            mask.append((0..<length).map { $0 < real ? 1 : 0 })
+        }
+        return try TokenBatch(ids: ids, tokenTypes: types, attentionMask: mask)
     }
 }

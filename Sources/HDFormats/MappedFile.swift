@@ -54,3 +54,20 @@ public final class MappedFile: @unchecked Sendable {
         if let mapping { munmap(mapping, bytes.count) }
     }
 }
+
+/// Asks the kernel to reclaim the whole pages inside memory whose contents are consumed: a
+/// read-only file mapping (`MappedFile`) once its data was copied, inflated or packed elsewhere (the
+/// npz reader's members, the runtime's packed weights), so it does not stay resident twice.
+/// MADV_PAGEOUT keeps the contents — file pages are read back on the next access, anonymous ones
+/// (an inflated member) stay put when there is no swap — unlike MADV_DONTNEED, which would zero
+/// anonymous memory. Only whole pages inside the range are touched.
+public enum ResidentPages {
+    public static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    public static func release(_ range: UnsafeRawBufferPointer) {
+        guard let base = range.baseAddress else { return }
+        let start = (Int(bitPattern: base) + pageSize - 1) & ~(pageSize - 1)
+        let end = (Int(bitPattern: base) + range.count) & ~(pageSize - 1)
+        if end > start { madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, Int32(MADV_PAGEOUT)) }
+    }
+}

@@ -223,21 +223,6 @@ final class StoredStream: MemberStream {
     }
 }
 
-/// Drops pages of the read-only file mapping that have been consumed, so a copied or inflated member
-/// does not stay resident twice (mapped source + decoded buffer). The mapping is private and never
-/// written, so a page touched again is simply read back from the file. Only whole pages inside the
-/// range are dropped. Never call this on heap memory: there it would zero the data.
-enum ResidentPages {
-    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
-
-    static func release(_ range: UnsafeRawBufferPointer) {
-        guard let base = range.baseAddress else { return }
-        let start = (Int(bitPattern: base) + pageSize - 1) & ~(pageSize - 1)
-        let end = (Int(bitPattern: base) + range.count) & ~(pageSize - 1)
-        if end > start { madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, Int32(MADV_DONTNEED)) }
-    }
-}
-
 /// Runs `count` independent jobs on up to `threads` cores, handing them out in index order (callers
 /// sort largest first so the tail is short). After a failure no new job starts; the error reported is
 /// the failing job with the lowest index, which is the one a sequential run would have hit.

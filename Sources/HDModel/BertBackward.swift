@@ -151,7 +151,7 @@ extension BertModel {
 
     /// Backward of `activation`, in place on `dy` (which becomes dL/d(pre-activation)).
     func activationBackward(_ dy: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
-        if config.hiddenAct == "gelu" {
+        if config.hiddenAct.isExact {
             Kernels.geluBackward(dy, x: x, count: count)
         } else {
             Kernels.geluTanhBackward(dy, x: x, count: count)

@@ -23,6 +23,19 @@ public struct LayerShape: Codable, Equatable, Sendable {
     }
 }
 
+/// The feed-forward activation (`hidden_act`), decoded once: the kernels switch on this, never on
+/// the string.
+public enum Activation: String, Codable, Sendable, CaseIterable {
+    /// x · Φ(x), the exact erf form (BERT's "gelu").
+    case gelu
+    /// The tanh approximation, under both of transformers' names for it.
+    case geluNew = "gelu_new"
+    case geluPytorchTanh = "gelu_pytorch_tanh"
+
+    /// Whether this is the exact (erf) form rather than the tanh approximation.
+    public var isExact: Bool { self == .gelu }
+}
+
 /// BERT's configuration: Hugging Face's `config.json` keys, decoded explicitly, plus homodistil's
 /// extensions (`hd_*`) for pruned students whose widths HF's BertConfig cannot express.
 public struct BertConfig: Codable, Equatable, Sendable {
@@ -33,7 +46,7 @@ public struct BertConfig: Codable, Equatable, Sendable {
     public var intermediateSize: Int
     public var maxPositionEmbeddings: Int
     public var typeVocabSize: Int
-    public var hiddenAct: String
+    public var hiddenAct: Activation
     public var layerNormEps: Float
     public var padTokenId: Int
     public var positionEmbeddingType: String
@@ -46,7 +59,7 @@ public struct BertConfig: Codable, Equatable, Sendable {
 
     public init(vocabSize: Int, hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
                 intermediateSize: Int, maxPositionEmbeddings: Int = 512, typeVocabSize: Int = 2,
-                hiddenAct: String = "gelu", layerNormEps: Float = 1e-12, padTokenId: Int = 0,
+                hiddenAct: Activation = .gelu, layerNormEps: Float = 1e-12, padTokenId: Int = 0,
                 positionEmbeddingType: String = "absolute", headSizeOverride: Int? = nil,
                 layerShapes: [LayerShape]? = nil, attentionScale: Float? = nil) {
         self.vocabSize = vocabSize
@@ -82,6 +95,14 @@ public struct BertConfig: Codable, Equatable, Sendable {
         case attentionScale = "hd_attention_scale"
     }
 
+    /// Keys read but not kept: a config of ours is always BERT.
+    enum CheckedKeys: String, CodingKey {
+        case modelType = "model_type"
+    }
+
+    /// Errors thrown while decoding name this file; `decode(json:source:)` puts the real one in.
+    static let decodingFile = "<config>"
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         vocabSize = try c.decode(Int.self, forKey: .vocabSize)
@@ -91,7 +112,17 @@ public struct BertConfig: Codable, Equatable, Sendable {
         intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
         maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 512
         typeVocabSize = try c.decodeIfPresent(Int.self, forKey: .typeVocabSize) ?? 2
-        hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? "gelu"
+        let checked = try decoder.container(keyedBy: CheckedKeys.self)
+        if let type = try checked.decodeIfPresent(String.self, forKey: .modelType), !Self.supportedModelTypes.contains(type) {
+            throw ModelError(.unsupported, file: Self.decodingFile, field: CheckedKeys.modelType.stringValue,
+                "config field model_type: expected one of \(Self.supportedModelTypes.sorted()), found \"\(type)\"; other architectures (RoBERTa's position offset and tokenizer, say) would load as BERT and compute something else")
+        }
+        let act = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? Activation.gelu.rawValue
+        guard let activation = Activation(rawValue: act) else {
+            throw ModelError(.badConfig, file: Self.decodingFile, field: CodingKeys.hiddenAct.stringValue,
+                "config field hidden_act: expected one of \(Activation.allCases.map(\.rawValue)), found \"\(act)\"")
+        }
+        hiddenAct = activation
         layerNormEps = try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? 1e-12
         padTokenId = try c.decodeIfPresent(Int.self, forKey: .padTokenId) ?? 0
         positionEmbeddingType = try c.decodeIfPresent(String.self, forKey: .positionEmbeddingType) ?? "absolute"
@@ -114,8 +145,9 @@ public struct BertConfig: Codable, Equatable, Sendable {
         attentionScale ?? 1 / Float(layer(index).headSize).squareRoot()
     }
 
-    /// GELU variants we implement; anything else is refused when a model is built.
-    public static let supportedActivations: Set<String> = ["gelu", "gelu_new", "gelu_pytorch_tanh"]
+    /// `model_type`s whose checkpoints are BERT as we compute it; anything else is refused. A config
+    /// without the key is taken as BERT.
+    public static let supportedModelTypes: Set<String> = ["bert"]
 
     /// Checks that every width is positive and consistent; `source` names where the config came from.
     public func validate(source: String) throws {
@@ -145,9 +177,6 @@ public struct BertConfig: Codable, Equatable, Sendable {
                 throw fail("hd_layers[\(i)]", "expected positive widths, found heads \(s.attentionHeads), head size \(s.headSize), intermediate \(s.intermediateSize)")
             }
         }
-        guard Self.supportedActivations.contains(hiddenAct) else {
-            throw fail("hidden_act", "expected one of \(Self.supportedActivations.sorted()), found \"\(hiddenAct)\"")
-        }
         guard positionEmbeddingType == "absolute" else {
             throw fail("position_embedding_type", "only \"absolute\" is supported, found \"\(positionEmbeddingType)\"")
         }
@@ -166,7 +195,7 @@ public struct BertConfig: Codable, Equatable, Sendable {
             try config.validate(source: source)
             return config
         } catch let error as ModelError {
-            throw error
+            throw error.file == decodingFile ? ModelError(error.kind, file: source, field: error.field, error.message) : error
         } catch let DecodingError.keyNotFound(key, _) {
             throw ModelError(.badConfig, file: source, "config is missing the required field \"\(key.stringValue)\"")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {

@@ -111,10 +111,9 @@ public struct BertModel: Sendable {
                           keep: masks?.hiddenKeep)
     }
 
-    /// The configured activation: exact erf GELU for "gelu", the tanh form for "gelu_new" and
-    /// "gelu_pytorch_tanh" (the only values `BertConfig.validate` accepts).
+    /// The configured activation: exact erf GELU, or its tanh form.
     func activation(_ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>) {
-        if config.hiddenAct == "gelu" {
+        if config.hiddenAct.isExact {
             Kernels.gelu(x, count: count, out: out)
         } else {
             Kernels.geluTanh(x, count: count, out: out)

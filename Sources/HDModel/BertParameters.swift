@@ -67,8 +67,6 @@ public struct BertParameterLayout: Sendable, Equatable {
 
     public func entry(_ name: String) -> ParameterEntry? { index[name].map { entries[$0] } }
 
-    /// Sum of the tensors' element counts (no alignment gaps).
-    public var parameterCount: Int { entries.reduce(0) { $0 + $1.count } }
 }
 
 /// One zero-filled, 64-byte-aligned float allocation, freed on deinit. It owns the memory that

@@ -28,6 +28,8 @@ public struct Checkpoint: Sendable {
     public var config: BertConfig
     public var tensors: TensorSet
     public var vocab: [String]?
+    /// Whether the tokenizer lower-cases and strips accents (BERT uncased) or keeps case.
+    public var lowercase: Bool
     /// The file that was read.
     public var source: String
     public var kind: FileKind
@@ -41,14 +43,19 @@ public struct Checkpoint: Sendable {
 
     public var hasMLMHead: Bool { tensors[BertNames.mlmBias] != nil }
     public var hasPooler: Bool { tensors[BertNames.poolerWeight] != nil }
-    public var parameterCount: Int { tensors.elementCount }
+    /// Parameters and FLOPs per 128-token sequence (`ModelSize`, the one count).
+    public var size: ModelSize {
+        ModelSize(config: config, hasPooler: hasPooler,
+                  mlmHead: hasMLMHead ? (tensors[BertNames.mlmDecoderWeight] == nil ? .tied : .untied) : .none)
+    }
 
-    public init(config: BertConfig, tensors: TensorSet, vocab: [String]?, source: String, kind: FileKind,
+    public init(config: BertConfig, tensors: TensorSet, vocab: [String]?, lowercase: Bool = true, source: String, kind: FileKind,
                 scheme: NameMapping.Scheme, configSource: String, notes: [String] = [],
                 sourceMetadata: [String: String] = [:]) {
         self.config = config
         self.tensors = tensors
         self.vocab = vocab
+        self.lowercase = lowercase
         self.source = source
         self.kind = kind
         self.scheme = scheme
@@ -63,6 +70,10 @@ public struct Checkpoint: Sendable {
         public static let config = "hd.config"
         public static let vocab = "hd.vocab"
         public static let source = "hd.source"
+        /// "true" or "false": the tokenizer's casing (`lowercase`).
+        public static let lowercase = "hd.do_lower_case"
+        /// "student" in a student.ckpt (`StudentCheckpoint`); absent in a canonical model file.
+        public static let kind = "hd.kind"
     }
 
     public static let formatVersion = "1"
@@ -71,7 +82,10 @@ public struct Checkpoint: Sendable {
     public func canonicalMetadata(sourceDigest: String?) -> [String: String] {
         // "format": "pt" is what transformers checks before loading a safetensors file.
         var m = [MetadataKey.format: Self.formatVersion, MetadataKey.config: config.jsonString(), "format": "pt"]
-        if let vocab { m[MetadataKey.vocab] = vocab.joined(separator: "\n") }
+        if let vocab {
+            m[MetadataKey.vocab] = vocab.joined(separator: "\n")
+            m[MetadataKey.lowercase] = String(lowercase)
+        }
         let base = source.split(separator: "/").last.map(String.init) ?? source
         m[MetadataKey.source] = sourceDigest.map { "\(base) sha256:\($0)" } ?? base
         return m

@@ -2,9 +2,21 @@ import Foundation
 import HDFormats
 
 extension Checkpoint {
-    /// Loads a safetensors file, an npz archive or a Hugging Face directory (`model.safetensors` +
-    /// `config.json` + `vocab.txt`) into canonical form, validating names, shapes and values.
+    /// Loads a safetensors file, an npz archive, a Hugging Face directory (`model.safetensors` +
+    /// `config.json` + `vocab.txt`) or a student.ckpt into canonical form, validating names, shapes
+    /// and values. A student.ckpt loads as the dense model it equals (`MaskedStudent`: masks checked
+    /// against the weights, pruned rows and columns removed), with its own config and vocabulary.
     public static func load(_ path: String, options: LoadOptions = LoadOptions()) throws -> Checkpoint {
+        if try StudentCheckpoint.isStudent(path: path) {
+            let overrides = [("--config", options.configPath != nil), ("--vocab", options.vocabPath != nil),
+                             ("--heads", options.heads != nil), ("--allow-extra", options.allowExtra)].filter(\.1).map(\.0)
+            guard overrides.isEmpty else {
+                throw ModelError(.badInput, file: path,
+                    "\(overrides.joined(separator: ", ")) cannot apply to a student.ckpt: it embeds its config and vocabulary; drop the flag")
+            }
+            let student = try MaskedStudent(path: path)
+            return try student.checkpoint(of: try student.denseModel(), source: path)
+        }
         let (modelPath, directory) = try resolveModelFile(path)
         let (kind, raw) = try TensorFile.read(path: modelPath, limits: options.limits, threads: options.threads)
         return try make(raw, kind: kind, modelPath: modelPath, directory: directory, options: options)
@@ -30,7 +42,8 @@ extension Checkpoint {
         if options.checkFinite { try Self.checkFinite(tensors, file: modelPath) }
         let vocab = try resolveVocab(metadata: raw.metadata, directory: directory, options: options,
                                      config: config, notes: &notes)
-        return Checkpoint(config: config, tensors: tensors, vocab: vocab, source: modelPath, kind: kind,
+        let lowercase = try resolveCasing(metadata: raw.metadata, directory: directory, vocab: vocab, file: modelPath, notes: &notes)
+        return Checkpoint(config: config, tensors: tensors, vocab: vocab, lowercase: lowercase, source: modelPath, kind: kind,
                           scheme: scheme, configSource: configSource, notes: notes, sourceMetadata: raw.metadata)
     }
 

@@ -21,8 +21,9 @@ extension Checkpoint {
         return (try inferConfig(tensors, file: file, heads: options.heads, notes: &notes), inferredSource)
     }
 
-    /// A uniform BERT config read off the tensors' shapes. Heads cannot be seen in shapes: they come
-    /// from `--heads`, else hidden / 64 (BERT's head size), with a note saying so.
+    /// A uniform BERT config read off the tensors' shapes. Heads cannot be seen in shapes, so they
+    /// must come from `--heads`: a guess (hidden / 64) would run silently wrong on a model such as
+    /// all-MiniLM-L6-v2 (384 = 12 heads of 32, not 6 of 64).
     static func inferConfig(_ t: TensorSet, file: String, heads: Int?, notes: inout [String]) throws -> BertConfig {
         func shape(_ name: String, rank: Int) throws -> [Int] {
             guard let s = t[name]?.shape else {
@@ -43,18 +44,13 @@ extension Checkpoint {
         }
         let ffn = try shape(BertNames.layer(0).intermediateWeight, rank: 2)
         let hidden = words[1]
-        let headCount: Int
-        if let heads {
-            headCount = heads
-        } else {
-            guard hidden % 64 == 0 else {
-                throw ModelError(.badConfig, file: file, "cannot infer the number of attention heads: hidden size \(hidden) is not a multiple of 64; pass --heads or --config")
-            }
-            headCount = hidden / 64
-            notes.append("no config found: assumed \(headCount) attention heads (hidden \(hidden) / 64); pass --heads or --config if that is wrong")
+        guard let heads else {
+            throw ModelError(.badConfig, file: file, field: "num_attention_heads",
+                "no config (none embedded, no config.json beside the file): the number of attention heads cannot be read from the tensors' shapes (hidden size \(hidden)); pass --heads N or --config config.json")
         }
+        notes.append("no config found: read the widths off the tensors' shapes, \(heads) attention heads from --heads")
         let config = BertConfig(vocabSize: words[0], hiddenSize: hidden, numHiddenLayers: layerCount,
-                                numAttentionHeads: headCount, intermediateSize: ffn[0],
+                                numAttentionHeads: heads, intermediateSize: ffn[0],
                                 maxPositionEmbeddings: positions[0], typeVocabSize: types[0])
         try config.validate(source: file)
         return config
@@ -126,6 +122,45 @@ extension Checkpoint {
             notes.append("vocabulary has \(tokens.count) tokens for a vocab_size of \(config.vocabSize): ids above \(tokens.count - 1) have no token")
         }
         return tokens
+    }
+
+    /// Whether the tokenizer lower-cases (BERT uncased) or keeps case, from (in order) the embedded
+    /// `hd.do_lower_case`, `do_lower_case` in `tokenizer_config.json` beside the input, the
+    /// normaliser's `lowercase` in `tokenizer.json` beside it, else the vocabulary: an uncased
+    /// vocabulary holds no upper-case letter outside its [special] tokens, so one that does is taken
+    /// as cased, with a note (never lower-case a cased teacher by default).
+    static func resolveCasing(metadata: [String: String], directory: String, vocab: [String]?, file: String,
+                              notes: inout [String]) throws -> Bool {
+        if let text = metadata[MetadataKey.lowercase] {
+            guard let value = Bool(text) else {
+                throw ModelError(.badMetadata, file: file, field: MetadataKey.lowercase,
+                                 "metadata \(MetadataKey.lowercase): expected \"true\" or \"false\", found \"\(text.prefix(40))\"")
+            }
+            return value
+        }
+        for (name, path) in [("tokenizer_config.json", ["do_lower_case"]), ("tokenizer.json", ["normalizer", "lowercase"])] {
+            let side = directory + "/" + name
+            guard FileManager.default.fileExists(atPath: side) else { continue }
+            let data = try readSmallFile(side)
+            var value = try data.withUnsafeBytes { try StrictJSON.parse($0, file: side, maxDepth: 64) }
+            for key in path {
+                guard case .object(let object) = value, let next = object[key] else { value = .null; break }
+                value = next
+            }
+            if case .bool(let lowercase) = value { return lowercase }
+        }
+        return casing(ofVocabulary: vocab, notes: &notes)
+    }
+
+    /// Casing read off a vocabulary alone: cased when it holds an upper-case letter outside its
+    /// [special] tokens (with a note saying so), else uncased.
+    static func casing(ofVocabulary vocab: [String]?, notes: inout [String]) -> Bool {
+        let upper = vocab?.first { token in
+            !(token.hasPrefix("[") && token.hasSuffix("]")) && token.unicodeScalars.contains { $0.properties.isUppercase }
+        }
+        guard let upper else { return true }
+        notes.append("no recorded casing (do_lower_case): the vocabulary holds upper-case tokens (\(StrictJSON.quoted(upper))), so the model is taken as cased")
+        return false
     }
 
     /// Reads a small side file (config, vocab) with the same refusals as the model readers.

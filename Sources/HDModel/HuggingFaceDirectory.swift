@@ -32,7 +32,7 @@ public enum HuggingFaceDirectory {
             "num_hidden_layers": config.numHiddenLayers,
             "num_attention_heads": config.numAttentionHeads,
             "intermediate_size": config.intermediateSize,
-            "hidden_act": config.hiddenAct,
+            "hidden_act": config.hiddenAct.rawValue,
             "hidden_dropout_prob": 0.1,
             "attention_probs_dropout_prob": 0.1,
             "max_position_embeddings": config.maxPositionEmbeddings,

@@ -1,18 +1,10 @@
-/// Errors about a model as a whole (as opposed to a file's bytes, which are `FormatError`s).
-public struct ModelError: Error, Equatable, CustomStringConvertible, Sendable {
-    public enum Kind: String, Sendable {
-        case badConfig, missingTensor, unexpectedTensor, shapeMismatch, nonFinite, badVocab, badInput, unsupported
-    }
+import HDErrors
 
-    public let kind: Kind
-    public let file: String
-    public let message: String
+/// The errors of a model as a whole (as opposed to a file's bytes, which are `FormatError`s): `TypedError`'s one shape (kind, file, field, message, exit status).
+public typealias ModelError = TypedError<ModelErrorKind>
 
-    public init(_ kind: Kind, file: String, _ message: String) {
-        self.kind = kind
-        self.file = file
-        self.message = message
-    }
-
-    public var description: String { "\(file): \(message)" }
+public enum ModelErrorKind: String, ErrorKind, CaseIterable {
+    case badConfig, missingTensor, unexpectedTensor, shapeMismatch, nonFinite, badVocab, badInput, unsupported
+    // Student checkpoints (student.ckpt): metadata and pruning masks
+    case badMetadata, badMask
 }

@@ -189,7 +189,7 @@ public final class InferenceSession {
         let eps = model.config.layerNormEps, all = scope == .all
         let h = arena[hidden].baseAddress!, w = arena[work].baseAddress!
         let proj = arena[projection].baseAddress!
-        let gelu: Epilogue = model.config.hiddenAct == "gelu" ? .biasGelu(layer.intermediate.bias.buffer.baseAddress!)
+        let gelu: Epilogue = model.config.hiddenAct.isExact ? .biasGelu(layer.intermediate.bias.buffer.baseAddress!)
                                                               : .biasGeluTanh(layer.intermediate.bias.buffer.baseAddress!)
         guard scope != .openBLASDenseOnly else {
             let ctx = arena[context].baseAddress!

@@ -48,10 +48,16 @@ public final class RuntimeModel: Sendable {
     public let embeddingsNorm: NormWeights
     public let layers: [RuntimeLayer]
     public let mlmHead: RuntimeMLMHead?
+    /// The model's size as every tool counts it (`ModelSize`): that of the model it was built from,
+    /// pooler included, though the runtime has no use for the pooler.
+    public let size: ModelSize
 
+    /// `size` defaults to a model of `config` with these weights and no pooler.
     public init(config: BertConfig, wordEmbeddings: FloatStorage, positionEmbeddings: FloatStorage,
                 tokenTypeEmbeddings: FloatStorage, embeddingsNorm: NormWeights, layers: [RuntimeLayer],
-                mlmHead: RuntimeMLMHead?) {
+                mlmHead: RuntimeMLMHead?, size: ModelSize? = nil) {
+        self.size = size ?? ModelSize(config: config, hasPooler: false,
+                                      mlmHead: mlmHead.map { $0.decoder === wordEmbeddings ? .tied : .untied } ?? .none)
         self.config = config
         self.wordEmbeddings = wordEmbeddings
         self.positionEmbeddings = positionEmbeddings
@@ -91,21 +97,8 @@ public final class RuntimeModel: Sendable {
         }
         let e = w.embeddings
         self.init(config: model.config, wordEmbeddings: e.word, positionEmbeddings: e.position,
-                  tokenTypeEmbeddings: e.tokenType, embeddingsNorm: NormWeights(e.layerNorm), layers: layers, mlmHead: head)
-    }
-
-    /// Parameters the runtime holds (the stacked Q/K/V counted once).
-    public var parameterCount: Int {
-        var n = wordEmbeddings.count + positionEmbeddings.count + tokenTypeEmbeddings.count + 2 * config.hiddenSize
-        for l in layers {
-            for d in [l.qkv, l.attentionOutput, l.intermediate, l.output] { n += d.outFeatures * d.inFeatures + d.bias.count }
-            n += 4 * config.hiddenSize
-        }
-        if let h = mlmHead {
-            n += h.transform.outFeatures * h.transform.inFeatures + h.transform.bias.count + 2 * config.hiddenSize + h.bias.count
-            if h.decoder !== wordEmbeddings { n += h.decoder.count }
-        }
-        return n
+                  tokenTypeEmbeddings: e.tokenType, embeddingsNorm: NormWeights(e.layerNorm), layers: layers, mlmHead: head,
+                  size: ModelSize(model))
     }
 
     static func stack(_ parts: [FloatStorage]) -> FloatStorage {
@@ -118,17 +111,11 @@ public final class RuntimeModel: Sendable {
         }
     }
 
-    /// Asks the kernel to reclaim the whole pages inside a borrowed buffer (a mapped file, or an
-    /// inflated archive member). MADV_PAGEOUT keeps the contents: file pages are read back on the
-    /// next access, anonymous ones stay put when there is no swap, unlike MADV_DONTNEED, which
-    /// would zero anonymous memory.
+    /// Hands back the pages of a borrowed buffer (a mapped file, or an inflated archive member)
+    /// once the runtime has its own copy (`ResidentPages`); memory this process owns stays.
     static func releasePages(_ storage: FloatStorage) {
-        guard storage.isBorrowed, let base = storage.buffer.baseAddress else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (Int(bitPattern: base) + page - 1) / page * page
-        let end = (Int(bitPattern: base) + storage.count * MemoryLayout<Float>.stride) / page * page
-        guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(p, end - start, Int32(MADV_PAGEOUT))
+        guard storage.isBorrowed else { return }
+        ResidentPages.release(UnsafeRawBufferPointer(storage.buffer))
     }
 }
 

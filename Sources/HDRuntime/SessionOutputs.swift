@@ -24,7 +24,7 @@ extension InferenceSession {
             }
         }
         var transformed = [Float](repeating: 0, count: n * d)
-        let gelu: Epilogue = config.hiddenAct == "gelu" ? .biasGelu(head.transform.bias.buffer.baseAddress!)
+        let gelu: Epilogue = config.hiddenAct.isExact ? .biasGelu(head.transform.bias.buffer.baseAddress!)
                                                         : .biasGeluTanh(head.transform.bias.buffer.baseAddress!)
         hiddenRows.withUnsafeBufferPointer { x in
             transformed.withUnsafeMutableBufferPointer { t in

@@ -1,5 +1,6 @@
 import HDFormats
 import HDModel
+import HDTensor
 
 extension RuntimeModel {
     /// A model of `config`'s shape with random weights (uniform in ±0.05, LayerNorm γ = 1, β = 0), for
@@ -7,11 +8,11 @@ extension RuntimeModel {
     /// straight into the runtime's layout, so memory holds each weight once. Same seed, same weights.
     public static func synthetic(config: BertConfig, seed: UInt64 = 0x5EED, kernel: GEMMKernel = .best) throws -> RuntimeModel {
         try config.validate(source: "<synthetic>")
-        var rng = SplitMix64(state: seed)
+        var rng = SplitMix64(seed: seed)
         let d = config.hiddenSize
         func random(_ count: Int) -> FloatStorage {
             FloatStorage(count: count) { out in
-                for i in out.indices { out[i] = rng.nextUnit() * 0.1 - 0.05 }
+                for i in out.indices { out[i] = rng.nextUnitFloat() * 0.1 - 0.05 }
             }
         }
         func constant(_ count: Int, _ value: Float) -> FloatStorage {
@@ -28,7 +29,7 @@ extension RuntimeModel {
                 return DenseWeights(rowMajor: random(out * inputs), bias: random(out), outFeatures: out, inFeatures: inputs, kernel: kernel)
             }
             let base = scratch.baseAddress!
-            for i in 0..<(out * inputs) { base[i] = rng.nextUnit() * 0.1 - 0.05 }
+            for i in 0..<(out * inputs) { base[i] = rng.nextUnitFloat() * 0.1 - 0.05 }
             return .packed(rows: (0..<out).map { UnsafePointer(base + $0 * inputs) }, bias: random(out), inFeatures: inputs)
         }
         func norm() -> NormWeights { NormWeights(gamma: constant(d, 1), beta: constant(d, 0)) }
@@ -44,20 +45,4 @@ extension RuntimeModel {
                             tokenTypeEmbeddings: random(config.typeVocabSize * d), embeddingsNorm: norm(),
                             layers: layers, mlmHead: nil)
     }
-}
-
-/// A small, fast, seedable generator (Steele, Lea & Flood's SplitMix64).
-struct SplitMix64 {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 24 bits.
-    mutating func nextUnit() -> Float { Float(next() >> 40) * 0x1p-24 }
 }

@@ -93,8 +93,8 @@ public enum FusedKernels {
 
     /// e^x to about 2 ulp (Cephes' expf: 2^n · p(r) with |r| ≤ ln2/2). Inputs are clamped to the
     /// finite range, so −∞ gives a tiny positive number, never NaN. Branch-free, so loops over it
-    /// vectorize.
-    @inline(__always)
+    /// vectorize. Inlinable, so the losses' loops in other modules vectorise over it too.
+    @inlinable @inline(__always)
     public static func exp(_ x: Float) -> Float {
         let x = x < -87.3 ? -87.3 : (x > 88.3 ? 88.3 : x)
         // Round x·log2(e) to the nearest integer by adding 1.5·2²³: the integer lands in the low mantissa bits.
@@ -113,8 +113,8 @@ public enum FusedKernels {
     }
 
     /// erf(x) to a few ulp: the odd/even rational approximation on [−4, 4] used by Eigen and XLA;
-    /// outside that range erf is ±1 in single precision. Branch-free.
-    @inline(__always)
+    /// outside that range erf is ±1 in single precision. Branch-free; inlinable like `exp`.
+    @inlinable @inline(__always)
     public static func erf(_ x: Float) -> Float {
         let x = x < -4 ? -4 : (x > 4 ? 4 : x)
         let x2 = x * x

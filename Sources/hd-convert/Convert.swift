@@ -90,7 +90,7 @@ struct Convert: ParsableCommand {
             var notes = checkpoint.notes
             if to == .npz { notes.append("an .npz holds no metadata: keep a config.json (and vocab.txt) beside it, or pass --config when reading it") }
             let summary = Summary(input: input, output: destination, format: to.rawValue, tensors: checkpoint.tensors.tensors.count,
-                                  parameters: checkpoint.parameterCount, scheme: checkpoint.scheme.description,
+                                  parameters: checkpoint.size.parameters, scheme: checkpoint.scheme.description,
                                   configSource: checkpoint.configSource, notes: notes)
             if json {
                 try JSONOutput.print(summary)

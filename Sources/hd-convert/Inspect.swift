@@ -82,7 +82,7 @@ struct Inspect: ParsableCommand {
         }
         if let scheme = r.scheme { print("naming: \(scheme)") }
         if let c = r.config, let source = r.configSource {
-            print("config (\(source)): vocab \(c.vocabSize), hidden \(c.hiddenSize), layers \(c.numHiddenLayers), heads \(c.numAttentionHeads), FFN \(c.intermediateSize), positions \(c.maxPositionEmbeddings), act \(c.hiddenAct), eps \(c.layerNormEps)")
+            print("config (\(source)): vocab \(c.vocabSize), hidden \(c.hiddenSize), layers \(c.numHiddenLayers), heads \(c.numAttentionHeads), FFN \(c.intermediateSize), positions \(c.maxPositionEmbeddings), act \(c.hiddenAct.rawValue), eps \(c.layerNormEps)")
         }
         if let v = r.vocabSize { print("vocabulary: \(v) tokens") }
         if let mlm = r.hasMLMHead { print("MLM head: \(mlm ? "yes" : "no")") }

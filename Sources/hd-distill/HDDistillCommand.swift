@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import HDCommandLine
 import HDDistill
-import HDExport
 import HDFormats
 import HDModel
 import HDTensor
@@ -88,28 +87,14 @@ struct HDDistillCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try ToolErrors.reporting("hd-distill") { try train() }
-        } catch let error as DistillError {
-            ToolErrors.fail("hd-distill", error.description)
-        }
-    }
-
-    /// TEACHER as a checkpoint. A student.ckpt teaches as the dense model it equals (its masks
-    /// applied, pruned rows and columns removed, as `hd-export --shrink` writes it), so a pruned
-    /// student can be distilled and pruned further without exporting it first; its config and
-    /// vocabulary are its own, so the load flags do not apply to it.
-    private func teacherCheckpoint() throws -> Checkpoint {
-        guard try MaskedStudent.isStudent(path: teacher) else {
-            return try Checkpoint.load(teacher, options: load.options(threads: threadsFlag.resolved))
-        }
-        let student = try MaskedStudent(path: teacher)
-        return try student.checkpoint(of: try student.denseModel(), source: teacher)
+        try ToolErrors.reporting("hd-distill") { try train() }
     }
 
     private func train() throws {
         BLAS.setThreads(threadsFlag.resolved)
-        let checkpoint = try teacherCheckpoint()
+        // TEACHER through the one loader: a student.ckpt teaches as the dense model it equals, so a
+        // pruned student can be distilled and pruned further without exporting it first.
+        let checkpoint = try Checkpoint.load(teacher, options: load.options(threads: threadsFlag.resolved))
         guard let vocab = checkpoint.vocab else {
             throw DistillError(.invalidArgument, file: teacher, "teacher: no vocabulary embedded or beside it; pass --vocab vocab.txt")
         }
@@ -117,7 +102,7 @@ struct HDDistillCommand: ParsableCommand {
             throw DistillError(.invalidArgument, file: load.vocab ?? teacher,
                 "vocabulary: expected \(checkpoint.config.vocabSize) tokens (the teacher's vocab_size), found \(vocab.count)")
         }
-        let tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: vocab, source: teacher))
+        let tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: vocab, source: teacher), lowercase: checkpoint.lowercase)
         let text = try Corpus(files: corpus, tokenizer: tokenizer,
                               options: CorpusOptions(sequenceLength: seqLen, heldOutEvery: heldOutEvery))
         if heldOutEvery > 0 && text.sequenceCount(.heldOut) == 0 {
@@ -135,128 +120,22 @@ struct HDDistillCommand: ParsableCommand {
                                      alphaAttention: layers * alphaAttention, alphaEmbedding: layers * alphaEmbedding,
                                      temperature: temperature, evalSequences: evalSequences, initialization: initialization)
         options.prune = try pruning.options(config: model.config, steps: steps)
-        if pruning.recipe == .selfDistilled {
-            // The unpruned TEACHER is only the cross-correlation's reference: no KL, no layer terms.
-            (options.alphaKL, options.alphaHidden, options.alphaAttention, options.alphaEmbedding) = (0, 0, 0, 0)
-            options.alphaCrossCorrelation = pruning.alphaCC
-            options.crossCorrelationLambda = pruning.ccLambda
-        }
+        if pruning.recipe == .selfDistilled { options.useSelfDistilledRecipe(alpha: pruning.alphaCC, lambda: pruning.ccLambda) }
         let trainer = try Trainer(student: student, teacher: mlmOnly ? nil : model, teacherSHA256: sha, vocab: vocab,
-                                  corpus: text, options: options, resume: try resume.map { try StudentCheckpoint.read(path: $0) })
-        let logFile = try log.map { try TrainingLog(path: $0, append: resume != nil) }
-        let progress = Progress(total: steps, startStep: trainer.step)
-        let evaluates = text.sequenceCount(.heldOut) > 0
+                                  lowercase: checkpoint.lowercase, corpus: text, options: options)
+        if let resume { try trainer.restore(from: TrainingCheckpoint.read(path: resume), file: resume) }
+        let run = DistillationRun(trainer: trainer, output: output, evalEvery: evalEvery, saveEvery: saveEvery,
+                                  log: try log.map { try TrainingLog(path: $0, append: resume != nil) },
+                                  progress: ProgressLine(total: steps, startStep: trainer.step), threads: threadsFlag.resolved)
         FileHandle.standardError.write(Data(("hd-distill: \(text.sequenceCount(.train)) training / \(text.sequenceCount(.heldOut)) held-out sequences of \(seqLen) "
             + "(\(text.train.count + text.heldOut.count) tokens), step \(trainer.step) of \(steps)"
-            + (evaluates ? "" : "; no held-out split, so no evaluation") + "\n").utf8))
-        // The starting point of the curves: a fresh run is evaluated once before its first step.
-        if trainer.step == 0 && evaluates && evalEvery > 0 { try evaluate(trainer, logFile, progress) }
-        var trainingSeconds = 0.0, trainedTokens = 0
-        while !trainer.isFinished {
-            let started = Date()
-            let r = try trainer.trainStep()
-            let stepSeconds = Date().timeIntervalSince(started)
-            trainingSeconds += stepSeconds
-            trainedTokens += r.tokens
-            var record: [String: LogValue] = ["kind": .text("train"), "step": .int(r.step), "lr": .number(Double(r.learningRate)),
-                                              "mlm": .number(r.mlm), "loss": .number(r.total), "grad_norm": .number(r.gradientNorm)]
-            Self.add(kl: r.kl, layers: r.layers, to: &record)
-            if let cc = r.crossCorrelation { record["cc"] = .number(cc) }
-            record["step_seconds"] = .number(stepSeconds)
-            if let seconds = r.pruneSeconds { record["prune_seconds"] = .number(seconds) }
-            if let size = r.size {
-                record["width_hidden"] = .int(size.hidden)
-                record["width_ffn"] = .int(size.ffn)
-                record["width_head"] = .int(size.headSize)
-                record["parameters"] = .int(size.parameters)
-                record["flops_per_sequence"] = .number(size.flopsPerSequence)
-            }
-            try logFile?.write(record)
-            progress.update(r)
-            if (evalEvery > 0 && r.step % evalEvery == 0) || trainer.isFinished, evaluates {
-                try evaluate(trainer, logFile, progress)
-            }
-            if (saveEvery > 0 && r.step % saveEvery == 0) || trainer.isFinished {
-                try trainer.checkpoint().write(to: output)
-            }
-        }
-        progress.finish()
-        // Training throughput counts the optimiser steps only (not loading, tokenising, evaluation or
-        // checkpoints), so it compares with a peer's timed training loop.
-        let rate = trainingSeconds > 0 ? Double(trainedTokens) / trainingSeconds : 0
+            + (text.sequenceCount(.heldOut) > 0 ? "" : "; no held-out split, so no evaluation") + "\n").utf8))
+        let summary = try run.run()
         let peak = ProcessMemory.peakResidentMiB()
-        try logFile?.write(["kind": .text("summary"), "step": .int(trainer.step), "tokens": .int(trainedTokens),
-                            "train_seconds": .number(trainingSeconds), "tokens_per_second": .number(rate),
-                            "peak_rss_mib": .number(peak), "threads": .int(threadsFlag.resolved)])
+        try run.writeSummary(summary, peakResidentMiB: peak)
         FileHandle.standardError.write(Data(String(format: "hd-distill: done at step %d: %.0f training tokens/s over %d steps, peak RSS %.0f MiB\n",
-                                                   trainer.step, rate, trainer.step - progress.startStep, peak).utf8))
-    }
-
-    private func evaluate(_ trainer: Trainer, _ logFile: TrainingLog?, _ progress: Progress) throws {
-        let e = try trainer.evaluate()
-        var eval: [String: LogValue] = ["kind": .text("eval"), "step": .int(e.step), "mlm": .number(e.mlm),
-                                        "accuracy": .number(e.accuracy), "sequences": .int(e.sequences)]
-        Self.add(kl: e.kl, layers: e.layers, to: &eval)
-        try logFile?.write(eval)
-        progress.report(e)
-    }
-
-    static func add(kl: Double?, layers: LayerTerms?, to record: inout [String: LogValue]) {
-        if let kl { record["kl"] = .number(kl) }
-        if let layers {
-            record["hidden"] = .number(layers.hidden)
-            record["attention"] = .number(layers.attention)
-            record["embedding"] = .number(layers.embedding)
-        }
+                                                   summary.step, summary.tokensPerSecond, summary.stepsRun, peak).utf8))
     }
 }
 
 extension StudentInitialization: ExpressibleByArgument {}
-
-/// One refreshed line on a terminal (step, losses, tokens/s, ETA); plain lines every 10 % otherwise.
-final class Progress {
-    let total: Int
-    let startStep: Int
-    let start = Date()
-    let isTerminal = isatty(STDERR_FILENO) == 1
-    var tokens = 0
-
-    init(total: Int, startStep: Int) {
-        self.total = total
-        self.startStep = startStep
-    }
-
-    func update(_ r: StepReport) {
-        tokens += r.tokens
-        let elapsed = Date().timeIntervalSince(start)
-        let done = r.step - startStep
-        let eta = done > 0 ? elapsed / Double(done) * Double(total - r.step) : 0
-        let line = String(format: "step %d/%d  mlm %.4f", r.step, total, r.mlm) + Self.terms(kl: r.kl, layers: r.layers)
-            + (r.crossCorrelation.map { String(format: "  cc %.4f", $0) } ?? "")
-            + (r.size.map { String(format: "  width %d/%d/%d  %.2fM params  %.2f GFLOP/seq", $0.hidden, $0.ffn, $0.headSize,
-                                   Double($0.parameters) / 1e6, $0.flopsPerSequence / 1e9) } ?? "")
-            + String(format: "  loss %.4f  |g| %.3f  lr %.2e  %.0f tok/s  ETA %.0fs",
-                     r.total, r.gradientNorm, r.learningRate, Double(tokens) / max(elapsed, 1e-9), eta)
-        if isTerminal {
-            write("\r\u{1B}[K" + line)
-        } else if r.step == total || r.step % max(1, total / 10) == 0 {
-            write(line + "\n")
-        }
-    }
-
-    func report(_ e: EvalReport) {
-        write((isTerminal ? "\r\u{1B}[K" : "") + String(format: "eval step %d: held-out mlm %.4f  top-1 %.3f", e.step, e.mlm, e.accuracy)
-              + Self.terms(kl: e.kl, layers: e.layers) + "  (\(e.sequences) sequences)\n")
-    }
-
-    /// " kl … hid … att … emb …" for the terms a run has (unweighted, as logged).
-    static func terms(kl: Double?, layers: LayerTerms?) -> String {
-        var out = kl.map { String(format: "  kl %.4f", $0) } ?? ""
-        if let layers { out += String(format: "  hid %.4f  att %.2e  emb %.4f", layers.hidden, layers.attention, layers.embedding) }
-        return out
-    }
-
-    func finish() { if isTerminal { write("\n") } }
-
-    private func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
-}

@@ -1,11 +1,9 @@
 import ArgumentParser
 import Foundation
 import HDCommandLine
-import HDDistill
 import HDExport
 import HDFormats
 import HDModel
-import HDRuntime
 import HDTensor
 
 @main
@@ -46,9 +44,6 @@ struct HDExportCommand: ParsableCommand {
 
     @OptionGroup var threads: ThreadsFlag
 
-    /// The sequence length of the FLOP figures, BERT's usual one.
-    static let flopSequenceLength = 128
-
     func validate() throws {
         if checkSequences < 1 { throw ValidationError("--check-sequences must be ≥ 1, found \(checkSequences)") }
         if !(tolerance > 0 && tolerance.isFinite) { throw ValidationError("--tolerance must be a finite number > 0, found \(tolerance)") }
@@ -67,13 +62,7 @@ struct HDExportCommand: ParsableCommand {
     }
 
     func run() throws {
-        try ToolErrors.reporting("hd-export") {
-            do {
-                try export()
-            } catch let error as DistillError {
-                ToolErrors.fail("hd-export", error.description)
-            }
-        }
+        try ToolErrors.reporting("hd-export", json: json) { try export() }
     }
 
     func export() throws {
@@ -81,12 +70,12 @@ struct HDExportCommand: ParsableCommand {
         let destination = try outputPath()
         let student = try MaskedStudent(path: shrink)
         guard let masks = student.masks else {
-            throw DistillError(.badMask, file: shrink,
+            throw ModelError(.badMask, file: shrink,
                 "tensors \(StudentCheckpoint.Prefix.mask)*: expected the masks of a pruning run, found none (the student was trained without --target or widths), so there is nothing to shrink; `hd-convert \(shrink) --allow-extra -o OUT.safetensors` writes its weights as they are")
         }
         let dense = try student.denseModel()
         let report = try Equivalence.measure(masked: student.model, masks: masks, dense: dense,
-                                             batch: MaskedStudent.checkBatch(student.model.config, sequences: checkSequences))
+                                             batch: Equivalence.checkBatch(student.model.config, sequences: checkSequences))
         try report.check(tolerance: tolerance, file: shrink)
 
         let exported = try student.checkpoint(of: dense, source: shrink)

@@ -1,7 +1,6 @@
 import Foundation
 import HDExport
 import HDModel
-import HDRuntime
 
 /// What `hd-export` printed: the model before (masked, full width) and after (dense), the
 /// equivalence check and where the files went. `--json` prints it as one object.
@@ -20,25 +19,28 @@ struct Summary: Encodable {
     struct Shape: Encodable {
         var hidden: Int
         var layers: [Layer]
-        /// Every float in the file (the MLM decoder counted once when tied to the word embeddings).
-        var parameters: Int
-        var flopsPerSequence: Int
+        /// The one count (`ModelSize`): parameters, FLOPs per 128-token sequence.
+        var size: ModelSize
 
         enum CodingKeys: String, CodingKey {
-            case hidden, layers, parameters
-            case flopsPerSequence = "flops_per_128_token_sequence"
+            case hidden, layers
         }
 
-        init(_ model: BertModel) throws {
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(hidden, forKey: .hidden)
+            try c.encode(layers, forKey: .layers)
+            try size.encode(to: encoder)
+        }
+
+        init(_ model: BertModel) {
             let c = model.config
             hidden = c.hiddenSize
             layers = (0..<c.numHiddenLayers).map { l in
                 let s = c.layer(l)
                 return Layer(heads: s.attentionHeads, headSize: s.headSize, ffn: s.intermediateSize)
             }
-            let pooler = model.weights.pooler.map { $0.weight.count + $0.bias.count } ?? 0
-            parameters = try BertParameterLayout(model: model).parameterCount + pooler
-            flopsPerSequence = FlopReport(config: c, batchSize: 1, sequenceLength: HDExportCommand.flopSequenceLength).total.total
+            size = ModelSize(model)
         }
 
         /// "hidden 128, 2 heads × 64, FFN 512", with a part per layer when layers differ.
@@ -89,8 +91,8 @@ struct Summary: Encodable {
         self.hfDir = hfDir
         self.hfUnloadable = hfUnloadable
         unpruned = student.isUnpruned
-        before = try Shape(student.model)
-        after = try Shape(dense)
+        before = Shape(student.model)
+        after = Shape(dense)
         let worst = report.worst
         check = Check(sequences: report.sequences, sequenceLength: report.sequenceLength, tolerance: tolerance,
                       maxRelativeError: worst.error, worst: worst.what, hiddenStates: report.hiddenStates, mlmLogits: report.mlmLogits)
@@ -108,8 +110,9 @@ struct Summary: Encodable {
     func printText() {
         print("wrote \(output): \(after.widths)")
         print("  was \(before.widths)")
-        print("  parameters \(before.parameters) → \(after.parameters) (\(percent(after.parameters, before.parameters)))")
-        print("  FLOPs per \(HDExportCommand.flopSequenceLength)-token sequence \(before.flopsPerSequence) → \(after.flopsPerSequence) (\(percent(after.flopsPerSequence, before.flopsPerSequence)))")
+        let (b, a) = (before.size, after.size)
+        print("  parameters \(b.parameters) → \(a.parameters) (\(percent(a.parameters, b.parameters)))")
+        print("  FLOPs per \(ModelSize.flopSequenceLength)-token sequence \(b.flopsPer128TokenSequence) → \(a.flopsPer128TokenSequence) (\(percent(a.flopsPer128TokenSequence, b.flopsPer128TokenSequence)))")
         print("checked: \(check.sequences) sequences of \(check.sequenceLength) tokens (one half padding), every hidden state\(check.mlmLogits == nil ? "" : " and the MLM logits"): max relative error \(String(format: "%.2g", check.maxRelativeError)) (\(check.worst)) ≤ \(check.tolerance)")
         if let hfDir { print("wrote \(hfDir)/: config.json, model.safetensors, vocab.txt (transformers BertConfig)") }
         for note in notes { print("note: \(note)") }

@@ -125,8 +125,8 @@ struct Bench: ParsableCommand {
             let flops = FlopReport(config: runtime.config, lengths: lengths)
             let total = flops.total, tokens = lengths.reduce(0, +)
             var report = Report(
-                model: model ?? "random \(shape!)", params: runtime.parameterCount,
-                weightsMB: Double(runtime.parameterCount * 4) / 1_048_576, batch: batch, seqLen: seqLen, tokens: tokens,
+                model: model ?? "random \(shape!)", params: runtime.size.parameters,
+                weightsMB: Double(runtime.size.parameters * 4) / 1_048_576, batch: batch, seqLen: seqLen, tokens: tokens,
                 threads: threads, iterations: iterations, flopsPerForward: total.total,
                 flopsByOp: ["gemm": total.gemm, "attention": total.attention, "elementwise": total.elementwise],
                 flopsByLayer: flops.layers.map(\.total),
@@ -159,7 +159,7 @@ struct Bench: ParsableCommand {
         if let shape { return (try RuntimeModel.synthetic(config: try Self.config(shape: shape), kernel: kernel), nil) }
         var options = LoadOptions()
         options.checkFinite = false
-        let checkpoint = try denseCheckpoint(model!, options: options)
+        let checkpoint = try Checkpoint.load(model!, options: options)
         return (RuntimeModel(model: try BertModel(checkpoint: checkpoint), kernel: kernel), checkpoint.vocab)
     }
 

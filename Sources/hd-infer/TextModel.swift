@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import HDCommandLine
-import HDDistill
-import HDExport
 import HDModel
 import HDRuntime
 import HDTokenizer
@@ -19,7 +17,7 @@ struct TextArguments: ParsableArguments {
     @Flag(name: .long, help: "Cut inputs longer than the position table instead of refusing them.")
     var truncate = false
 
-    @Flag(name: .long, help: "Keep case and accents (for cased checkpoints; the default is uncased like bert-base-uncased).")
+    @Flag(name: .long, help: "Keep case and accents whatever the checkpoint records (the default is the checkpoint's casing: do_lower_case, else its vocabulary).")
     var cased = false
 
     @Flag(name: .long, help: "Print JSON: one object per input.")
@@ -49,11 +47,11 @@ struct TextModel {
     let truncate: Bool
 
     init(_ args: TextArguments) throws {
-        checkpoint = try denseCheckpoint(args.model, options: args.load.options(threads: args.threads.threads))
+        checkpoint = try Checkpoint.load(args.model, options: args.load.options(threads: args.threads.threads))
         guard let vocab = checkpoint.vocab else {
             throw ModelError(.badVocab, file: checkpoint.source, "the checkpoint carries no vocabulary and there is no vocab.txt beside it; pass --vocab")
         }
-        tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: vocab, source: checkpoint.source), lowercase: !args.cased)
+        tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: vocab, source: checkpoint.source), lowercase: args.cased ? false : checkpoint.lowercase)
         let model = RuntimeModel(model: try BertModel(checkpoint: checkpoint))
         session = try InferenceSession(model: model, maxBatch: 1, maxLength: checkpoint.config.maxPositionEmbeddings,
                                        threads: args.threads.resolved)
@@ -78,20 +76,5 @@ struct TextModel {
     /// Runs the encoder on one sequence.
     func run(_ ids: [Int]) throws {
         try session.forward(TokenBatch(ids: [ids]))
-    }
-}
-
-/// MODEL as a dense checkpoint. A student.ckpt runs as the dense model it equals: its masks applied
-/// and its pruned rows and columns removed in memory, as `hd-export --shrink` would write it (its
-/// load flags do not apply: the checkpoint embeds its config and vocabulary). Anything else loads
-/// as `Checkpoint.load` reads it.
-func denseCheckpoint(_ path: String, options: LoadOptions) throws -> Checkpoint {
-    guard try MaskedStudent.isStudent(path: path) else { return try Checkpoint.load(path, options: options) }
-    do {
-        let student = try MaskedStudent(path: path)
-        return try student.checkpoint(of: try student.denseModel(), source: path)
-    } catch let error as DistillError {
-        // The student's own checks (metadata, masks) are bad input like a malformed model file.
-        throw ModelError(.badInput, file: error.file, error.message)
     }
 }

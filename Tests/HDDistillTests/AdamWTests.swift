@@ -1,6 +1,7 @@
 import Foundation
 import HDDistill
 import HDTestSupport
+import HDTensor
 import Testing
 
 @Suite struct AdamWTests {

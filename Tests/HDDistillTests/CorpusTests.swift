@@ -2,6 +2,7 @@ import Foundation
 import HDDistill
 import HDTestSupport
 import HDTokenizer
+import HDTensor
 import Testing
 
 @Suite struct CorpusTests {

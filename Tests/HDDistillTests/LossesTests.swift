@@ -1,5 +1,6 @@
 import Foundation
 import HDDistill
+import HDTensor
 import Testing
 
 /// Each loss's analytic gradient against central finite differences of its own forward.

@@ -1,6 +1,7 @@
 import HDDistill
 import HDTestSupport
 import HDTokenizer
+import HDTensor
 import Testing
 
 @Suite struct MaskingTests {

@@ -1,6 +1,7 @@
 import HDDistill
 import HDFormats
 import HDModel
+import HDTensor
 import HDTestSupport
 import Testing
 

@@ -15,13 +15,14 @@ import Testing
         return o
     }
 
-    static func trainer(_ options: TrainerOptions, resume: StudentCheckpoint? = nil) throws -> Trainer {
-        try Trainer(student: TrainerTests.model(seed: 9), teacher: TrainerTests.model(seed: 9), teacherSHA256: nil, vocab: nil,
-                    corpus: TrainerTests.corpus(), options: options, resume: resume)
+    static func trainer(_ options: TrainerOptions, resume: TrainingCheckpoint? = nil) throws -> Trainer {
+        let trainer = try Trainer(student: TrainerTests.model(seed: 9), teacher: TrainerTests.model(seed: 9), teacherSHA256: nil, vocab: nil,
+                                  corpus: TrainerTests.corpus(), options: options)
+        return try resume.map { try TrainerTests.resuming(trainer, from: $0) } ?? trainer
     }
 
     /// Every floats of `name` in the checkpoint.
-    static func floats(_ c: StudentCheckpoint, _ name: String) -> [Float] { c.weights[name]?.floats?.array ?? [] }
+    static func floats(_ c: TrainingCheckpoint, _ name: String) -> [Float] { c.weights[name]?.floats?.array ?? [] }
 
     /// After every step: each group keeps exactly what the schedule says at the last mask update, no
     /// unit comes back, and every pruned weight and both its Adam moments are exactly zero.
@@ -52,7 +53,10 @@ import Testing
             #expect(r.size?.hidden == pruner.masks.kept(.hidden))
         }
         #expect(pruner.masks.kept(.hidden) == 16 && pruner.masks.kept(.ffn(1)) == 24 && pruner.masks.kept(.value(0)) == 4 * 3)
-        #expect(trainer.studentSize?.parameters ?? 0 < trainer.parameters.layout.parameterCount)
+        // The log's size is the one count of the dense model the exporter writes.
+        let masked = try BertModel(config: trainer.parameters.layout.config, weights: trainer.parameters.model.weights, masks: pruner.masks)
+        #expect(trainer.studentSize?.size == ModelSize(try Shrink.dense(masked, masks: pruner.masks)))
+        #expect(trainer.studentSize?.size.parameters ?? .max < ModelSize(trainer.parameters.model).parameters)
         // The evaluation runs on the masked model and stays finite.
         #expect(try trainer.evaluate().kl?.isFinite == true)
     }
@@ -71,17 +75,17 @@ import Testing
             for _ in 0..<5 { _ = try interrupted.trainStep() }
             try interrupted.checkpoint().write(to: path)
         }
-        let saved = try StudentCheckpoint.read(path: path)
+        let saved = try TrainingCheckpoint.read(path: path)
         #expect(saved.masks.count == 1 + 3 * 2 && !saved.importance.isEmpty)
         let resumed = try Self.trainer(options, resume: saved)
         while !resumed.isFinished { _ = try resumed.trainStep() }
         let a = straight.checkpoint(), b = resumed.checkpoint()
         #expect(TrainerTests.bits(a) == TrainerTests.bits(b))
-        for family in [\StudentCheckpoint.adamM, \StudentCheckpoint.adamV, \StudentCheckpoint.importance] {
+        for family in [\TrainingCheckpoint.adamM, \TrainingCheckpoint.adamV, \TrainingCheckpoint.importance] {
             #expect(a[keyPath: family].mapValues { $0.floats?.array.map(\.bitPattern) ?? [] }
                     == b[keyPath: family].mapValues { $0.floats?.array.map(\.bitPattern) ?? [] })
         }
-        func masks(_ c: StudentCheckpoint) -> [String: [Int64]] {
+        func masks(_ c: TrainingCheckpoint) -> [String: [Int64]] {
             c.masks.mapValues { if case .int64(let v) = $0.values { v } else { [] } }
         }
         #expect(masks(a) == masks(b))
@@ -89,7 +93,7 @@ import Testing
         // Masks that do not belong to the weights (a pruned unit with nonzero weights) are refused.
         var forged = saved
         forged.masks["hidden"] = Tensor(shape: [32], values: .int64((0..<32).map { Int64($0 < 16 ? 1 : 0) }), storedAs: .int32)
-        let error = #expect(throws: DistillError.self) { try Self.trainer(options, resume: forged) }
+        let error = #expect(throws: ModelError.self) { try Self.trainer(options, resume: forged) }
         #expect(error?.kind == .badMask)
         // So is a resume with a different pruning recipe.
         var other = options

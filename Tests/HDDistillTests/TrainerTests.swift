@@ -2,6 +2,7 @@ import Foundation
 import HDDistill
 import HDFormats
 import HDModel
+import HDTensor
 import HDTestSupport
 import Testing
 
@@ -34,7 +35,13 @@ import Testing
                    options: CorpusOptions(sequenceLength: 32, heldOutEvery: 3))
     }
 
-    static func bits(_ c: StudentCheckpoint) -> [String: [UInt32]] {
+    /// `trainer` continuing `checkpoint` (`Trainer.restore`).
+    static func resuming(_ trainer: Trainer, from checkpoint: TrainingCheckpoint) throws -> Trainer {
+        try trainer.restore(from: checkpoint, file: "<resume>")
+        return trainer
+    }
+
+    static func bits(_ c: TrainingCheckpoint) -> [String: [UInt32]] {
         c.weights.mapValues { $0.floats.map { $0.buffer.map(\.bitPattern) } ?? [] }
     }
 
@@ -75,17 +82,17 @@ import Testing
             for _ in 0..<3 { _ = try interrupted.trainStep() }
             try interrupted.checkpoint().write(to: path)
         }
-        let saved = try StudentCheckpoint.read(path: path)
+        let saved = try TrainingCheckpoint.read(path: path)
         #expect(saved.state.step == 3 && saved.state.teacherSHA256 == sha)
-        let resumed = try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus,
-                                  options: options, resume: saved)
+        let resumed = try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus,
+                                  options: options), from: saved)
         while !resumed.isFinished { _ = try resumed.trainStep() }
         let a = straight.checkpoint(), b = resumed.checkpoint()
         #expect(Self.bits(a) == Self.bits(b))
         #expect(a.state == b.state)
         #expect(Set(a.projections.keys) == ["embeddings", "hidden.0", "hidden.1"])
         #expect(a.projections.mapValues { $0.floats?.array.map(\.bitPattern) ?? [] } == b.projections.mapValues { $0.floats?.array.map(\.bitPattern) ?? [] })
-        for moments in [\StudentCheckpoint.adamM, \StudentCheckpoint.adamV] {
+        for moments in [\TrainingCheckpoint.adamM, \TrainingCheckpoint.adamV] {
             #expect(a[keyPath: moments].mapValues { $0.floats?.array.map(\.bitPattern) ?? [] }
                     == b[keyPath: moments].mapValues { $0.floats?.array.map(\.bitPattern) ?? [] })
         }
@@ -96,16 +103,16 @@ import Testing
         var other = options
         other.learningRate = 2e-3
         let error = #expect(throws: DistillError.self) {
-            try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: other, resume: saved)
+            try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: other), from: saved)
         }
         #expect(error?.message.contains("lr") == true)
         #expect(throws: DistillError.self) {
-            try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: nil, vocab: nil, corpus: corpus, options: options, resume: saved)
+            try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: nil, vocab: nil, corpus: corpus, options: options), from: saved)
         }
         var kept = options
         (kept.alphaHidden, kept.alphaAttention, kept.alphaEmbedding) = (0, 0, 0)
         let layers = #expect(throws: DistillError.self) {
-            try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: kept, resume: saved)
+            try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: kept), from: saved)
         }
         #expect(layers?.message.contains("alpha_hidden") == true)
         // A checkpoint whose projections do not match its recipe (edited by hand) is refused by name.
@@ -114,7 +121,7 @@ import Testing
         forged.adamM["hd.proj.hidden.1"] = nil
         forged.adamV["hd.proj.hidden.1"] = nil
         let missing = #expect(throws: DistillError.self) {
-            try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: options, resume: forged)
+            try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: options), from: forged)
         }
         #expect(missing?.message.contains("hd.proj.hidden.1") == true)
     }
@@ -165,9 +172,10 @@ import Testing
                                      alphaHidden: term == .hidden ? 1 : 0, alphaAttention: term == .attention ? 100 : 0,
                                      alphaEmbedding: term == .embedding ? 1 : 0)
         let teacher = try Self.model(seed: 9)
-        func trainer(_ resume: StudentCheckpoint?) throws -> Trainer {
-            try Trainer(student: Self.model(seed: 2), teacher: teacher, teacherSHA256: nil, vocab: nil, corpus: corpus,
-                        options: options, resume: resume)
+        func trainer(_ resume: TrainingCheckpoint?) throws -> Trainer {
+            let trainer = try Trainer(student: Self.model(seed: 2), teacher: teacher, teacherSHA256: nil, vocab: nil, corpus: corpus,
+                                      options: options)
+            return try resume.map { try TrainerTests.resuming(trainer, from: $0) } ?? trainer
         }
         // A projection off the identity, so its gradient is not special; set through a step-0 checkpoint.
         var start = try trainer(nil).checkpoint()
@@ -182,12 +190,12 @@ import Testing
         let moments = stepped.checkpoint().adamM
         let c1 = Float(1 - 0.9)
         func gradient(_ key: String) throws -> [Float] { try #require(moments[key]?.floats?.array, "\(key)").map { $0 / c1 } }
-        func loss(_ edit: (inout StudentCheckpoint) -> Void) throws -> Double {
+        func loss(_ edit: (inout TrainingCheckpoint) -> Void) throws -> Double {
             var c = start
             edit(&c)
             return try trainer(c).trainStep().total
         }
-        func check(_ what: String, analytic: Float, h: Float, _ edit: @escaping (inout StudentCheckpoint, Float) -> Void) throws {
+        func check(_ what: String, analytic: Float, h: Float, _ edit: @escaping (inout TrainingCheckpoint, Float) -> Void) throws {
             let numeric = (try loss { edit(&$0, h) } - loss { edit(&$0, -h) }) / Double(2 * h)
             #expect(abs(numeric - Double(analytic)) <= 0.02 * abs(numeric) + 1e-6 * abs(report.total),
                     "\(term) \(what): analytic \(analytic), finite differences \(numeric)")

@@ -87,7 +87,7 @@ struct BackwardTests {
             let checkpoint = try Checkpoint.load(TestSupport.fixture("tiny-bert"))
             var config = checkpoint.config, tensors = checkpoint.tensors
             if self == .untiedTanhGELU {
-                config.hiddenAct = "gelu_new"
+                config.hiddenAct = .geluNew
                 tensors[BertNames.mlmDecoderWeight] = Tensor(shape: [config.vocabSize, config.hiddenSize],
                                                              floats: try ref.floats("decoder_weight"))
             }

@@ -138,7 +138,7 @@ struct CheckpointBadInputTests {
         #expect(try SyntheticCheckpoint.load(set).tensors[BertNames.mlmDecoderWeight] != nil)
     }
 
-    @Test("without a config, shapes give it and heads default to hidden/64 with a note")
+    @Test("without a config, shapes give the widths but heads are never guessed: --heads or a refusal")
     func inferredConfig() throws {
         var config = SyntheticCheckpoint.config
         config.hiddenSize = 64
@@ -147,10 +147,15 @@ struct CheckpointBadInputTests {
         for (name, shape) in BertNames.requiredShapes(config) {
             set[name] = Tensor(shape: shape, floats: Array(repeating: 0.01, count: shape.reduce(1, *)))
         }
-        let checkpoint = try SyntheticCheckpoint.load(set, withConfig: false)
+        // hidden 64 would once have run as 64 / 64 = 1 head without a word.
+        let error = #expect(throws: ModelError.self) { try SyntheticCheckpoint.load(set, withConfig: false) }
+        #expect(error?.message.contains("pass --heads") == true && error?.field == "num_attention_heads")
+        var options = LoadOptions()
+        options.heads = 1
+        let checkpoint = try SyntheticCheckpoint.load(set, options: options, withConfig: false)
         #expect(checkpoint.config == config)
         #expect(checkpoint.configSource == "inferred from shapes")
-        #expect(checkpoint.notes.contains { $0.contains("assumed 1 attention heads") })
+        #expect(checkpoint.notes.contains { $0.contains("1 attention heads from --heads") })
     }
 
     @Test("without a config, a hidden size that is not a multiple of 64 needs --heads")

@@ -65,7 +65,7 @@ struct ForwardTests {
     /// The tanh GELU and an explicit attention scale (a pruned student's config) take their own paths.
     @Test func tanhGELUAndExplicitScaleMatchReference() throws {
         let ref = try ReferenceArrays("reference/tiny-bert-forward.npz")
-        let model = try Self.tinyModel { $0.hiddenAct = "gelu_new"; $0.attentionScale = 0.3 }
+        let model = try Self.tinyModel { $0.hiddenAct = .geluNew; $0.attentionScale = 0.3 }
         let output = try model.forward(try ref.batch())
         #expect(relativeError(output.lastHiddenState, try ref.floats("variant_last_hidden_state")) < 1e-5)
         #expect(relativeError(try model.mlmLogits(output), try ref.floats("variant_mlm_logits")) < 1e-5)

@@ -86,7 +86,7 @@ import Testing
                       LayerShape(attentionHeads: 2, headSize: 12, intermediateSize: 24),
                       LayerShape(attentionHeads: 4, headSize: 5, intermediateSize: 72)]
         let config = BertConfig(vocabSize: 50, hiddenSize: 36, numHiddenLayers: 3, numAttentionHeads: 4,
-                                intermediateSize: 64, maxPositionEmbeddings: 32, hiddenAct: "gelu_new",
+                                intermediateSize: 64, maxPositionEmbeddings: 32, hiddenAct: .geluNew,
                                 headSizeOverride: 9, layerShapes: shapes, attentionScale: 0.25)
         var state: UInt64 = 7
         func random() -> Float {

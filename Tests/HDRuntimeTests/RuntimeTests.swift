@@ -72,7 +72,7 @@ import Testing
         let config = BertConfig(vocabSize: 64, hiddenSize: 24, numHiddenLayers: 2, numAttentionHeads: 3, intermediateSize: 40)
         let a = try RuntimeModel.synthetic(config: config, seed: 1), b = try RuntimeModel.synthetic(config: config, seed: 1)
         #expect(a.layers[1].qkv.weight.array == b.layers[1].qkv.weight.array)
-        #expect(a.parameterCount == 64 * 24 + 512 * 24 + 2 * 24 + 2 * 24 + 2 * (72 * 24 + 72 + 24 * 24 + 24 + 40 * 24 + 40 + 24 * 40 + 24 + 4 * 24))
+        #expect(a.size.parameters == 64 * 24 + 512 * 24 + 2 * 24 + 2 * 24 + 2 * (72 * 24 + 72 + 24 * 24 + 24 + 40 * 24 + 40 + 24 * 40 + 24 + 4 * 24))
         let session = try InferenceSession(model: a, maxBatch: 1, maxLength: 6, threads: 2)
         try session.forward(TokenBatch(batchSize: 1, sequenceLength: 6, ids: [1, 2, 3, 4, 5, 6]))
         #expect(session.packedHiddenState.allSatisfy { $0.isFinite })

@@ -1,4 +1,4 @@
-import HDModel
+
 
 /// FLOPs of one piece of the forward, by kind: dense GEMMs (Q/K/V, attention-out, FFN), the
 /// attention GEMMs (Q·Kᵀ and P·V, quadratic in the sequence length) and element-wise work.

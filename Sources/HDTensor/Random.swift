@@ -10,6 +10,9 @@ public struct SplitMix64: Sendable {
         return Self.mix(state)
     }
 
+    /// Uniform in [0, 1) with 24 bits.
+    public mutating func nextUnitFloat() -> Float { Float(next() >> 40) * 0x1p-24 }
+
     /// The finaliser alone: a stateless bijective hash of `x`.
     public static func mix(_ x: UInt64) -> UInt64 {
         var z = x

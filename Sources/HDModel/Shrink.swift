@@ -1,5 +1,4 @@
 import HDFormats
-import HDModel
 
 /// Physically removes pruned units: every tensor keeps only the rows and columns its coupling
 /// (`PruneMasks.couplings`) marks as kept, which gives a dense model of consistent widths that
@@ -12,7 +11,44 @@ public enum Shrink {
         guard masks.config == config else {
             throw ModelError(.shapeMismatch, file: "<model>", "shrink: the masks were laid out for another model shape")
         }
-        let widths = masks.keptWidths
+        let shrunk = try masks.denseConfig()
+
+        let parameters = try BertParameters(copying: model)
+        let kept = Dictionary(uniqueKeysWithValues: masks.groups.map { g in
+            (g, masks.flags(g).indices.filter { masks.flags(g)[$0] != 0 })
+        })
+        var tensors = TensorSet()
+        for c in PruneMasks.couplings(parameters.layout) {
+            let values = parameters.storage[c.entry]
+            let (rows, columns) = c.matrix
+            let rowIndex = c.rows.map { kept[$0]! } ?? Array(0..<rows)
+            let columnIndex = c.columns.map { kept[$0]! } ?? Array(0..<columns)
+            var out = [Float]()
+            out.reserveCapacity(rowIndex.count * columnIndex.count)
+            for r in rowIndex { for j in columnIndex { out.append(values[r * columns + j]) } }
+            if case .queryKey(let l)? = c.rows, c.entry.name.hasSuffix("query.weight") || c.entry.name.hasSuffix("query.bias") {
+                let fold = config.attentionScale(layer: l) * Float(shrunk.layer(l).headSize).squareRoot()
+                for i in out.indices { out[i] *= fold }
+            }
+            tensors[c.entry.name] = Tensor(shape: c.entry.shape.count == 2 ? [rowIndex.count, columnIndex.count] : [rowIndex.count],
+                                           floats: out)
+        }
+        if let pooler = model.weights.pooler {
+            // The pooler reads the [CLS] hidden state and feeds tasks: rows and columns are hidden dims.
+            let h = kept[.hidden]!, d = config.hiddenSize
+            tensors[BertNames.poolerWeight] = Tensor(shape: [h.count, h.count], floats: h.flatMap { r in h.map { pooler.weight.buffer[r * d + $0] } })
+            tensors[BertNames.poolerBias] = Tensor(shape: [h.count], floats: h.map { pooler.bias.buffer[$0] })
+        }
+        return try BertModel(config: shrunk, weights: BertWeights(tensors: tensors, config: shrunk, source: "<shrunk model>"))
+    }
+}
+
+extension PruneMasks {
+    /// The config of the dense model the masked one equals: the kept widths, and the plain
+    /// 1/√(head size) attention scale (`Shrink.dense` folds the difference into W_Q). Uniform
+    /// layers give a plain BERT config; differing ones per-layer shapes.
+    public func denseConfig() throws -> BertConfig {
+        let widths = keptWidths
         var layerShapes: [LayerShape] = []
         for (l, w) in widths.layers.enumerated() {
             guard w.queryKeyHeadSize == w.valueHeadSize, w.queryKeyHeadSize > 0, w.ffn > 0 else {
@@ -34,33 +70,6 @@ public enum Shrink {
             shrunk.layerShapes = layerShapes
         }
         try shrunk.validate(source: "<shrunk model>")
-
-        let parameters = try BertParameters(copying: model)
-        let kept = Dictionary(uniqueKeysWithValues: masks.groups.map { g in
-            (g, masks.flags(g).indices.filter { masks.flags(g)[$0] != 0 })
-        })
-        var tensors = TensorSet()
-        for c in PruneMasks.couplings(parameters.layout) {
-            let values = parameters.storage[c.entry]
-            let (rows, columns) = c.matrix
-            let rowIndex = c.rows.map { kept[$0]! } ?? Array(0..<rows)
-            let columnIndex = c.columns.map { kept[$0]! } ?? Array(0..<columns)
-            var out = [Float]()
-            out.reserveCapacity(rowIndex.count * columnIndex.count)
-            for r in rowIndex { for j in columnIndex { out.append(values[r * columns + j]) } }
-            if case .queryKey(let l)? = c.rows, c.entry.name.hasSuffix("query.weight") || c.entry.name.hasSuffix("query.bias") {
-                let fold = config.attentionScale(layer: l) * Float(layerShapes[l].headSize).squareRoot()
-                for i in out.indices { out[i] *= fold }
-            }
-            tensors[c.entry.name] = Tensor(shape: c.entry.shape.count == 2 ? [rowIndex.count, columnIndex.count] : [rowIndex.count],
-                                           floats: out)
-        }
-        if let pooler = model.weights.pooler {
-            // The pooler reads the [CLS] hidden state and feeds tasks: rows and columns are hidden dims.
-            let h = kept[.hidden]!, d = config.hiddenSize
-            tensors[BertNames.poolerWeight] = Tensor(shape: [h.count, h.count], floats: h.flatMap { r in h.map { pooler.weight.buffer[r * d + $0] } })
-            tensors[BertNames.poolerBias] = Tensor(shape: [h.count], floats: h.map { pooler.bias.buffer[$0] })
-        }
-        return try BertModel(config: shrunk, weights: BertWeights(tensors: tensors, config: shrunk, source: "<shrunk model>"))
+        return shrunk
     }
 }
