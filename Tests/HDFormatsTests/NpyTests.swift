@@ -78,13 +78,22 @@ struct NpyTests {
         }
     }
 
-    @Test("a header over 64 KiB switches to version 2.0")
+    @Test("a header over 64 KiB switches to version 2.0; reading it is refused past numpy's 10,000-byte limit, as numpy.load does")
     func version2WhenNeeded() throws {
         let shape = [Int](repeating: 1, count: 30_000)
         let bytes = try Npy.encode(Tensor(shape: shape, floats: [7]))
         #expect(bytes[6] == 2)
-        let back = try decodeNpy(bytes)
-        #expect(back.shape == shape && back.floats?.array == [7])
+        #expect(throws: FormatError.self) { try decodeNpy(bytes) }
+        do {
+            _ = try decodeNpy(bytes)
+        } catch let error as FormatError {
+            #expect(error.kind == .tooLarge && error.message.contains("numpy's own limit of 10000 bytes"))
+        }
+        // A long (version 1.0) header under the limit reads back.
+        let rank = [Int](repeating: 1, count: 2_000)
+        let v2 = try Npy.encode(Tensor(shape: rank, floats: [7]))
+        let back = try decodeNpy(v2)
+        #expect(back.shape == rank && back.floats?.array == [7])
     }
 
     @Test("bfloat16 tensors are written as <f4 (numpy has no bfloat16) without loss")
