@@ -36,7 +36,7 @@ extension ConvertCLITests {
         let tmp = try TestSupport.temporaryDirectory()
         defer { TestSupport.cleanUp(tmp) }
         let script = "\(tmp)/make.py"
-        try Self.makeF64Model.replacingOccurrences(of: "\n    ", with: "\n").write(toFile: script, atomically: true, encoding: .utf8)
+        try Self.makeF64Model.write(toFile: script, atomically: true, encoding: .utf8)
         let made = try TestSupport.run(try TestSupport.python(), [script, TestSupport.fixture("tiny-bert/model.safetensors"), tmp])
         struct Made: Decodable { var max_relative_change: Double }
         let expectedChange = try JSONDecoder().decode(Made.self, from: Data(made.stdout.utf8)).max_relative_change
