@@ -81,6 +81,28 @@ struct ReaderCaseTests {
         "st_dtype_bool": "BOOL is not a weight type",
     ]
 
+    /// What docs/FORMATS.md's "Stricter than the reference readers" table says for each stricter case.
+    static let documented: [String: String] = [
+        "np_dtype_u1": "`u1`", "np_dtype_le_i2": "`i2`", "np_dtype_le_u4": "`u4`", "np_dtype_le_u8": "`u8`",
+        "np_dtype_le_c8": "`c8`", "np_dtype_le_c16": "`c16`", "np_dtype_b1": "`b1`", "np_dtype_le_U3": "`U3`",
+        "np_dtype_S2": "`S2`", "np_dtype_le_M8_s": "`M8[s]`", "np_record": "structured", "np_padded_dtype": "structured (also inside an npz)",
+        "np_header_no_newline": "header without its final", "np_descr_name": "`'float64'`", "np_descr_no_byteorder": "`'f8'`",
+        "np_trailing_bytes": "bytes after the data", "np_npz_not_npy_member": "member that is not `.npy`",
+        "st_duplicate_tensor": "tensor name twice", "st_unknown_field": "entry with a field other than",
+        "st_dtype_u8": "`U8`", "st_dtype_bool": "`BOOL`",
+    ]
+
+    @Test("every stricter case is in docs/FORMATS.md's table")
+    func stricterCasesAreDocumented() throws {
+        let doc = try String(contentsOf: TestSupport.root.appendingPathComponent("docs/FORMATS.md"), encoding: .utf8)
+        let section = try #require(doc.range(of: "### Stricter than the reference readers")).upperBound
+        let table = doc[section...].components(separatedBy: "\n\n").prefix(3).joined(separator: "\n")
+        #expect(Set(Self.documented.keys) == Set(Self.stricter.keys))
+        for (name, phrase) in Self.documented {
+            #expect(table.contains(phrase), "\(name): FORMATS.md does not mention \(phrase)")
+        }
+    }
+
     static let accepted = ReaderCase.all.filter(\.reference.accepts)
     static let refused = ReaderCase.all.filter { !$0.reference.accepts }
 
