@@ -251,6 +251,9 @@ enum NpyDescr {
             throw FormatError(.unsupportedDType, file: file, "array '\(name)': dtype '\(descr)' is not a numpy type string; expected one of <f4 <f2 <f8 <i8 <i4 (or '>' big-endian)")
         }
         let order = chars[0]
+        if !"<>|=".utf8.contains(order) {
+            throw FormatError(.unsupportedDType, file: file, "array '\(name)': dtype '\(descr)' has no byte-order character, so the writer's byte order is unknown; numpy writes a type string such as '<f8' (little-endian) or '>f8' (big-endian): rewrite the array with numpy.save")
+        }
         let kind = Character(Unicode.Scalar(chars[1]))
         let code = String(descr.dropFirst())
         let refusal: String?

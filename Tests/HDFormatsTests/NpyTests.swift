@@ -272,6 +272,8 @@ struct NpyBadCase: Sendable, CustomTestStringConvertible {
             NpyBadCase("byte size overflows", .badShape, header: d("<f4", false, "(4294967296, 4294967296)")),
             NpyBadCase("text after the dict", .badHeader, header: d("<f4", false, "(1,)") + " x"),
             NpyBadCase("object dtype", .unsupportedDType, header: d("|O", false, "(1,)")),
+            NpyBadCase("descr without byte order (f4)", .unsupportedDType, header: d("f4", false, "(1,)")),
+            NpyBadCase("descr as a dtype name (float32)", .unsupportedDType, header: d("float32", false, "(1,)")),
             NpyBadCase("structured dtype", .unsupportedDType, header: "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }"),
             NpyBadCase("bytes string dtype", .unsupportedDType, header: d("|S4", false, "(1,)")),
             NpyBadCase("unicode string dtype", .unsupportedDType, header: d("<U1", false, "(1,)")),
