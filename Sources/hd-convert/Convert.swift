@@ -11,6 +11,10 @@ struct Convert: ParsableCommand {
         The default output is <stem>.safetensors beside the input: f32 tensors under canonical Hugging Face \
         names, with hd.config, hd.vocab and hd.source (input name and sha256) in its metadata. Every output \
         is written to a temp file, re-read and validated, then renamed into place.
+
+        Every float tensor is written as f32: F16 and BF16 widen exactly; F64 is rounded to the nearest f32 \
+        and a note (and --json's narrowed_from_f64) gives the largest relative change. An -o ending in \
+        .safetensors, .npz or .npy must agree with --to.
         """)
 
     enum Target: String, ExpressibleByArgument, CaseIterable {
