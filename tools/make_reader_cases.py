@@ -28,6 +28,10 @@ manifest.json lists per case: file, format, family, origin (the upstream test it
 reference (accepts, error, tensors: name -> dtype, shape, f32 bit patterns as hex or int64 values,
 f64_narrowing as float.hex). The Swift test never accepts what the reference refuses, never loads other
 values, and lists every case it refuses although the reference accepts (docs/FORMATS.md says why).
+
+Values are seeded, so a rerun writes the same manifest; the .npz files embed the time they were written
+(zipfile), so their bytes change. After regenerating, rewrite fixtures/MANIFEST:
+    .venv/bin/python tools/make_fixtures.py --manifest-only
 """
 import io
 import json
