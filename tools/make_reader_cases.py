@@ -29,7 +29,8 @@ reference (accepts, error, tensors: name -> dtype, shape, f32 bit patterns as he
 f64_narrowing as float.hex). The Swift test never accepts what the reference refuses, never loads other
 values, and lists every case it refuses although the reference accepts (docs/FORMATS.md says why).
 
-Values are seeded, so a rerun writes the same manifest; the .npz files embed the time they were written
+Values are seeded, so a rerun writes the same manifest (except which of several bad tensors a safetensors
+error names: its header is a hash map); the .npz files embed the time they were written
 (zipfile), so their bytes change. After regenerating, rewrite fixtures/MANIFEST:
     .venv/bin/python tools/make_fixtures.py --manifest-only
 """
