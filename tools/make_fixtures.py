@@ -227,6 +227,7 @@ GENERATORS = [
     ("interop/", ".npy", "python3 tools/make_npz_interop_fixture.py"),
     ("interop/", ".npz", "python3 tools/make_npz_interop_fixture.py"),
     ("tokenizer/", "", "python3 tools/make_tokenizer_fixture.py"),
+    ("reader-cases/", "", ".venv/bin/python tools/make_reader_cases.py"),
     ("vocab/", "", "copy of bert-base-uncased vocab.txt (tools/fetch-models.sh splade-tiny)"),
     ("reference/tiny-bert-forward", "", "python3 tools/reference_forward.py tiny"),
     ("reference/splade-tiny-mlm", "", "python3 tools/reference_forward.py splade --model-dir .cache/models/splade-tiny"),

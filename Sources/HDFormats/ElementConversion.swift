@@ -83,13 +83,24 @@ public enum ElementConversion {
         }
     }
 
-    /// Reads `count` little-endian f64 values, rounding each to the nearest f32 (overflow → ±Inf).
-    public static func float64ToFloat32(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutableBufferPointer<Float>) {
+    /// Reads `count` little-endian f64 values, rounding each to the nearest f32 (overflow → ±Inf), and
+    /// returns the largest relative change that made: max |f32 − f64| / |f64| over the finite nonzero
+    /// values (0 when every value is exact in f32, +∞ when a finite value overflowed).
+    @discardableResult
+    public static func float64ToFloat32(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutableBufferPointer<Float>) -> Double {
         precondition(destination.count >= count, "destination too small")
-        guard let d = destination.baseAddress else { return }
+        guard let d = destination.baseAddress else { return 0 }
+        var worst: Double = 0
         for i in 0..<count {
-            d[i] = Float(Double(bitPattern: UInt64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+            let wide = Double(bitPattern: UInt64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))
+            let narrow = Float(wide)
+            d[i] = narrow
+            if wide.isFinite, wide != 0 {
+                let change = abs(Double(narrow) - wide) / abs(wide)
+                if change > worst { worst = change }
+            }
         }
+        return worst
     }
 
     /// Copies `count` little-endian f32 values from a source of any alignment.

@@ -35,9 +35,26 @@ public enum FileKind: Equatable, Sendable {
         }
         // Pickle protocol 2–5 starts with PROTO (0x80) and the protocol number.
         if bytes.count >= 2, bytes[0] == 0x80, (2...5).contains(bytes[1]) { return .pickle }
-        // safetensors: u64 little-endian header length, then a JSON object.
+        // safetensors: u64 little-endian header length, then a JSON object. JSON whitespace may come
+        // before the `{` (the reference implementation accepts it, and writers pad headers for
+        // alignment), so it is skipped within the declared header; a header length of 2^48 or more
+        // (bytes 6 and 7 nonzero, as in any text file) never starts a padded safetensors header.
         if bytes.count >= 9, bytes[8] == UInt8(ascii: "{") { return .safetensors }
+        if bytes.count >= 9, bytes[6] == 0, bytes[7] == 0, isJSONWhitespace(bytes[8]) {
+            let declared = Int(UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self)))
+            let headerEnd = 8 + declared  // < 2^48 + 8: cannot overflow
+            var i = 8
+            while i < bytes.count, i < headerEnd, isJSONWhitespace(bytes[i]) { i += 1 }
+            if i < bytes.count, i < headerEnd, bytes[i] == UInt8(ascii: "{") { return .safetensors }
+            // The sniffed window ended inside the leading whitespace: let the parser decide.
+            if i == bytes.count, headerEnd > bytes.count { return .safetensors }
+        }
         return .unknown
+    }
+
+    /// JSON's insignificant whitespace (RFC 8259 §2): space, tab, line feed, carriage return.
+    static func isJSONWhitespace(_ b: UInt8) -> Bool {
+        b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D
     }
 }
 

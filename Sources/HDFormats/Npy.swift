@@ -91,18 +91,21 @@ public enum Npy {
         let reorder = header.fortranOrder && header.shape.count >= 2
         switch header.type {
         case .float32, .float16, .float64, .bfloat16:
+            var narrowing: Double = 0
             let storage = FloatStorage(count: count) { out in
                 guard count > 0 else { return }
                 if reorder {
                     let columnMajor = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
                     defer { columnMajor.deallocate() }
-                    toFloat(source, type: header.type, count: count, into: columnMajor)
+                    narrowing = toFloat(source, type: header.type, count: count, into: columnMajor)
                     fortranToC(UnsafePointer(columnMajor.baseAddress!), shape: header.shape, into: out.baseAddress!)
                 } else {
-                    toFloat(source, type: header.type, count: count, into: out)
+                    narrowing = toFloat(source, type: header.type, count: count, into: out)
                 }
             }
-            return Tensor(shape: header.shape, values: .float32(storage), storedAs: header.type)
+            var tensor = Tensor(shape: header.shape, values: .float32(storage), storedAs: header.type)
+            if header.type == .float64 { tensor.float64Narrowing = narrowing }
+            return tensor
         case .int64, .int32:
             var values = [Int64](repeating: 0, count: count)
             values.withUnsafeMutableBufferPointer { out in
@@ -120,14 +123,17 @@ public enum Npy {
         }
     }
 
-    private static func toFloat(_ source: UnsafeRawBufferPointer, type: ElementType, count: Int, into out: UnsafeMutableBufferPointer<Float>) {
+    /// Converts to f32; returns the largest relative change (nonzero only for f8, see
+    /// `Tensor.float64Narrowing`).
+    private static func toFloat(_ source: UnsafeRawBufferPointer, type: ElementType, count: Int, into out: UnsafeMutableBufferPointer<Float>) -> Double {
         let base = source.baseAddress!
         switch type {
         case .float16: ElementConversion.float16ToFloat32(base, count: count, into: out)
-        case .float64: ElementConversion.float64ToFloat32(base, count: count, into: out)
+        case .float64: return ElementConversion.float64ToFloat32(base, count: count, into: out)
         case .bfloat16: ElementConversion.bfloat16ToFloat32(base, count: count, into: out)
         default: ElementConversion.float32ToFloat32(base, count: count, into: out)
         }
+        return 0
     }
 
     private static func toInt64(_ source: UnsafeRawBufferPointer, type: ElementType, count: Int, into out: UnsafeMutableBufferPointer<Int64>) {

@@ -16,6 +16,9 @@ struct NpyHeader: Equatable {
 
     /// Checks magic, version and the header length field (against the cap only): the bytes before
     /// the dict and how long the dict is. Needs the first 12 bytes, or all there are.
+    /// numpy.load's default `max_header_size`.
+    static let numpyMaxHeaderBytes = 10_000
+
     static func preamble(_ bytes: UnsafeRawBufferPointer, name: String, file: String,
                          maxHeaderBytes: Int) throws -> (prefix: Int, headerLength: Int) {
         guard bytes.count >= 10 else {
@@ -51,6 +54,11 @@ struct NpyHeader: Equatable {
         let (prefix, headerLength) = try preamble(bytes, name: name, file: file, maxHeaderBytes: maxHeaderBytes)
         guard headerLength <= bytes.count - prefix else {
             throw FormatError(.truncated, file: file, "array '\(name)': header of \(headerLength) bytes runs past the end (\(bytes.count - prefix) bytes after the preamble)")
+        }
+        // numpy.load refuses headers over 10,000 bytes by default (max_header_size); one of a weight
+        // array is under 200 bytes, so a longer one is padding or an attack, never a model.
+        guard headerLength <= numpyMaxHeaderBytes else {
+            throw FormatError(.tooLarge, file: file, "array '\(name)': header of \(headerLength) bytes is over numpy's own limit of \(numpyMaxHeaderBytes) bytes (numpy.load's max_header_size refuses it too); a weight array's header is under 200 bytes")
         }
         let text = UnsafeRawBufferPointer(rebasing: bytes[prefix..<(prefix + headerLength)])
         guard text.last == UInt8(ascii: "\n") else {
@@ -243,6 +251,9 @@ enum NpyDescr {
             throw FormatError(.unsupportedDType, file: file, "array '\(name)': dtype '\(descr)' is not a numpy type string; expected one of <f4 <f2 <f8 <i8 <i4 (or '>' big-endian)")
         }
         let order = chars[0]
+        if !"<>|=".utf8.contains(order) {
+            throw FormatError(.unsupportedDType, file: file, "array '\(name)': dtype '\(descr)' has no byte-order character, so the writer's byte order is unknown; numpy writes a type string such as '<f8' (little-endian) or '>f8' (big-endian): rewrite the array with numpy.save")
+        }
         let kind = Character(Unicode.Scalar(chars[1]))
         let code = String(descr.dropFirst())
         let refusal: String?

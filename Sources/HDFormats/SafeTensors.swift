@@ -96,7 +96,10 @@ public enum SafeTensors {
         var tensors: [String: Tensor] = [:]
         tensors.reserveCapacity(entries.count)
         for e in entries {
-            tensors[e.name] = Tensor(shape: e.shape, values: load(e, from: data, owner: owner), storedAs: e.dtype)
+            var narrowing: Double?
+            var tensor = Tensor(shape: e.shape, values: load(e, from: data, owner: owner, narrowing: &narrowing), storedAs: e.dtype)
+            tensor.float64Narrowing = narrowing
+            tensors[e.name] = tensor
         }
         return TensorSet(tensors: tensors, metadata: metadata)
     }
@@ -189,7 +192,10 @@ public enum SafeTensors {
         }
     }
 
-    static func load(_ e: Entry, from data: UnsafeRawBufferPointer, owner: AnyObject?) -> TensorValues {
+    /// The tensor's values as we compute with them; for F64, `narrowing` gets the largest relative
+    /// change rounding to f32 made (`Tensor.float64Narrowing`).
+    static func load(_ e: Entry, from data: UnsafeRawBufferPointer, owner: AnyObject?, narrowing: inout Double?) -> TensorValues {
+        if e.dtype == .float64 { narrowing = 0 }
         let source = data.baseAddress.map { UnsafeRawPointer($0 + e.begin) }
         guard let source, e.count > 0 else {
             return e.dtype.isFloatingPoint ? .float32(FloatStorage(count: 0) { _ in }) : .int64([])
@@ -206,7 +212,10 @@ public enum SafeTensors {
         case .bfloat16:
             return .float32(FloatStorage(count: e.count) { ElementConversion.bfloat16ToFloat32(source, count: e.count, into: $0) })
         case .float64:
-            return .float32(FloatStorage(count: e.count) { ElementConversion.float64ToFloat32(source, count: e.count, into: $0) })
+            var worst: Double = 0
+            let storage = FloatStorage(count: e.count) { worst = ElementConversion.float64ToFloat32(source, count: e.count, into: $0) }
+            narrowing = worst
+            return .float32(storage)
         case .int64:
             return .int64((0..<e.count).map { Int64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
         case .int32:

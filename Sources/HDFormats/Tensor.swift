@@ -57,6 +57,11 @@ public struct Tensor: Sendable {
     public var values: TensorValues
     /// The on-disk type it was read from, or the type a writer should store it as.
     public var storedAs: ElementType
+    /// Set by the readers for values read from F64 (safetensors `F64`, `.npy` `f8`), which are rounded
+    /// to f32 at load: the largest relative change that made, max |f32 − f64| / |f64| over the finite
+    /// nonzero values (0: every value was exact in f32; +∞: a finite value overflowed f32's range).
+    /// nil for every other source type (F16, BF16 and the integers convert exactly).
+    public var float64Narrowing: Double?
 
     public init(shape: [Int], values: TensorValues, storedAs: ElementType) {
         self.shape = shape
@@ -101,6 +106,24 @@ public struct TensorSet: Sendable {
 
     /// Sum of the element counts.
     public var elementCount: Int { tensors.values.reduce(0) { $0 + $1.elementCount } }
+
+    /// The same tensors with every floating-point one marked to be written as F32, the canonical type.
+    /// The values are f32 in memory whatever they were read from, so writing them as F32 loses nothing
+    /// more, and an F64 source is never written back as an F64 tensor holding f32-rounded values; what
+    /// the rounding at load changed is `float64Narrowings`.
+    public func storingFloatsAsF32() -> TensorSet {
+        var out = self
+        for (name, tensor) in tensors where tensor.floats != nil && tensor.storedAs != .float32 {
+            out.tensors[name]?.storedAs = .float32
+        }
+        return out
+    }
+
+    /// The tensors read from F64, in name order, with the largest relative change rounding their
+    /// values to f32 made (see `Tensor.float64Narrowing`).
+    public var float64Narrowings: [(name: String, maxRelativeChange: Double)] {
+        sortedNames.compactMap { name in tensors[name]?.float64Narrowing.map { (name, $0) } }
+    }
 }
 
 /// Caps that keep a forged header from causing a huge allocation. Every reader takes them.

@@ -93,6 +93,6 @@ public struct Checkpoint: Sendable {
 
     /// The canonical tensors plus their metadata, ready for a writer.
     public func canonicalTensorSet(sourceDigest: String?) -> TensorSet {
-        TensorSet(tensors: tensors.tensors, metadata: canonicalMetadata(sourceDigest: sourceDigest))
+        TensorSet(tensors: tensors.tensors, metadata: canonicalMetadata(sourceDigest: sourceDigest)).storingFloatsAsF32()
     }
 }

@@ -116,7 +116,9 @@ extension Checkpoint {
                 }
             }
         }
-        return Tensor(shape: [cols, rows], values: .float32(storage), storedAs: tensor.storedAs)
+        var out = Tensor(shape: [cols, rows], values: .float32(storage), storedAs: tensor.storedAs)
+        out.float64Narrowing = tensor.float64Narrowing
+        return out
     }
 
     /// Removes tensors that only repeat others: a tied decoder, the decoder bias copy, position ids.

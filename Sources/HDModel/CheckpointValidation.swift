@@ -9,14 +9,14 @@ extension Checkpoint {
     static func resolveConfig(_ tensors: TensorSet, metadata: [String: String], file: String, directory: String,
                               options: LoadOptions, notes: inout [String]) throws -> (BertConfig, String) {
         if let path = options.configPath {
-            return (try BertConfig.decode(json: try readSmallFile(path), source: path), "--config \(path)")
+            return (try BertConfig.decode(json: try readSmallFile(path, as: .config(flag: true)), source: path), "--config \(path)")
         }
         if let embedded = metadata[MetadataKey.config] {
             return (try BertConfig.decode(json: Data(embedded.utf8), source: "\(file) (metadata \(MetadataKey.config))"), "embedded")
         }
         let beside = directory + "/config.json"
         if FileManager.default.fileExists(atPath: beside) {
-            return (try BertConfig.decode(json: try readSmallFile(beside), source: beside), "config.json beside the input")
+            return (try BertConfig.decode(json: try readSmallFile(beside, as: .config(flag: false)), source: beside), "config.json beside the input")
         }
         return (try inferConfig(tensors, file: file, heads: options.heads, notes: &notes), inferredSource)
     }
@@ -89,7 +89,9 @@ extension Checkpoint {
         for name in t.sortedNames {
             guard let values = t[name]?.floats?.buffer else { continue }
             for i in values.indices where !values[i].isFinite {
-                throw ModelError(.nonFinite, file: file, "tensor \(name): value \(values[i]) at flat index \(i); weights must be finite")
+                let overflow = t[name]?.float64Narrowing == .infinity
+                    ? " (this F64 tensor holds a value beyond f32's range ±3.4e38, which became infinite when read as f32)" : ""
+                throw ModelError(.nonFinite, file: file, "tensor \(name): value \(values[i]) at flat index \(i)\(overflow); weights must be finite")
             }
         }
     }
@@ -101,13 +103,13 @@ extension Checkpoint {
         var text: String?
         if let path = options.vocabPath {
             source = path
-            text = String(decoding: try readSmallFile(path), as: UTF8.self)
+            text = String(decoding: try readSmallFile(path, as: .vocab(flag: true)), as: UTF8.self)
         } else if let embedded = metadata[MetadataKey.vocab] {
             source = "metadata \(MetadataKey.vocab)"
             text = embedded
         } else if FileManager.default.fileExists(atPath: directory + "/vocab.txt") {
             source = directory + "/vocab.txt"
-            text = String(decoding: try readSmallFile(source), as: UTF8.self)
+            text = String(decoding: try readSmallFile(source, as: .vocab(flag: false)), as: UTF8.self)
         }
         guard let text else { return nil }
         var tokens = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
@@ -141,7 +143,7 @@ extension Checkpoint {
         for (name, path) in [("tokenizer_config.json", ["do_lower_case"]), ("tokenizer.json", ["normalizer", "lowercase"])] {
             let side = directory + "/" + name
             guard FileManager.default.fileExists(atPath: side) else { continue }
-            let data = try readSmallFile(side)
+            let data = try readSmallFile(side, as: .tokenizer)
             var value = try data.withUnsafeBytes { try StrictJSON.parse($0, file: side, maxDepth: 64) }
             for key in path {
                 guard case .object(let object) = value, let next = object[key] else { value = .null; break }
@@ -163,9 +165,58 @@ extension Checkpoint {
         return false
     }
 
-    /// Reads a small side file (config, vocab) with the same refusals as the model readers.
-    static func readSmallFile(_ path: String) throws -> Data {
-        let file = try MappedFile(path: path, limits: ReadLimits(maxFileBytes: 64 << 20), minimumBytes: 1)
+    /// Which side file `readSmallFile` reads, and whether the user named it (`--config`, `--vocab`) or
+    /// it was found beside the model: the refusals then speak of that file, not of model files.
+    enum SideFile {
+        case config(flag: Bool), vocab(flag: Bool)
+        /// `tokenizer_config.json` or `tokenizer.json` beside the model, read for its casing.
+        case tokenizer
+
+        var expected: String {
+            switch self {
+            case .config: "a config.json file (a JSON object of BERT's config keys)"
+            case .vocab: "a vocab.txt file (one token per line)"
+            case .tokenizer: "a tokenizer file (a JSON object)"
+            }
+        }
+
+        var advice: String {
+            switch self {
+            case .config(true): "pass --config the config.json file itself (for a model directory: DIR/config.json)"
+            case .vocab(true): "pass --vocab the vocab.txt file itself (for a model directory: DIR/vocab.txt)"
+            case .config(false): "remove or replace it, or pass --config FILE"
+            case .vocab(false): "remove or replace it, or pass --vocab FILE"
+            case .tokenizer: "remove or replace it"
+            }
+        }
+    }
+
+    /// Reads a small side file (config, vocab) with the same refusals as the model readers, worded for
+    /// the file it is: a directory, an empty or missing file is named as the config or vocabulary.
+    static func readSmallFile(_ path: String, as what: SideFile) throws -> Data {
+        let file: MappedFile
+        do {
+            file = try MappedFile(path: path, limits: ReadLimits(maxFileBytes: 64 << 20), minimumBytes: 1)
+        } catch let error as FormatError {
+            let found: String
+            var advice = what.advice
+            switch error.kind {
+            case .notFound: found = "no such file"; advice = "check the path"
+            case .notRegularFile: found = error.message.hasPrefix("is a directory") ? "a directory" : "not a regular file"
+            case .tooSmall: found = "an empty file (0 bytes)"; advice = "was it written completely? " + advice
+            case .tooLarge: found = "over the 64 MiB cap for a side file (\(error.message))"
+            default: throw error
+            }
+            let label: String
+            switch what {
+            case .config(true): label = "--config"
+            case .vocab(true): label = "--vocab"
+            case .config(false): label = "config.json beside the model"
+            case .vocab(false): label = "vocab.txt beside the model"
+            case .tokenizer: label = "\((path as NSString).lastPathComponent) beside the model"
+            }
+            throw FormatError(error.kind, file: path, "\(label): expected \(what.expected), found \(found); \(advice)")
+        }
         return Data(file.bytes)
     }
 }

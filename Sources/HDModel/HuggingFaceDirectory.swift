@@ -38,12 +38,20 @@ public enum HuggingFaceDirectory {
             "max_position_embeddings": config.maxPositionEmbeddings,
             "type_vocab_size": config.typeVocabSize,
             "initializer_range": 0.02,
-            "layer_norm_eps": Double(config.layerNormEps),
+            "layer_norm_eps": decimal(config.layerNormEps),
             "pad_token_id": config.padTokenId,
             "position_embedding_type": config.positionEmbeddingType,
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
         return data + Data("\n".utf8)
+    }
+
+    /// The Double whose shortest decimal is the Float's shortest decimal: 1e-12 read as f32 is written
+    /// back as 1e-12, not as the f32's exact binary value widened (9.999999960041972e-13). The source's
+    /// decimal is kept whenever it has no more digits than f32 holds (every BERT config: 1e-12, 1e-5, …);
+    /// otherwise this is the decimal of the f32 value the model computes with.
+    static func decimal(_ value: Float) -> Double {
+        Double(value.description) ?? Double(value)
     }
 
     /// Writes the three files into `directory` (created if needed), each atomically.

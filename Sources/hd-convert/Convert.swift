@@ -11,6 +11,10 @@ struct Convert: ParsableCommand {
         The default output is <stem>.safetensors beside the input: f32 tensors under canonical Hugging Face \
         names, with hd.config, hd.vocab and hd.source (input name and sha256) in its metadata. Every output \
         is written to a temp file, re-read and validated, then renamed into place.
+
+        Every float tensor is written as f32: F16 and BF16 widen exactly; F64 is rounded to the nearest f32 \
+        and a note (and --json's narrowed_from_f64) gives the largest relative change. An -o ending in \
+        .safetensors, .npz or .npy must agree with --to.
         """)
 
     enum Target: String, ExpressibleByArgument, CaseIterable {
@@ -24,7 +28,7 @@ struct Convert: ParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("Output path (a directory for --to hf-dir).", valueName: "path"))
     var output: String?
 
-    @Option(name: .long, help: "Output format: safetensors, npz or hf-dir (config.json + model.safetensors + vocab.txt).")
+    @Option(name: .long, help: "Output format: safetensors, npz or hf-dir (config.json + model.safetensors + vocab.txt). An -o ending in .safetensors, .npz or .npy must agree with it.")
     var to: Target = .safetensors
 
     @Flag(name: .long, help: "Deflate the members of an .npz output (numpy.savez_compressed layout).")
@@ -38,6 +42,28 @@ struct Convert: ParsableCommand {
 
     func validate() throws {
         if compress && to != .npz { throw ValidationError("--compress applies only to --to npz") }
+        if let output, let problem = Self.extensionMismatch(output: output, target: to) { throw ValidationError(problem) }
+    }
+
+    /// Why `-o output` contradicts `--to target`, or nil. Files are recognised by content, but an
+    /// extension that promises one format over bytes of another is refused by every reader, so a
+    /// safetensors file named .npz (or the reverse) is never written.
+    static func extensionMismatch(output: String, target: Target) -> String? {
+        let base = output.split(separator: "/").last.map(String.init) ?? output
+        guard let dot = base.lastIndex(of: "."), dot != base.startIndex else { return nil }
+        let ext = base[base.index(after: dot)...].lowercased()
+        switch (ext, target) {
+        case ("npz", .safetensors):
+            return "-o \(output): the extension .npz promises a NumPy archive, but hd-convert writes safetensors unless --to says otherwise; pass --to npz to write an .npz (tensors only: no config or vocabulary inside), or name the output .safetensors"
+        case ("safetensors", .npz):
+            return "-o \(output): the extension .safetensors promises a safetensors file, but --to npz writes an .npz archive; name the output .npz, or drop --to npz"
+        case ("npy", _):
+            return "-o \(output): hd-convert writes no .npy (one array cannot hold a model); use --to npz with an .npz name, or a .safetensors name"
+        case ("safetensors", .hfDir), ("npz", .hfDir):
+            return "-o \(output): --to hf-dir writes a directory (config.json, model.safetensors, vocab.txt), not a .\(ext) file; name a directory"
+        default:
+            return nil
+        }
     }
 
     func outputPath() throws -> String {
@@ -67,10 +93,41 @@ struct Convert: ParsableCommand {
         var scheme: String
         var configSource: String
         var notes: [String]
+        /// Present when the input held F64 tensors, which are written as f32 (the canonical type).
+        var narrowedFromF64: Narrowing?
 
         enum CodingKeys: String, CodingKey {
             case input, output, format, tensors, parameters, scheme, notes
-            case configSource = "config_source"
+            case configSource = "config_source", narrowedFromF64 = "narrowed_from_f64"
+        }
+    }
+
+    /// F64 input tensors narrowed to f32: how many, and the largest relative change |f32 − f64| / |f64|
+    /// (nil in JSON only if it is not finite, which the finite-weights check refuses before writing).
+    struct Narrowing: Encodable {
+        var tensors: Int
+        var changed: Int
+        var maxRelativeChange: Double?
+        var worstTensor: String
+
+        enum CodingKeys: String, CodingKey {
+            case tensors, changed
+            case maxRelativeChange = "max_relative_change", worstTensor = "worst_tensor"
+        }
+
+        init?(_ narrowings: [(name: String, maxRelativeChange: Double)]) {
+            guard let worst = narrowings.max(by: { $0.maxRelativeChange < $1.maxRelativeChange }) else { return nil }
+            tensors = narrowings.count
+            changed = narrowings.filter { $0.maxRelativeChange > 0 }.count
+            maxRelativeChange = worst.maxRelativeChange.isFinite ? worst.maxRelativeChange : nil
+            worstTensor = worst.name
+        }
+
+        var note: String {
+            let change = maxRelativeChange.map { String(format: "%.3g", $0) } ?? "infinite"
+            return changed == 0
+                ? "\(tensors) F64 tensor(s) written as f32 (the canonical type); every value was exact in f32"
+                : "\(tensors) F64 tensor(s) narrowed to f32 (the canonical type), \(changed) of them with values that changed: largest relative change \(change) (tensor \(worstTensor)); keep the F64 source if you need those digits"
         }
     }
 
@@ -83,15 +140,17 @@ struct Convert: ParsableCommand {
             case .safetensors:
                 try SafeTensors.write(checkpoint.canonicalTensorSet(sourceDigest: digest), to: destination)
             case .npz:
-                try Npz.write(checkpoint.tensors, to: destination, compression: compress ? .deflated : .stored)
+                try Npz.write(checkpoint.tensors.storingFloatsAsF32(), to: destination, compression: compress ? .deflated : .stored)
             case .hfDir:
                 try HuggingFaceDirectory.write(checkpoint, to: destination, sourceDigest: digest)
             }
             var notes = checkpoint.notes
+            let narrowing = Narrowing(checkpoint.tensors.float64Narrowings)
+            if let narrowing { notes.append(narrowing.note) }
             if to == .npz { notes.append("an .npz holds no metadata: keep a config.json (and vocab.txt) beside it, or pass --config when reading it") }
             let summary = Summary(input: input, output: destination, format: to.rawValue, tensors: checkpoint.tensors.tensors.count,
                                   parameters: checkpoint.size.parameters, scheme: checkpoint.scheme.description,
-                                  configSource: checkpoint.configSource, notes: notes)
+                                  configSource: checkpoint.configSource, notes: notes, narrowedFromF64: narrowing)
             if json {
                 try JSONOutput.print(summary)
             } else {

@@ -78,13 +78,22 @@ struct NpyTests {
         }
     }
 
-    @Test("a header over 64 KiB switches to version 2.0")
+    @Test("a header over 64 KiB switches to version 2.0; reading it is refused past numpy's 10,000-byte limit, as numpy.load does")
     func version2WhenNeeded() throws {
         let shape = [Int](repeating: 1, count: 30_000)
         let bytes = try Npy.encode(Tensor(shape: shape, floats: [7]))
         #expect(bytes[6] == 2)
-        let back = try decodeNpy(bytes)
-        #expect(back.shape == shape && back.floats?.array == [7])
+        #expect(throws: FormatError.self) { try decodeNpy(bytes) }
+        do {
+            _ = try decodeNpy(bytes)
+        } catch let error as FormatError {
+            #expect(error.kind == .tooLarge && error.message.contains("numpy's own limit of 10000 bytes"))
+        }
+        // A long (version 1.0) header under the limit reads back.
+        let rank = [Int](repeating: 1, count: 2_000)
+        let v2 = try Npy.encode(Tensor(shape: rank, floats: [7]))
+        let back = try decodeNpy(v2)
+        #expect(back.shape == rank && back.floats?.array == [7])
     }
 
     @Test("bfloat16 tensors are written as <f4 (numpy has no bfloat16) without loss")
@@ -263,6 +272,8 @@ struct NpyBadCase: Sendable, CustomTestStringConvertible {
             NpyBadCase("byte size overflows", .badShape, header: d("<f4", false, "(4294967296, 4294967296)")),
             NpyBadCase("text after the dict", .badHeader, header: d("<f4", false, "(1,)") + " x"),
             NpyBadCase("object dtype", .unsupportedDType, header: d("|O", false, "(1,)")),
+            NpyBadCase("descr without byte order (f4)", .unsupportedDType, header: d("f4", false, "(1,)")),
+            NpyBadCase("descr as a dtype name (float32)", .unsupportedDType, header: d("float32", false, "(1,)")),
             NpyBadCase("structured dtype", .unsupportedDType, header: "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }"),
             NpyBadCase("bytes string dtype", .unsupportedDType, header: d("|S4", false, "(1,)")),
             NpyBadCase("unicode string dtype", .unsupportedDType, header: d("<U1", false, "(1,)")),

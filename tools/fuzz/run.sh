@@ -3,9 +3,10 @@
 #
 # A target is a directory tools/fuzz/NAME/ with
 #   main.swift  defines LLVMFuzzerTestOneInput via @_cdecl
-#   sources     optional: HDFormats files to compile with it, one per line (default: all of them);
-#               compiling the sources into the fuzzer's own module lets it reach internal code and
-#               keeps the build free of SwiftPM
+#   sources     optional: files to compile with it, one per line (default: all of HDFormats): a bare
+#               name is in Sources/HDFormats/, a path with a slash (HDTokenizer/Vocabulary.swift) is
+#               under Sources/; compiling the sources into the fuzzer's own module lets it reach
+#               internal code and keeps the build free of SwiftPM
 #   seeds/      optional: initial corpus (copied into the working corpus, never modified)
 #   dict        optional: libFuzzer dictionary
 # The binary, working corpus and any crash files go to .build-fuzz/NAME/. Exit status is libFuzzer's:
@@ -25,13 +26,14 @@ mkdir -p "$work/corpus" "$work/artifacts"
 sources=()
 if [[ -f "$target/sources" ]]; then
     while read -r f; do
-        [[ -n "$f" && "$f" != \#* ]] && sources+=("$root/Sources/HDFormats/$f")
+        [[ -z "$f" || "$f" == \#* ]] && continue
+        if [[ "$f" == */* ]]; then sources+=("$root/Sources/$f"); else sources+=("$root/Sources/HDFormats/$f"); fi
     done < "$target/sources"
 else
     sources=("$root"/Sources/HDFormats/*.swift)
 fi
 
-echo "building $work/fuzzer from ${#sources[@]} HDFormats sources" >&2
+echo "building $work/fuzzer from ${#sources[@]} sources" >&2
 swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name HDFormats \
     -I "$root/Sources/CZlib" -lz \
     "${sources[@]}" "$target/main.swift" -o "$work/fuzzer"

@@ -4,8 +4,15 @@
 // Properties checked beyond "no crash, no sanitizer report":
 // - the in-memory reader never lets a decompressed total past the cap through (each accepted set's
 //   data bytes are bounded by maxDecompressedBytes);
-// - reading with one thread and with two gives the same result (same names or the same error kind);
+// - reading with one thread and with two gives the same result (same names or the same error kind),
+//   checked on one input in 32 (chosen by a hash of the bytes, so a finding reproduces);
 // - every error is a FormatError naming the in-memory "file".
+//
+// Speed: the two-thread read goes through DispatchQueue.concurrentPerform, whose worker threads
+// allocate and free runtime state across inputs. libFuzzer sees more mallocs than frees after such an
+// input and runs a full LeakSanitizer scan, which cost ~3 ms an input (perf: 75 % of the time in
+// __lsan::ScanForPointers and asan chunk lookups) and held the target to ~300 exec/s. Sampling the
+// two-thread comparison keeps leak detection on for every input and runs ~20× faster.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzNpz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
@@ -21,7 +28,17 @@ public func fuzzNpz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
             fatalError("unexpected error type: \(error)")
         }
     }
-    switch (attempt(threads: 1), attempt(threads: 2)) {
+    var hash: UInt32 = 2166136261  // FNV-1a
+    for byte in bytes { hash = (hash ^ UInt32(byte)) &* 16777619 }
+    let single = attempt(threads: 1)
+    guard hash % 32 == 0 else {
+        if case .success(let set) = single {
+            let total = set.tensors.values.reduce(0) { $0 + $1.elementCount * 4 }
+            if total > 2 * limits.maxDecompressedBytes { fatalError("decoded \(total) bytes past the cap") }
+        }
+        return 0
+    }
+    switch (single, attempt(threads: 2)) {
     case (.success(let a), .success(let b)):
         guard a.sortedNames == b.sortedNames else { fatalError("thread count changed the members") }
         let total = a.tensors.values.reduce(0) { $0 + $1.elementCount * 4 }
