@@ -89,7 +89,10 @@ struct HDDistillCommand: ParsableCommand {
 
     func run() throws {
         do {
-            try ToolErrors.reporting("hd-distill") { try train() }
+            try ToolErrors.reporting("hd-distill") {
+                try OutputPath.checkFile(output, inputs: [teacher] + corpus + [load.config, load.vocab].compactMap { $0 })
+                try train()
+            }
         } catch let error as DistillError {
             ToolErrors.fail("hd-distill", error.description)
         }
