@@ -1,5 +1,6 @@
 import HDFormats
 import HDModel
+import HDTensor
 
 /// Losses and figures of one optimiser step.
 public struct StepReport: Sendable {
@@ -137,6 +138,7 @@ public final class Trainer {
                 throw DistillError(.badMetadata, file: "<resume>", "resume: the recipe differs in " + keys.map {
                     "\($0) (checkpoint \(state.recipe[$0] ?? "unset"), now \(options.recipe[$0] ?? "unset"))" }.joined(separator: ", "))
             }
+            try state.checkResume(threads: BLAS.threads, file: "<resume>")
             guard state.teacherSHA256 == teacherSHA256 else {
                 throw DistillError(.badMetadata, file: "<resume>",
                     "resume: expected the teacher with sha256 \(state.teacherSHA256 ?? "none"), given \(teacherSHA256 ?? "none")")
@@ -318,7 +320,8 @@ public final class Trainer {
             adamV.merge(saved.adamV) { a, _ in a }
         }
         let state = TrainingState(step: step, rng: rng.stateWords, dataSeed: options.seed, dataEpoch: order.epoch,
-                                  dataPosition: order.position, recipe: options.recipe, teacherSHA256: teacherSHA256)
+                                  dataPosition: order.position, recipe: options.recipe, teacherSHA256: teacherSHA256,
+                                  threads: BLAS.threads)
         let pruning = pruner?.tensors()
         return StudentCheckpoint(config: model.config, vocab: vocab, weights: weights, projections: projections,
                                  adamM: adamM, adamV: adamV, masks: pruning?.masks ?? [:], importance: pruning?.importance ?? [:],
