@@ -76,6 +76,7 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         try ToolErrors.reporting("hd-convert") {
+            _ = try Checkpoint.resolveModelFile(input)  // a missing input is named before the output is checked
             let destination = try outputPath(), inputs = [input, load.config, load.vocab].compactMap { $0 }
             if to == .hfDir {
                 try OutputPath.checkDirectory(destination, flag: "-o", files: HuggingFaceDirectory.fileNames, inputs: inputs)
