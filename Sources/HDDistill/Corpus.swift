@@ -151,6 +151,7 @@ private struct Builder {
         var paragraph: [UInt8] = []
         var mode = requested
         var offset = 0
+        var lineNumber = 1, lineStart = 0
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
@@ -158,24 +159,39 @@ private struct Builder {
                 throw DistillError(.io, file: path, "corpus: read failed after \(offset) bytes: \(String(cString: strerror(errno)))")
             }
             if n == 0 { break }
+            if offset == 0, let encoding = UTF8Validation.utf16(chunk[0..<n]) {
+                throw DistillError(.binaryText, file: path, UTF8Validation.utf16Message("corpus", encoding: encoding))
+            }
             if mode == .auto { mode = Self.detect(chunk[0..<n]) }
             for i in 0..<n {
                 let byte = chunk[i]
                 if byte == 0 {
                     throw DistillError(.binaryText, file: path,
-                        "corpus: expected UTF-8 text, found a NUL byte at offset \(offset + i) (a binary file?)")
+                        "corpus line \(lineNumber), byte \(offset + i - lineStart + 1) (offset \(offset + i) in the file): expected UTF-8 text, found a NUL byte (a binary file?)")
                 }
                 if byte == 0x0A {
+                    try Self.checkUTF8(line, path: path, line: lineNumber, start: lineStart)
                     endLine(&line, &paragraph, mode: mode)
+                    lineNumber += 1
+                    lineStart = offset + i + 1
                 } else {
                     line.append(byte)
                 }
             }
             offset += n
         }
+        try Self.checkUTF8(line, path: path, line: lineNumber, start: lineStart)
         endLine(&line, &paragraph, mode: mode)
         flush(&paragraph)
         return mode == .auto ? .line : mode
+    }
+
+    /// Refuses a line that is not UTF-8, naming its line and byte: decoding it would turn the bytes
+    /// into U+FFFD ([UNK]) and train on them without a word.
+    static func checkUTF8(_ line: [UInt8], path: String, line number: Int, start: Int) throws {
+        guard let failure = UTF8Validation.firstInvalid(line) else { return }
+        throw DistillError(.binaryText, file: path,
+            "corpus line \(number), byte \(failure.offset + 1) (offset \(start + failure.offset) in the file): expected UTF-8 text, found \(failure.hex); \(failure.hint)")
     }
 
     /// A blank line anywhere in the first chunk means the file is written in blocks.
@@ -209,7 +225,7 @@ private struct Builder {
 
     private mutating func flush(_ paragraph: inout [UInt8]) {
         guard !paragraph.isEmpty else { return }
-        // Invalid UTF-8 becomes U+FFFD ([UNK] after tokenising) rather than failing a whole corpus.
+        // Every line was checked to be UTF-8 (`checkUTF8`), so nothing is replaced here.
         let ids = tokenizer.encode(String(decoding: paragraph, as: UTF8.self))
         paragraph.removeAll(keepingCapacity: true)
         let index = paragraphIndex

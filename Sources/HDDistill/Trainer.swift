@@ -150,6 +150,7 @@ public final class Trainer {
             throw DistillError(.badMetadata, file: file, "resume: the recipe differs in " + keys.map {
                 "\($0) (checkpoint \(state.recipe[$0] ?? "unset"), now \(options.recipe[$0] ?? "unset"))" }.joined(separator: ", "))
         }
+        try state.checkResume(threads: BLAS.threads, file: file)
         guard state.teacherSHA256 == teacherSHA256 else {
             throw DistillError(.badMetadata, file: file,
                 "resume: expected the teacher with sha256 \(state.teacherSHA256 ?? "none"), given \(teacherSHA256 ?? "none")")
@@ -332,7 +333,8 @@ public final class Trainer {
             adamV.merge(saved.adamV) { a, _ in a }
         }
         let state = TrainingState(step: step, rng: rng.stateWords, dataSeed: options.seed, dataEpoch: order.epoch,
-                                  dataPosition: order.position, recipe: options.recipe, teacherSHA256: teacherSHA256)
+                                  dataPosition: order.position, recipe: options.recipe, teacherSHA256: teacherSHA256,
+                                  threads: BLAS.threads)
         let pruning = pruner?.tensors()
         return TrainingCheckpoint(config: model.config, vocab: vocab, lowercase: lowercase, weights: weights, projections: projections,
                                  adamM: adamM, adamV: adamV, masks: pruning?.masks ?? [:], importance: pruning?.importance ?? [:],

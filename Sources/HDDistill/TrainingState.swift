@@ -16,9 +16,13 @@ public struct TrainingState: Sendable, Equatable {
     public var recipe: [String: String]
     /// sha256 of the teacher file; nil for `--mlm-only` and self-distilled runs.
     public var teacherSHA256: String?
+    /// Threads the run computed with (`hd.threads`). The parallel passes split their sums by the
+    /// thread count and OpenBLAS's do too, so results are bit-exact per count only: a resume with
+    /// another count is refused (`checkResume`). Nil in checkpoints written before it was recorded.
+    public var threads: Int?
 
     public init(step: Int = 0, rng: [UInt64], dataSeed: UInt64, dataEpoch: Int = 0, dataPosition: Int = 0,
-                recipe: [String: String] = [:], teacherSHA256: String? = nil) {
+                recipe: [String: String] = [:], teacherSHA256: String? = nil, threads: Int? = nil) {
         self.step = step
         self.rng = rng
         self.dataSeed = dataSeed
@@ -26,6 +30,7 @@ public struct TrainingState: Sendable, Equatable {
         self.dataPosition = dataPosition
         self.recipe = recipe
         self.teacherSHA256 = teacherSHA256
+        self.threads = threads
     }
 
     public enum Key {
@@ -34,6 +39,7 @@ public struct TrainingState: Sendable, Equatable {
         public static let data = "hd.data"
         public static let recipe = "hd.recipe"
         public static let teacher = "hd.teacher.sha256"
+        public static let threads = "hd.threads"
     }
 
     public var metadata: [String: String] {
@@ -44,6 +50,7 @@ public struct TrainingState: Sendable, Equatable {
             Key.recipe: Self.json(recipe),
         ]
         if let teacherSHA256 { m[Key.teacher] = teacherSHA256 }
+        if let threads { m[Key.threads] = String(threads) }
         return m
     }
 
@@ -76,8 +83,22 @@ public struct TrainingState: Sendable, Equatable {
         if let teacher, !(teacher.utf8.count == 64 && teacher.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })) {
             throw bad(Key.teacher, "64 lowercase hex digits", teacher)
         }
+        var threads: Int?
+        if let text = m[Key.threads] {
+            guard let count = Int(text), count > 0, String(count) == text else { throw bad(Key.threads, "a positive decimal integer", text) }
+            threads = count
+        }
         self.init(step: step, rng: rng, dataSeed: seed, dataEpoch: epoch, dataPosition: position,
-                  recipe: recipe, teacherSHA256: teacher)
+                  recipe: recipe, teacherSHA256: teacher, threads: threads)
+    }
+
+    /// Refuses to continue this state with `threads` threads when it was computed with another count
+    /// (the message names both and what to pass).
+    public func checkResume(threads now: Int, file: String) throws {
+        guard let threads, threads != now else { return }
+        throw DistillError(.badMetadata, file: file,
+            "resume: metadata \(Key.threads): the checkpoint was trained with \(threads) thread\(threads == 1 ? "" : "s"), this run uses \(now); "
+            + "its sums are split by the thread count, so it would not continue exactly: pass --threads \(threads)")
     }
 
     static func hex(_ x: UInt64) -> String {

@@ -66,17 +66,8 @@ public enum AtomicFile {
                              body: (Writer) throws -> Void,
                              validate: (String) throws -> Void) throws {
         let directory = parentDirectory(of: destination)
-        let base = destination.split(separator: "/").last.map(String.init) ?? destination
-        var temp = ""
-        var fd: Int32 = -1
-        for attempt in 0..<16 {
-            temp = "\(directory)/.\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-\(attempt)"
-            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if fd >= 0 || errno != EEXIST { break }
-        }
-        guard fd >= 0 else {
-            throw FormatError(.io, file: destination, "cannot create a temp file in \(directory): \(String(cString: strerror(errno)))")
-        }
+        removeStaleTempFiles(of: destination)
+        let (temp, fd) = try createTemp(for: destination)
         var closed = false
         do {
             let writer = Writer(path: destination, fd: fd)
@@ -103,6 +94,73 @@ public enum AtomicFile {
             fsync(dfd)
             close(dfd)
         }
+    }
+
+    /// Checks, before any long work, that `write(to: destination, …)` will be able to create its
+    /// temp file: creates one (the same name pattern, same directory) and removes it. Throws the
+    /// error the write would throw, naming the directory and what to do.
+    public static func checkCreatable(_ destination: String) throws {
+        let (temp, fd) = try createTemp(for: destination)
+        close(fd)
+        unlink(temp)
+    }
+
+    /// `.NAME.tmp-PID-RANDOM-ATTEMPT` beside `destination`, created with O_EXCL.
+    static func createTemp(for destination: String) throws -> (path: String, fd: Int32) {
+        let directory = parentDirectory(of: destination)
+        let base = baseName(of: destination)
+        var temp = ""
+        var fd: Int32 = -1
+        for attempt in 0..<16 {
+            temp = "\(directory)/\(tempPrefix(base))\(getpid())-\(UInt32.random(in: 0...UInt32.max))-\(attempt)"
+            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            var info = stat()
+            let what = stat(directory, &info) != 0
+                ? "the directory \(directory) does not exist; create it first or choose another output path"
+                : (info.st_mode & S_IFMT) != S_IFDIR ? "\(directory) is not a directory; choose another output path"
+                : "check the directory's permissions and free space, or choose another output path"
+            throw FormatError(.io, file: destination, "cannot create a temp file in \(directory) (\(reason)): \(what)")
+        }
+        return (temp, fd)
+    }
+
+    static func baseName(of path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
+
+    static func tempPrefix(_ base: String) -> String { ".\(base).tmp-" }
+
+    /// Removes the temp files of earlier writes of `destination` whose process is gone (killed during
+    /// a write: `kill(pid, 0)` says ESRCH). Only names of exactly our pattern are touched
+    /// (`.NAME.tmp-PID-RANDOM-ATTEMPT`, decimal fields); a live writer's (this process's included)
+    /// stay, and so does anything that cannot be checked. Returns the names removed.
+    @discardableResult
+    public static func removeStaleTempFiles(of destination: String) -> [String] {
+        let directory = parentDirectory(of: destination)
+        let prefix = tempPrefix(baseName(of: destination))
+        guard let dir = opendir(directory) else { return [] }
+        var entries: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name.hasPrefix(prefix) { entries.append(name) }
+        }
+        closedir(dir)
+        var removed: [String] = []
+        for name in entries {
+            let fields = name.dropFirst(prefix.count).split(separator: "-", omittingEmptySubsequences: false)
+            guard fields.count == 3, fields.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }),
+                  let pid = pid_t(fields[0]), pid > 0, UInt32(fields[1]) != nil, Int(fields[2]).map({ $0 < 16 }) == true else { continue }
+            guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            let path = "\(directory)/\(name)"
+            var info = stat()
+            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            if unlink(path) == 0 { removed.append(name) }
+        }
+        return removed
     }
 
     public static func parentDirectory(of path: String) -> String {

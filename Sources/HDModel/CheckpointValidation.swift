@@ -1,4 +1,5 @@
 import Foundation
+import HDTokenizer
 import HDFormats
 
 extension Checkpoint {
@@ -103,13 +104,13 @@ extension Checkpoint {
         var text: String?
         if let path = options.vocabPath {
             source = path
-            text = String(decoding: try readSmallFile(path, as: .vocab(flag: true)), as: UTF8.self)
+            text = try utf8Text(try readSmallFile(path, as: .vocab(flag: true)), file: path)
         } else if let embedded = metadata[MetadataKey.vocab] {
             source = "metadata \(MetadataKey.vocab)"
             text = embedded
         } else if FileManager.default.fileExists(atPath: directory + "/vocab.txt") {
             source = directory + "/vocab.txt"
-            text = String(decoding: try readSmallFile(source, as: .vocab(flag: false)), as: UTF8.self)
+            text = try utf8Text(try readSmallFile(source, as: .vocab(flag: false)), file: source)
         }
         guard let text else { return nil }
         var tokens = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
@@ -163,6 +164,20 @@ extension Checkpoint {
         guard let upper else { return true }
         notes.append("no recorded casing (do_lower_case): the vocabulary holds upper-case tokens (\(StrictJSON.quoted(upper))), so the model is taken as cased")
         return false
+    }
+
+    /// A vocabulary file's text, refusing what is not UTF-8 (naming the line and byte, or UTF-16)
+    /// instead of decoding it with replacement characters that would become tokens.
+    static func utf8Text(_ data: Data, file: String) throws -> String {
+        if let encoding = UTF8Validation.utf16(data) {
+            throw ModelError(.badVocab, file: file, UTF8Validation.utf16Message("vocabulary", encoding: encoding))
+        }
+        let bad = data.withUnsafeBytes { UTF8Validation.firstInvalidLine($0.bindMemory(to: UInt8.self)) }
+        if let (line, byte, failure) = bad {
+            throw ModelError(.badVocab, file: file, "vocabulary line \(line), byte \(byte) (offset \(failure.offset) in the file): "
+                             + "expected UTF-8 text, found \(failure.hex); \(failure.hint)")
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// Which side file `readSmallFile` reads, and whether the user named it (`--config`, `--vocab`) or

@@ -54,8 +54,14 @@ public enum HuggingFaceDirectory {
         Double(value.description) ?? Double(value)
     }
 
+    /// The files `write` puts in the directory, in the order it writes them.
+    public static let fileNames = ["model.safetensors", "config.json", "vocab.txt"]
+
     /// Writes the three files into `directory` (created if needed), each atomically.
-    public static func write(_ checkpoint: Checkpoint, to directory: String, sourceDigest: String?) throws {
+    /// `written` is called with each file's path once it is in place, so a caller whose write fails
+    /// part-way can say which files are new and which are not.
+    public static func write(_ checkpoint: Checkpoint, to directory: String, sourceDigest: String?,
+                             written: (String) -> Void = { _ in }) throws {
         if let reason = unloadableReason(checkpoint.config) {
             throw ModelError(.unsupported, file: directory, "transformers cannot load this model: \(reason); write safetensors instead")
         }
@@ -65,9 +71,12 @@ public enum HuggingFaceDirectory {
             throw FormatError(.io, file: directory, "cannot create the directory: \(error.localizedDescription)")
         }
         try SafeTensors.write(checkpoint.canonicalTensorSet(sourceDigest: sourceDigest), to: directory + "/model.safetensors")
+        written(directory + "/model.safetensors")
         try writeSmall(configJSON(checkpoint.config, hasMLMHead: checkpoint.hasMLMHead), to: directory + "/config.json")
+        written(directory + "/config.json")
         if let vocab = checkpoint.vocab {
             try writeSmall(Data((vocab.joined(separator: "\n") + "\n").utf8), to: directory + "/vocab.txt")
+            written(directory + "/vocab.txt")
         }
     }
 

@@ -62,21 +62,32 @@ public struct Vocabulary: Sendable {
             throw TokenizerError(.gitLFSPointer, file: source,
                 "vocabulary: found a Git LFS pointer instead of the token list; run `git lfs pull` to fetch it")
         }
+        if let encoding = UTF8Validation.utf16(bytes) {
+            throw TokenizerError(.notUTF8, file: source, UTF8Validation.utf16Message("vocabulary", encoding: encoding))
+        }
         var tokens: [String] = []
         var line: [UInt8] = []
-        var lineNumber = 0
+        var lineNumber = 0, offset = 0, lineStart = 0
         func finishLine() throws {
             lineNumber += 1
             if line.last == 0x0D { line.removeLast() }
             guard let token = String(validating: line, as: UTF8.self) else {
+                let failure = UTF8Validation.firstInvalid(line) ?? .init(offset: 0, found: [])
                 throw TokenizerError(.notUTF8, file: source,
-                    "vocabulary line \(lineNumber): expected UTF-8 text, found invalid bytes")
+                    "vocabulary line \(lineNumber), byte \(failure.offset + 1) (offset \(lineStart + failure.offset) in the file): "
+                    + "expected UTF-8 text, found \(failure.hex); \(failure.hint)")
             }
             tokens.append(token)
             line.removeAll(keepingCapacity: true)
         }
         for byte in bytes {
-            if byte == 0x0A { try finishLine() } else { line.append(byte) }
+            offset += 1
+            if byte == 0x0A {
+                try finishLine()
+                lineStart = offset
+            } else {
+                line.append(byte)
+            }
         }
         if !line.isEmpty { try finishLine() }
         try self.init(tokens: tokens, source: source)

@@ -133,8 +133,14 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         try ToolErrors.reporting("hd-convert") {
+            _ = try Checkpoint.resolveModelFile(input)  // a missing input is named before the output is checked
+            let destination = try outputPath(), inputs = [input, load.config, load.vocab].compactMap { $0 }
+            if to == .hfDir {
+                try OutputPath.checkDirectory(destination, flag: "-o", files: HuggingFaceDirectory.fileNames, inputs: inputs)
+            } else {
+                try OutputPath.checkFile(destination, inputs: inputs)
+            }
             let checkpoint = try Checkpoint.load(input, options: load.options(threads: threads.threads))
-            let destination = try outputPath()
             let digest = try FileDigest.sha256(path: checkpoint.source)
             switch to {
             case .safetensors:

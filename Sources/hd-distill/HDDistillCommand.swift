@@ -87,7 +87,10 @@ struct HDDistillCommand: ParsableCommand {
     }
 
     func run() throws {
-        try ToolErrors.reporting("hd-distill") { try train() }
+        try ToolErrors.reporting("hd-distill") {
+            try OutputPath.checkFile(output, inputs: [teacher] + corpus + [load.config, load.vocab].compactMap { $0 })
+            try train()
+        }
     }
 
     private func train() throws {

@@ -68,6 +68,8 @@ struct HDExportCommand: ParsableCommand {
     func export() throws {
         BLAS.setThreads(threads.resolved)
         let destination = try outputPath()
+        try OutputPath.checkFile(destination, inputs: [shrink])
+        if let hfDir { try OutputPath.checkDirectory(hfDir, flag: "--hf-dir", files: HuggingFaceDirectory.fileNames, inputs: [shrink]) }
         let student = try MaskedStudent(path: shrink)
         guard let masks = student.masks else {
             throw ModelError(.badMask, file: shrink,
@@ -82,14 +84,23 @@ struct HDExportCommand: ParsableCommand {
         let digest = try FileDigest.sha256(path: shrink)
         try SafeTensors.write(exported.canonicalTensorSet(sourceDigest: digest), to: destination)
         let unloadable = HuggingFaceDirectory.unloadableReason(dense.config)
+        // The canonical file is written: a failing --hf-dir still gets the summary (with the error)
+        // and a message saying which file is complete and which are not.
+        var hfWritten: [String] = [], hfError: String?
         if let hfDir, unloadable == nil {
-            try HuggingFaceDirectory.write(exported, to: hfDir, sourceDigest: digest)
+            do {
+                try HuggingFaceDirectory.write(exported, to: hfDir, sourceDigest: digest) { hfWritten.append($0) }
+            } catch {
+                hfError = String(describing: error)
+            }
         }
 
-        let summary = try Summary(input: shrink, output: destination, hfDir: unloadable == nil ? hfDir : nil,
+        var summary = try Summary(input: shrink, output: destination, hfDir: unloadable == nil && hfError == nil ? hfDir : nil,
                                   student: student, dense: dense, exportedNames: Set(exported.tensors.tensors.keys),
                                   report: report, tolerance: tolerance, hfUnloadable: unloadable)
+        if let hfError, let hfDir { summary.hfFailure = .init(dir: hfDir, error: hfError, written: hfWritten) }
         if json { try JSONOutput.print(summary) } else { summary.printText() }
+        if let failure = summary.hfFailure { ToolErrors.fail("hd-export", failure.message(canonical: destination)) }
         if let hfDir, let unloadable {
             ToolErrors.fail("hd-export", "\(hfDir): --hf-dir not written: transformers' BertConfig cannot express this model (\(unloadable)); the canonical \(destination) is written and complete, and hd-infer runs it")
         }

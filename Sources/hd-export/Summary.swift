@@ -78,10 +78,27 @@ struct Summary: Encodable {
     var after: Shape
     var check: Check
     var notes: [String]
+    /// Why `--hf-dir` could not be written after the canonical file was, and which of its files were.
+    var hfFailure: HFFailure?
+
+    struct HFFailure: Encodable {
+        var dir: String
+        var error: String
+        /// The files of the directory that were written before the error (complete, each atomically).
+        var written: [String]
+
+        /// The one-line error: what is written and complete, what is not.
+        func message(canonical: String) -> String {
+            let missing = HuggingFaceDirectory.fileNames.map { dir + "/" + $0 }.filter { !written.contains($0) }
+            return "\(dir): --hf-dir not written: \(error); the canonical \(canonical) is written and complete (hd-infer runs it)"
+                + (written.isEmpty ? "" : "; written in \(dir): \(written.joined(separator: ", "))")
+                + "; not written: \(missing.joined(separator: ", ")). Fix the directory and run again to write it"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case input, output, unpruned, before, after, check, notes
-        case hfDir = "hf_dir", hfUnloadable = "hf_unloadable"
+        case hfDir = "hf_dir", hfUnloadable = "hf_unloadable", hfFailure = "hf_error"
     }
 
     init(input: String, output: String, hfDir: String?, student: MaskedStudent, dense: BertModel, exportedNames: Set<String>,

@@ -121,7 +121,8 @@ struct Bench: ParsableCommand {
             let session = try InferenceSession(model: runtime, maxBatch: batch, maxLength: seqLen, threads: threads)
             let timings = try Benchmark.time(session, batch: input, warmup: warmup, iterations: iterations, roofline: roofline)
             let samples = timings.forward, latency = LatencySummary(samples: samples)
-            let lengths = (0..<batch).map { b in input.attentionMask[(b * seqLen)..<((b + 1) * seqLen)].reduce(0) { $0 + Int($1) } }
+            let L = input.sequenceLength
+            let lengths = (0..<batch).map { b in input.attentionMask[(b * L)..<((b + 1) * L)].reduce(0) { $0 + Int($1) } }
             let flops = FlopReport(config: runtime.config, lengths: lengths)
             let total = flops.total, tokens = lengths.reduce(0, +)
             var report = Report(
@@ -175,13 +176,17 @@ struct Bench: ParsableCommand {
             throw ModelError(.badVocab, file: model!, "--text needs the model's vocabulary (vocab.txt beside it or embedded)")
         }
         let tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: vocabulary, source: model!))
-        let content = try String(contentsOfFile: text, encoding: .utf8)
+        let content = try readUTF8File(text)
         let pieces = tokenizer.encode(content), body = max(0, seqLen - 2)
         let sequences = (0..<batch).map { b -> [Int] in
             let chunk = pieces.dropFirst(b * body).prefix(body)
             return [tokenizer.specialIDs.cls] + chunk + [tokenizer.specialIDs.sep]
         }
-        return try TokenBatch.padding(sequences, padId: tokenizer.specialIDs.pad)
+        // Every row padded to --seq-len (not only to the longest row): the forward is timed at the
+        // shape the report names, whatever the length of the text.
+        func padded(_ row: [Int], _ value: Int) -> [Int] { row + [Int](repeating: value, count: seqLen - row.count) }
+        return try TokenBatch(ids: sequences.map { padded($0, tokenizer.specialIDs.pad) },
+                              attentionMask: sequences.map { padded([Int](repeating: 1, count: $0.count), 0) })
     }
 
     private func printTable(_ r: Report) {

@@ -26,7 +26,7 @@ struct Embed: ParsableCommand {
         try ToolErrors.reporting("hd-infer") {
             let model = try TextModel(args)
             let d = model.checkpoint.config.hiddenSize
-            for (line, text) in args.inputs() {
+            try args.forEachInput { line, text in
                 let ids = try model.encode(text, line: line, source: args.text)
                 try model.run(ids)
                 let hidden = model.session.lastHiddenState()

@@ -7,7 +7,12 @@ struct FillMask: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fill-mask",
         abstract: "Predict the tokens behind each [MASK] in a text with the checkpoint's MLM head.",
-        discussion: "With one [MASK], \"predictions\" is a list; with several, a list per mask, in text order.")
+        discussion: """
+        "predictions" is a list per [MASK] in text order (a list of lists, one list for one mask). With \
+        --truncate, masks past the cut are not predicted: "cut_masks" lists their numbers (1-based, in \
+        text order; empty when none was cut) and a note on stderr names them; a text whose every [MASK] \
+        is past the cut is refused saying so.
+        """)
 
     @OptionGroup var args: TextArguments
 
@@ -25,21 +30,17 @@ struct FillMask: ParsableCommand {
         var prob: Float
     }
 
-    enum Predictions: Encodable {
-        case one([Prediction])
-        case several([[Prediction]])
-
-        func encode(to encoder: Encoder) throws {
-            switch self {
-            case .one(let p): try p.encode(to: encoder)
-            case .several(let p): try p.encode(to: encoder)
-            }
-        }
-    }
-
     struct Result: Encodable {
         var text: String
-        var predictions: Predictions
+        /// One list per predicted [MASK], in text order.
+        var predictions: [[Prediction]]
+        /// 1-based numbers (in text order) of the masks past the --truncate cut, not predicted.
+        var cutMasks: [Int]
+
+        enum CodingKeys: String, CodingKey {
+            case text, predictions
+            case cutMasks = "cut_masks"
+        }
     }
 
     func run() throws {
@@ -50,11 +51,31 @@ struct FillMask: ParsableCommand {
             }
             let maskID = model.tokenizer.specialIDs.mask
             let vocab = model.tokenizer.vocabulary.tokens
-            for (line, text) in args.inputs() {
+            let limit = model.checkpoint.config.maxPositionEmbeddings
+            try args.forEachInput { line, text in
                 let ids = try model.encode(text, line: line, source: args.text)
                 let positions = ids.indices.filter { ids[$0] == maskID }
+                // A text of exactly `limit` ids may have been cut: count the masks of the whole text.
+                var cut: [Int] = [], firstCutPosition = 0, fullLength = ids.count
+                if args.truncate && ids.count == limit {
+                    let full = try model.tokenizer.encode(text, pair: nil).ids
+                    let all = full.indices.filter { full[$0] == maskID }
+                    if all.count > positions.count {
+                        cut = Array((positions.count + 1)...all.count)
+                        firstCutPosition = all[positions.count]
+                        fullLength = full.count
+                    }
+                }
+                let masks = positions.count + cut.count
                 guard !positions.isEmpty else {
-                    throw ModelError(.badInput, file: "<input>", "\(args.text == "-" ? "stdin line \(line)" : "the text") has no [MASK] token; write [MASK] where a word should be predicted")
+                    if !cut.isEmpty {
+                        throw ModelError(.badInput, file: "<input>", "\(args.describe(line: line)): \(masks == 1 ? "its [MASK] is" : "all \(masks) of its [MASK]s are") past the cut: --truncate keeps \(limit) of its \(fullLength) tokens (the model's positions) and the first [MASK] is token \(firstCutPosition + 1); move a [MASK] into the first \(limit - 2) word pieces or shorten the text")
+                    }
+                    throw ModelError(.badInput, file: "<input>", "\(args.describe(line: line)) has no [MASK] token; write [MASK] where a word should be predicted")
+                }
+                if !cut.isEmpty {
+                    let numbers = cut.map { "#\($0)" }.joined(separator: ", ")
+                    FileHandle.standardError.write(Data("hd-infer: note: \(args.describe(line: line)): [MASK] \(numbers) of \(masks) \(cut.count == 1 ? "is" : "are") past the cut at \(limit) tokens (--truncate) and \(cut.count == 1 ? "was" : "were") not predicted\n".utf8))
                 }
                 try model.run(ids)
                 let logits = try model.session.mlmLogits(positions: positions.map { TokenPosition(batch: 0, position: $0) })
@@ -63,16 +84,16 @@ struct FillMask: ParsableCommand {
                     Self.top(Array(logits[(m * V)..<((m + 1) * V)]), k: topK, vocab: vocab)
                 }
                 if args.json {
-                    let predictions: Predictions = perMask.count == 1 ? .one(perMask[0]) : .several(perMask)
-                    try JSONOutput.print(Result(text: text, predictions: predictions), pretty: false)
+                    try JSONOutput.print(Result(text: text, predictions: perMask, cutMasks: cut), pretty: false)
                 } else {
                     print(text)
                     for (m, predictions) in perMask.enumerated() {
-                        if perMask.count > 1 { print("  [MASK] #\(m + 1)") }
+                        if masks > 1 { print("  [MASK] #\(m + 1)") }
                         for p in predictions {
                             print("    \(p.token.padding(toLength: max(p.token.count, 16), withPad: " ", startingAt: 0)) p=\(String(format: "%.4f", p.prob))  logit=\(String(format: "%.3f", p.logit))")
                         }
                     }
+                    for number in cut { print("  [MASK] #\(number): past the --truncate cut, not predicted") }
                 }
             }
         }

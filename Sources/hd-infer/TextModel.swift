@@ -11,7 +11,7 @@ struct TextArguments: ParsableArguments {
     @Argument(help: ArgumentHelp("Checkpoint (.safetensors, .npz, student .ckpt) or Hugging Face directory.", valueName: "model"))
     var model: String
 
-    @Argument(help: ArgumentHelp("The input text, or - to read one input per line from stdin (one JSON object per line out).", valueName: "text"))
+    @Argument(help: ArgumentHelp("The input text, or - to read one input per line from stdin (one result per line; a bad line is reported in its place and the others still run, exit 65 at the end).", valueName: "text"))
     var text: String
 
     @Flag(name: .long, help: "Cut inputs longer than the position table instead of refusing them.")
@@ -20,23 +20,11 @@ struct TextArguments: ParsableArguments {
     @Flag(name: .long, help: "Keep case and accents whatever the checkpoint records (the default is the checkpoint's casing: do_lower_case, else its vocabulary).")
     var cased = false
 
-    @Flag(name: .long, help: "Print JSON: one object per input.")
+    @Flag(name: .long, help: "Print JSON: one object per input on one line (with -, a bad line gives {\"line\": n, \"error\": …}); plain text otherwise.")
     var json = false
 
     @OptionGroup var load: LoadFlags
     @OptionGroup var threads: ThreadsFlag
-
-    /// Each input with its 1-based line number (1 for a TEXT argument). Empty inputs are refused.
-    func inputs() -> [(line: Int, text: String)] {
-        if text != "-" { return [(1, text)] }
-        var lines: [(Int, String)] = []
-        var n = 0
-        while let line = readLine(strippingNewline: true) {
-            n += 1
-            lines.append((n, line))
-        }
-        return lines
-    }
 }
 
 /// A checkpoint ready to run on text: tokenizer from its vocabulary, the lean runtime for the forward.

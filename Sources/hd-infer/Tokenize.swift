@@ -15,7 +15,7 @@ struct Tokenize: ParsableCommand {
     func run() throws {
         try ToolErrors.reporting("hd-infer") {
             let model = try TextModel(args)
-            for (line, text) in args.inputs() {
+            try args.forEachInput { line, text in
                 let ids = try model.encode(text, line: line, source: args.text)
                 if args.json {
                     try JSONOutput.print(Result(text: text, ids: ids), pretty: false)

@@ -111,7 +111,7 @@ struct ExportCLITests {
         let text = "the cat sat on the [MASK] and ate the fish."
         let ids = try #require(try Self.json(TestSupport.run(Self.infer, ["tokenize", out, text, "--json"]).stdout)["ids"] as? [Int])
         let fill = try TestSupport.run(Self.infer, ["fill-mask", out, text, "--json", "--top-k", "5", "--threads", "1"])
-        let predictions = try #require(try Self.json(fill.stdout)["predictions"] as? [[String: Any]])
+        let predictions = try #require((try Self.json(fill.stdout)["predictions"] as? [[[String: Any]]])?.first)
         let masked = try Self.maskedModel(students.pruned)
         let position = try #require(ids.firstIndex(of: 103))  // [MASK] in the bert-base vocabulary
         let reference = try masked.mlmLogits(masked.forward(TokenBatch(ids: [ids])), positions: .selected([TokenPosition(batch: 0, position: position)]))

@@ -25,6 +25,12 @@ struct VocabularyTests {
                       kind: .duplicateToken, mentions: "line 7"),
         BadVocabulary(name: "invalid UTF-8", bytes: Array(specials.utf8) + [0x61, 0xFF, 0x0A],
                       kind: .notUTF8, mentions: "line 6"),
+        BadVocabulary(name: "Latin-1 token", bytes: Array(specials.utf8) + [0x63, 0x61, 0x66, 0xE9, 0x0A],
+                      kind: .notUTF8, mentions: "line 6, byte 4 (offset 34 in the file): expected UTF-8 text, found 0xE9; Latin-1"),
+        BadVocabulary(name: "UTF-16 with a byte-order mark", bytes: [0xFF, 0xFE] + specials.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] },
+                      kind: .notUTF8, mentions: "UTF-16 little-endian"),
+        BadVocabulary(name: "UTF-16 without a byte-order mark", bytes: specials.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] },
+                      kind: .notUTF8, mentions: "UTF-16 big-endian"),
         BadVocabulary(name: "Git LFS pointer", bytes: Array("version https://git-lfs.github.com/spec/v1\noid sha256:00\n".utf8),
                       kind: .gitLFSPointer, mentions: "git lfs pull"),
     ]
