@@ -40,6 +40,7 @@ struct FillMask: ParsableCommand {
     struct Result: Encodable {
         var text: String
         var predictions: Predictions
+        var precision: String
     }
 
     func run() throws {
@@ -64,9 +65,9 @@ struct FillMask: ParsableCommand {
                 }
                 if args.json {
                     let predictions: Predictions = perMask.count == 1 ? .one(perMask[0]) : .several(perMask)
-                    try JSONOutput.print(Result(text: text, predictions: predictions), pretty: false)
+                    try JSONOutput.print(Result(text: text, predictions: predictions, precision: args.precision.rawValue), pretty: false)
                 } else {
-                    print(text)
+                    print("\(text)  (\(args.precision.rawValue))")
                     for (m, predictions) in perMask.enumerated() {
                         if perMask.count > 1 { print("  [MASK] #\(m + 1)") }
                         for p in predictions {

@@ -25,8 +25,15 @@ struct TextArguments: ParsableArguments {
     @Flag(name: .long, help: "Print JSON: one object per input.")
     var json = false
 
+    @Option(name: .long, help: ArgumentHelp("Arithmetic of the encoder's dense layers: fp32, bf16 or int8 (see `hd-infer bench --help`).", valueName: "precision"))
+    var precision: Precision = .fp32
+
     @OptionGroup var load: LoadFlags
     @OptionGroup var threads: ThreadsFlag
+
+    func validate() throws {
+        if let reason = precision.unsupportedReason(kernel: .best) { throw ValidationError("--precision \(precision.rawValue): \(reason)") }
+    }
 
     /// Each input with its 1-based line number (1 for a TEXT argument). Empty inputs are refused.
     func inputs() -> [(line: Int, text: String)] {
@@ -54,7 +61,7 @@ struct TextModel {
             throw ModelError(.badVocab, file: checkpoint.source, "the checkpoint carries no vocabulary and there is no vocab.txt beside it; pass --vocab")
         }
         tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: vocab, source: checkpoint.source), lowercase: !args.cased)
-        let model = RuntimeModel(model: try BertModel(checkpoint: checkpoint))
+        let model = try RuntimeModel(model: try BertModel(checkpoint: checkpoint), precision: args.precision)
         session = try InferenceSession(model: model, maxBatch: 1, maxLength: checkpoint.config.maxPositionEmbeddings,
                                        threads: args.threads.resolved)
         truncate = args.truncate
