@@ -44,7 +44,7 @@ struct QuantizedKernelsTests {
 
     /// Per-row (activations) or per-column (weights) symmetric quantisation, as the header
     /// documents it: q = clamp(round_to_nearest_even(x · (127 / max|x|)), −127, 127), scale max|x| / 127.
-    static func quantize(_ x: ArraySlice<Float>) -> (q: [Int32], scale: Float) {
+    static func quantize<C: Collection<Float>>(_ x: C) -> (q: [Int32], scale: Float) {
         let amax = x.map(abs).max() ?? 0
         let inverse: Float = amax > 0 ? 127 / amax : 0
         return (x.map { Int32(min(max(($0 * inverse).rounded(.toNearestOrEven), -127), 127)) }, amax / 127)
