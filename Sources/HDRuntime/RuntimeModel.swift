@@ -70,9 +70,10 @@ public final class RuntimeModel: Sendable {
 
     /// Builds the runtime's layout from a validated model, with every encoder dense layer laid out
     /// for `kernel` in `precision` (the MLM head's transform stays fp32); throws
-    /// `ModelError(.unsupported)` when this CPU lacks `precision`'s instructions. Q, K and V are copied into one stacked matrix per layer; weights borrowed from a
-    /// mapped file have their pages handed back to the kernel right after they are copied or packed
-    /// (the file still backs them), so resident memory holds each matrix once rather than twice.
+    /// `ModelError(.unsupported)` when this CPU lacks `precision`'s instructions. Q, K and V are
+    /// copied into one stacked matrix per layer; weights borrowed from a mapped file have their
+    /// pages handed back to the kernel right after they are copied or packed (the file still backs
+    /// them), so resident memory holds each matrix once rather than twice.
     public convenience init(model: BertModel, kernel: GEMMKernel = .best, precision: Precision) throws {
         try precision.check(kernel: kernel)
         let w = model.weights
