@@ -12,7 +12,7 @@
 // bf16 × bf16 products, where `vfmadd` adds one f32 product; the weights' 4 (resp. 2) consecutive
 // inputs of a column sit in one 32-bit lane, and one row's matching 4 (2) inputs are broadcast.
 
-/// Bytes of one int8 panel's header: 32 column scales (float) and 32 compensations (int32).
+/// Bytes of one int8 panel's header: 32 column scales (float) and 32 column sums Σ q (int32).
 #define INT8_HEADER (2 * HD_PACKED_PANEL * 4)
 
 /// Bytes of one group of 4 inputs (int8) or 2 inputs (bf16) across a panel's 32 columns: two
@@ -30,13 +30,13 @@ void hd_int8_pack_weights(const float *const *rows, size_t n, size_t k, void *pa
     for (size_t p = 0; p < panels_of(n); p++) {
         unsigned char *panel = (unsigned char *)packed + p * panel_bytes;
         float *scales = (float *)panel;
-        int32_t *compensation = (int32_t *)(panel + INT8_HEADER / 2);
+        int32_t *sums = (int32_t *)(panel + INT8_HEADER / 2);
         signed char *body = (signed char *)panel + INT8_HEADER;
         memset(body, 0, groups * GROUP_BYTES);
         for (size_t j = 0; j < HD_PACKED_PANEL; j++) {
             size_t column = p * HD_PACKED_PANEL + j;
             scales[j] = 0.0f;
-            compensation[j] = 0;
+            sums[j] = 0;
             if (column >= n) continue;
             const float *w = rows[column];
             float amax = 0.0f;
@@ -50,8 +50,9 @@ void hd_int8_pack_weights(const float *const *rows, size_t n, size_t k, void *pa
                 body[i / 4 * GROUP_BYTES + j * 4 + i % 4] = (signed char)q;
                 sum += (int32_t)q;
             }
-            // The inputs arrive as u8 = q_a + 128, so each column's sum carries 128 · Σ q_w too much.
-            compensation[j] = 128 * sum;
+            // The inputs arrive as u8 = q_a + z (z the row's zero point), so each output carries
+            // z · Σ q_w too much; the store takes it off.
+            sums[j] = sum;
         }
     }
 }
@@ -92,29 +93,37 @@ void hd_bf16_pack_weights(const float *const *rows, size_t n, size_t k, unsigned
 static __mmask16 low_mask(size_t lanes) { return (__mmask16)(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1); }
 
 VNNI_TARGET void hd_int8_quantize_rows(size_t m, size_t k, const float *a, size_t lda, unsigned char *q, size_t ldq,
-                                       float *scales) {
+                                       float *scales, int32_t *zero_points) {
     size_t padded = (k + 3) / 4 * 4;
     for (size_t r = 0; r < m; r++) {
         const float *row = a + r * lda;
-        __m512 top = _mm512_setzero_ps();
-        for (size_t i = 0; i < k; i += 16) top = _mm512_max_ps(top, _mm512_abs_ps(_mm512_maskz_loadu_ps(low_mask(k - i), row + i)));
-        float amax = _mm512_reduce_max_ps(top);
-        // Per row, symmetric: x ≈ scale · q, q in −127 … 127, stored as q + 128 (u8, vpdpbusd's
-        // unsigned operand); the weights' compensation removes the 128 again.
-        scales[r] = amax / 127.0f;
-        const __m512 inverse = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
-        const __m512i zero_point = _mm512_set1_epi32(128);
+        // The range includes 0, so that 0 is exact (the padding) and the zero point is a u8.
+        __m512 low = _mm512_setzero_ps(), high = _mm512_setzero_ps();
+        for (size_t i = 0; i < k; i += 16) {
+            __m512 x = _mm512_maskz_loadu_ps(low_mask(k - i), row + i);
+            low = _mm512_min_ps(low, x);
+            high = _mm512_max_ps(high, x);
+        }
+        float lo = _mm512_reduce_min_ps(low), range = _mm512_reduce_max_ps(high) - lo;
+        // Per row, asymmetric over the row's own range: x ≈ scale · (u − z), u in 0 … 255
+        // (vpdpbusd's unsigned operand). A layer's inputs are often one-sided (after GELU,
+        // ≥ −0.17): a symmetric scale would leave half the codes unused.
+        float inverse = range > 0.0f ? 255.0f / range : 0.0f;
+        int32_t z = (int32_t)nearbyintf(-lo * inverse);
+        scales[r] = range / 255.0f;
+        zero_points[r] = z;
+        const __m512 inv = _mm512_set1_ps(inverse);
+        const __m512i zero_point = _mm512_set1_epi32(z);
         unsigned char *out = q + r * ldq;
         for (size_t i = 0; i < k; i += 16) {
             __mmask16 lanes = low_mask(k - i);
-            __m512 x = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, row + i), inverse),
-                                                   _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
             // cvtps rounds to nearest even (the default MXCSR mode), as `nearbyintf` does.
-            __m512i u = _mm512_add_epi32(_mm512_cvtps_epi32(x), zero_point);
+            __m512i u = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, row + i), inv)), zero_point);
+            u = _mm512_min_epi32(_mm512_max_epi32(u, _mm512_setzero_si512()), _mm512_set1_epi32(255));
             _mm_mask_storeu_epi8(out + i, lanes, _mm512_cvtepi32_epi8(u));
         }
-        // The inputs past k up to a multiple of 4 meet zero weights; 128 stands for 0 all the same.
-        for (size_t i = k; i < padded; i++) out[i] = 128;
+        // The inputs past k up to a multiple of 4 meet zero weights; z stands for 0 all the same.
+        for (size_t i = k; i < padded; i++) out[i] = (unsigned char)z;
     }
 }
 
@@ -136,12 +145,13 @@ BF16_TARGET void hd_bf16_convert_rows(size_t m, size_t k, const float *a, size_t
 
 /// The int8 tile: C[ROWS × 32] from `groups` groups of 4 inputs. Between passes the int32 sums are
 /// kept in C's own memory (same size as the floats it will hold), so no scratch is needed; on the
-/// last pass (`header` set) they become floats: (sum − compensation) · row scale · column scale.
+/// last pass (`header` set) they become floats: (sum − z_r · Σ q_w) · row scale · column scale.
 #define DEFINE_INT8_TILE(ROWS)                                                                                   \
     VNNI_TARGET static void int8_tile##ROWS(size_t groups, const unsigned char *a, size_t lda,                  \
                                             const signed char *body, float *c, size_t ldc, __mmask16 mask0,     \
                                             __mmask16 mask1, int accumulate, const unsigned char *header,       \
-                                            const float *row_scales, const signed char *prefetch, size_t phase, \
+                                            const float *row_scales, const int32_t *zero_points,                \
+                                            const signed char *prefetch, size_t phase,                          \
                                             size_t stride) {                                                    \
         __m512i acc0[ROWS], acc1[ROWS];                                                                         \
         UNROLL for (int r = 0; r < ROWS; r++) {                                                                 \
@@ -173,13 +183,16 @@ BF16_TARGET void hd_bf16_convert_rows(size_t m, size_t k, const float *a, size_t
             return;                                                                                             \
         }                                                                                                       \
         const float *scales = (const float *)header;                                                            \
-        const int32_t *compensation = (const int32_t *)(header + INT8_HEADER / 2);                              \
+        const int32_t *sums = (const int32_t *)(header + INT8_HEADER / 2);                                      \
         __m512 s0 = _mm512_loadu_ps(scales), s1 = _mm512_loadu_ps(scales + 16);                                 \
-        __m512i k0 = _mm512_loadu_si512(compensation), k1 = _mm512_loadu_si512(compensation + 16);              \
+        __m512i k0 = _mm512_loadu_si512(sums), k1 = _mm512_loadu_si512(sums + 16);                              \
         UNROLL for (int r = 0; r < ROWS; r++) {                                                                 \
             __m512 row = _mm512_set1_ps(row_scales[r]);                                                         \
-            __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc0[r], k0)), _mm512_mul_ps(s0, row)); \
-            __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc1[r], k1)), _mm512_mul_ps(s1, row)); \
+            __m512i z = _mm512_set1_epi32(zero_points[r]);                                                      \
+            __m512i c0 = _mm512_sub_epi32(acc0[r], _mm512_mullo_epi32(k0, z));                                  \
+            __m512i c1 = _mm512_sub_epi32(acc1[r], _mm512_mullo_epi32(k1, z));                                  \
+            __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(c0), _mm512_mul_ps(s0, row));                          \
+            __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(c1), _mm512_mul_ps(s1, row));                          \
             _mm512_mask_storeu_ps(c + r * ldc, mask0, v0);                                                      \
             _mm512_mask_storeu_ps(c + r * ldc + 16, mask1, v1);                                                 \
         }                                                                                                       \
@@ -228,7 +241,7 @@ DEFINE_BF16_TILE(6) DEFINE_BF16_TILE(7) DEFINE_BF16_TILE(8) DEFINE_BF16_TILE(9) 
 DEFINE_BF16_TILE(11) DEFINE_BF16_TILE(12)
 
 typedef void (*int8_tile_function)(size_t, const unsigned char *, size_t, const signed char *, float *, size_t,
-                                   __mmask16, __mmask16, int, const unsigned char *, const float *,
+                                   __mmask16, __mmask16, int, const unsigned char *, const float *, const int32_t *,
                                    const signed char *, size_t, size_t);
 static const int8_tile_function int8_tiles[TILE_ROWS + 1] = {
     0, int8_tile1, int8_tile2, int8_tile3, int8_tile4, int8_tile5, int8_tile6,
@@ -250,8 +263,8 @@ static size_t panel_masks(size_t n, size_t p, __mmask16 *mask0, __mmask16 *mask1
 }
 
 void hd_int8_gemm(size_t m, size_t n, size_t k, const unsigned char *a, size_t lda, const float *row_scales,
-                  const void *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
-                  hd_epilogue epilogue, const float *bias) {
+                  const int32_t *row_zero_points, const void *packed_weights, size_t first_panel, size_t end_panel,
+                  float *c, size_t ldc, hd_epilogue epilogue, const float *bias) {
     size_t groups = (k + 3) / 4, panel_bytes = INT8_HEADER + groups * GROUP_BYTES;
     // Loop order and prefetching as in `hd_packed_gemm`: panel, then slice of the depth, then rows.
     for (size_t p = first_panel; p < end_panel && p * HD_PACKED_PANEL < n; p++) {
@@ -269,7 +282,7 @@ void hd_int8_gemm(size_t m, size_t n, size_t k, const unsigned char *a, size_t l
             for (size_t r = 0; r < m; r += TILE_ROWS) {
                 size_t rows = m - r < TILE_ROWS ? m - r : TILE_ROWS;
                 int8_tiles[rows](depth, a + r * lda + 4 * g, lda, slice, c + r * ldc + column, ldc, mask0, mask1, g > 0,
-                                 last ? header : 0, row_scales + r, next, r / TILE_ROWS, blocks);
+                                 last ? header : 0, row_scales + r, row_zero_points + r, next, r / TILE_ROWS, blocks);
                 if (last && epilogue != HD_EPILOGUE_NONE)
                     apply_epilogue(c + r * ldc + column, ldc, rows, mask0, mask1, epilogue, bias + column);
             }
@@ -306,15 +319,16 @@ void hd_bf16_gemm(size_t m, size_t n, size_t k, const unsigned short *a, size_t 
 #else
 
 // Unreachable: callers check hd_avx512_vnni_supported() / hd_avx512_bf16_supported() first.
-void hd_int8_quantize_rows(size_t m, size_t k, const float *a, size_t lda, unsigned char *q, size_t ldq, float *scales) {
+void hd_int8_quantize_rows(size_t m, size_t k, const float *a, size_t lda, unsigned char *q, size_t ldq, float *scales,
+                           int32_t *zero_points) {
     __builtin_trap();
 }
 void hd_bf16_convert_rows(size_t m, size_t k, const float *a, size_t lda, unsigned short *out, size_t ldo) {
     __builtin_trap();
 }
 void hd_int8_gemm(size_t m, size_t n, size_t k, const unsigned char *a, size_t lda, const float *row_scales,
-                  const void *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
-                  hd_epilogue epilogue, const float *bias) {
+                  const int32_t *row_zero_points, const void *packed_weights, size_t first_panel, size_t end_panel,
+                  float *c, size_t ldc, hd_epilogue epilogue, const float *bias) {
     __builtin_trap();
 }
 void hd_bf16_gemm(size_t m, size_t n, size_t k, const unsigned short *a, size_t lda, const unsigned short *packed_weights,

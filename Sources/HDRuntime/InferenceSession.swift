@@ -23,8 +23,8 @@ public final class InferenceSession {
     /// being run.
     let scores, attentionPanels: ArenaSlot
     /// A dense layer's input rows in the model's precision (int8: u8 rows padded to 4 bytes, with
-    /// their scales in `rowScales`; bf16: rows padded to 2 values), `convertedStride` bytes apart;
-    /// empty in fp32.
+    /// their scales, then their zero points (int32), in `rowScales`; bf16: rows padded to 2
+    /// values), `convertedStride` bytes apart; empty in fp32.
     let converted, rowScales: ArenaSlot
     let convertedStride: Int
     /// Packed row → flat index b·L + t of the batch last run.
@@ -79,7 +79,7 @@ public final class InferenceSession {
             let lowPrecision = model.precision != .fp32
             convertedStride = lowPrecision ? 2 * ((inputs + 3) / 4 * 4) : 0
             converted = try layout.reserve("converted input", shape: [T, convertedStride / MemoryLayout<Float>.stride])
-            rowScales = try layout.reserve("row scales", shape: [lowPrecision ? T : 0])
+            rowScales = try layout.reserve("row scales and zero points", shape: [lowPrecision ? 2 * T : 0])
         } catch let error as TensorError {
             throw bad("activations for batch \(maxBatch) × length \(maxLength): \(error.message)")
         }
@@ -315,9 +315,10 @@ public final class InferenceSession {
             // caller spinning on that hand-off).
             let ldq = convertedStride, q = UnsafeMutableRawPointer(arena[converted].baseAddress!)
             let scales = arena[rowScales].baseAddress!
+            let zeroPoints = UnsafeMutableRawPointer(scales + rows).assumingMemoryBound(to: Int32.self)
             switch w.precision {
             case .fp32: break
-            case .int8: hd_int8_quantize_rows(rows, k, x, k, q.assumingMemoryBound(to: UInt8.self), ldq, scales)
+            case .int8: hd_int8_quantize_rows(rows, k, x, k, q.assumingMemoryBound(to: UInt8.self), ldq, scales, zeroPoints)
             case .bf16: hd_bf16_convert_rows(rows, k, x, k, q.assumingMemoryBound(to: UInt16.self), ldq / 2)
             }
             let tile = GEMMKernel.panelWidth
@@ -343,8 +344,8 @@ public final class InferenceSession {
                     switch w.precision {
                     case .fp32: hd_packed_gemm(m, n, k, x + row * k, k, weight, first, end, c, n, kind, bias)
                     case .int8:
-                        hd_int8_gemm(m, n, k, q.assumingMemoryBound(to: UInt8.self) + row * ldq, ldq, scales + row, weight,
-                                     first, end, c, n, kind, bias)
+                        hd_int8_gemm(m, n, k, q.assumingMemoryBound(to: UInt8.self) + row * ldq, ldq, scales + row,
+                                     zeroPoints + row, weight, first, end, c, n, kind, bias)
                     case .bf16:
                         hd_bf16_gemm(m, n, k, (q + row * ldq).assumingMemoryBound(to: UInt16.self), ldq / 2,
                                      UnsafeRawPointer(weight).assumingMemoryBound(to: UInt16.self), first, end, c, n, kind, bias)

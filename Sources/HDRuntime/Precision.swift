@@ -10,8 +10,9 @@ public enum Precision: String, Sendable, CaseIterable {
     /// Weights rounded once to bf16 (nearest even), activations rounded as each dense layer reads
     /// them, products summed in f32 by `vdpbf16ps` (AVX-512 BF16).
     case bf16
-    /// Weights quantised once to s8 per output column, activations to u8 per row as each dense
-    /// layer reads them, exact int32 sums by `vpdpbusd` (AVX-512 VNNI), dequantised in the store.
+    /// Weights quantised once to s8 per output column (symmetric), activations to u8 per row
+    /// (asymmetric, over the row's range) as each dense layer reads them, exact int32 sums by
+    /// `vpdpbusd` (AVX-512 VNNI), dequantised in the store.
     case int8
 
     /// The instruction sets the runtime's kernels depend on, as this CPU and OS report them; a

@@ -74,13 +74,14 @@ struct QuantizedForwardTests {
         return h
     }
 
-    /// int8: rows and weight rows quantised as `QuantizedKernelsTests.quantize`, exact integer sums.
+    /// int8: rows quantised as `QuantizedKernelsTests.quantizeRow`, weight rows as `quantize`,
+    /// exact integer sums.
     static func int8Product(_ x: [Float], rows: Int, k: Int, _ l: LinearWeights) -> [Float] {
-        let xs = (0..<rows).map { QuantizedKernelsTests.quantize(x[($0 * k)..<($0 * k + k)]) }
+        let xs = (0..<rows).map { QuantizedKernelsTests.quantizeRow(x[($0 * k)..<($0 * k + k)]) }
         let ws = (0..<l.outFeatures).map { QuantizedKernelsTests.quantize(l.weight.buffer[($0 * k)..<($0 * k + k)]) }
         return (0..<(rows * l.outFeatures)).map { e in
             let r = xs[e / l.outFeatures], c = ws[e % l.outFeatures]
-            let sum = (0..<k).reduce(Int32(0)) { $0 + r.q[$1] * c.q[$1] }
+            let sum = (0..<k).reduce(Int32(0)) { $0 + (r.u[$1] - r.zero) * c.q[$1] }
             return Float(sum) * (c.scale * r.scale)
         }
     }

@@ -42,12 +42,22 @@ struct QuantizedKernelsTests {
 
     // MARK: int8
 
-    /// Per-row (activations) or per-column (weights) symmetric quantisation, as the header
-    /// documents it: q = clamp(round_to_nearest_even(x · (127 / max|x|)), −127, 127), scale max|x| / 127.
+    /// Per-column (weights) symmetric quantisation, as the header documents it:
+    /// q = clamp(round_to_nearest_even(x · (127 / max|x|)), −127, 127), scale max|x| / 127.
     static func quantize<C: Collection<Float>>(_ x: C) -> (q: [Int32], scale: Float) {
         let amax = x.map(abs).max() ?? 0
         let inverse: Float = amax > 0 ? 127 / amax : 0
         return (x.map { Int32(min(max(($0 * inverse).rounded(.toNearestOrEven), -127), 127)) }, amax / 127)
+    }
+
+    /// Per-row (activations) asymmetric quantisation, as the header documents it: over [lo, hi] =
+    /// [min(0, min x), max(0, max x)], v = 255 / (hi − lo), u = clamp(round(x · v) + z, 0, 255),
+    /// z = round(−lo · v), scale (hi − lo) / 255.
+    static func quantizeRow<C: Collection<Float>>(_ x: C) -> (u: [Int32], scale: Float, zero: Int32) {
+        let lo = min(0, x.min() ?? 0), range = max(0, x.max() ?? 0) - lo
+        let inverse: Float = range > 0 ? 255 / range : 0
+        let z = Int32((-lo * inverse).rounded(.toNearestOrEven))
+        return (x.map { min(max(Int32(($0 * inverse).rounded(.toNearestOrEven)) + z, 0), 255) }, range / 255, z)
     }
 
     @Test(.enabled(if: Precision.Capabilities.current.avx512VNNI, "the int8 GEMM needs AVX-512 VNNI"),
@@ -56,23 +66,25 @@ struct QuantizedKernelsTests {
         let lda = k + 3, a = FusedKernelTests.values(m * lda, seed: 11, spread: 3), w = ParallelTests.values(n * k, seed: 12)
         let bias = ParallelTests.values(n, seed: 13)
         // The reference: the same quantisation, exact integer sums, the same dequantisation.
-        let rows = (0..<m).map { Self.quantize(a[($0 * lda)..<($0 * lda + k)]) }
+        let rows = (0..<m).map { Self.quantizeRow(a[($0 * lda)..<($0 * lda + k)]) }
         let columns = (0..<n).map { Self.quantize(w[($0 * k)..<($0 * k + k)]) }
         var exact = [Float](repeating: 0, count: m * n)
         for i in 0..<m {
             for j in 0..<n {
                 var sum: Int32 = 0
-                for t in 0..<k { sum += rows[i].q[t] * columns[j].q[t] }
+                for t in 0..<k { sum += (rows[i].u[t] - rows[i].zero) * columns[j].q[t] }
                 exact[i * n + j] = Float(sum) * (columns[j].scale * rows[i].scale)
             }
         }
-        // The C quantisation of the rows: u8 = q + 128, padded with 128, scales as above.
+        // The C quantisation of the rows: u8 as above, padded with the zero point.
         let ldq = (k + 3) / 4 * 4 + 4
         var q = [UInt8](repeating: 0, count: m * ldq), scales = [Float](repeating: .nan, count: m)
-        hd_int8_quantize_rows(m, k, a, lda, &q, ldq, &scales)
+        var zeros = [Int32](repeating: -1, count: m)
+        hd_int8_quantize_rows(m, k, a, lda, &q, ldq, &scales, &zeros)
         for i in 0..<m {
-            #expect(scales[i] == rows[i].scale, "row \(i): scale \(scales[i]), expected \(rows[i].scale)")
-            let want = rows[i].q.map { UInt8($0 + 128) } + [UInt8](repeating: 128, count: (k + 3) / 4 * 4 - k)
+            #expect(scales[i] == rows[i].scale && zeros[i] == rows[i].zero,
+                    "row \(i): scale \(scales[i]), zero point \(zeros[i]); expected \(rows[i].scale), \(rows[i].zero)")
+            let want = rows[i].u.map { UInt8($0) } + [UInt8](repeating: UInt8(rows[i].zero), count: (k + 3) / 4 * 4 - k)
             #expect(Array(q[(i * ldq)..<(i * ldq + want.count)]) == want, "row \(i) quantised differently")
         }
         var packed = [UInt8](repeating: 0xAB, count: hd_int8_packed_bytes(n, k))
@@ -83,7 +95,7 @@ struct QuantizedKernelsTests {
             var want = exact
             Self.applyEpilogue(epilogue, &want, m: m, n: n, bias: bias)
             for got in Self.run(m: m, n: n, { first, end, c, ldc in
-                hd_int8_gemm(m, n, k, q, ldq, scales, packed, first, end, c, ldc, epilogue, bias)
+                hd_int8_gemm(m, n, k, q, ldq, scales, zeros, packed, first, end, c, ldc, epilogue, bias)
             }) {
                 if epilogue == HD_EPILOGUE_NONE || epilogue == HD_EPILOGUE_BIAS {
                     // Same integers, same float operations: bit-exact.
@@ -96,20 +108,24 @@ struct QuantizedKernelsTests {
         }
     }
 
-    /// A zero row quantises to all 128 with scale 0, and its outputs are 0 (+ bias).
+    /// A zero row quantises to all 0 with scale 0 and zero point 0, and its outputs are 0 (+ bias);
+    /// a one-sided row (as after GELU or ReLU) uses the whole u8 range.
     @Test(.enabled(if: Precision.Capabilities.current.avx512VNNI, "the int8 GEMM needs AVX-512 VNNI"))
     func int8ZeroRow() {
         let k = 9, n = 3, a = [Float](repeating: 0, count: k), w = ParallelTests.values(n * k, seed: 1)
-        var q = [UInt8](repeating: 0, count: 12), scale: [Float] = [.nan]
-        hd_int8_quantize_rows(1, k, a, k, &q, 12, &scale)
-        #expect(q == [UInt8](repeating: 128, count: 12) && scale == [0])
+        var q = [UInt8](repeating: 7, count: 12), scale: [Float] = [.nan], zero: [Int32] = [-1]
+        hd_int8_quantize_rows(1, k, a, k, &q, 12, &scale, &zero)
+        #expect(q == [UInt8](repeating: 0, count: 12) && scale == [0] && zero == [0])
         var packed = [UInt8](repeating: 0, count: hd_int8_packed_bytes(n, k))
         w.withUnsafeBufferPointer { w in
             hd_int8_pack_weights((0..<n).map { j in w.baseAddress.map { UnsafePointer($0 + j * k) } }, n, k, &packed)
         }
         var c = [Float](repeating: .nan, count: n)
-        hd_int8_gemm(1, n, k, q, 12, scale, packed, 0, 1, &c, n, HD_EPILOGUE_BIAS, [1, 2, 3])
+        hd_int8_gemm(1, n, k, q, 12, scale, [0], packed, 0, 1, &c, n, HD_EPILOGUE_BIAS, [1, 2, 3])
         #expect(c == [1, 2, 3])
+        let positive: [Float] = [0, 0.5, 1, 2]
+        hd_int8_quantize_rows(1, 4, positive, 4, &q, 12, &scale, &zero)
+        #expect(Array(q[0..<4]) == [0, 64, 128, 255] && scale == [2 / 255] && zero == [0])
     }
 
     // MARK: bf16

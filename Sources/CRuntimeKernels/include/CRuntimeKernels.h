@@ -2,6 +2,7 @@
 #define HOMODISTIL_CRUNTIMEKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// The inference runtime's AVX-512 kernels, chosen at run time: callers use OpenBLAS and the
 /// Swift kernels when `hd_avx512f_supported()` is 0. Each function is compiled for AVX-512F with
@@ -80,13 +81,12 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, co
 
 /// The int8 GEMM (AVX-512 VNNI): C = epilogue(dequantise(Q(A) · Q(W)ᵀ)). W is quantised once, at
 /// load, symmetric per output column: W[j][i] ≈ s_j · q, q an s8 in −127…127, s_j = max|W[j]| / 127.
-/// A is quantised per row as it is about to be multiplied: A[r][i] ≈ t_r · q, t_r = max|A[r]| / 127,
-/// stored as the u8 q + 128 that `vpdpbusd` takes; each column's compensation 128 · Σ_i q_w[j][i]
-/// removes the shift again. Sums are exact in int32; the output is
-/// (Σ_i u8[r][i] · q_w[j][i] − compensation_j) · (s_j · t_r) in f32, then the epilogue.
+/// A is quantised per row as it is about to be multiplied, asymmetric over the row's range (with
+/// 0): A[r][i] ≈ t_r · (u − z_r), u the u8 that `vpdpbusd` takes. Sums are exact in int32; the
+/// output is (Σ_i u[r][i] · q_w[j][i] − z_r · Σ_i q_w[j][i]) · (s_j · t_r) in f32, then the epilogue.
 ///
-/// Panels of 32 output columns: a 256-byte header (32 float scales s_j, then 32 int32
-/// compensations; zero past column n), then ⌈k / 4⌉ groups of 128 bytes, each the 4 inputs
+/// Panels of 32 output columns: a 256-byte header (32 float scales s_j, then 32 int32 column sums
+/// Σ_i q_w[j][i]; zero past column n), then ⌈k / 4⌉ groups of 128 bytes, each the 4 inputs
 /// 4g … 4g + 3 of columns 0–15 (4 bytes per column, the lane `vpdpbusd` sums), then of columns
 /// 16–31; zero past input k and past column n.
 size_t hd_int8_packed_bytes(size_t n, size_t k);
@@ -96,19 +96,21 @@ size_t hd_int8_packed_bytes(size_t n, size_t k);
 void hd_int8_pack_weights(const float *const *rows, size_t n, size_t k, void *packed);
 
 /// Quantises the m rows of A (row stride `lda` floats) into `q` (row stride `ldq` ≥ k rounded up
-/// to a multiple of 4 bytes; the bytes past k are 128, i.e. 0) and `scales` (t_r, m floats):
-/// u8 = clamp(round_to_nearest_even(A[r][i] · (127 / max|A[r]|)), −127, 127) + 128, all 128 when
-/// the row is zero. Call only when `hd_avx512_vnni_supported()`.
+/// to a multiple of 4 bytes; the bytes past k are z_r, i.e. 0), `scales` (t_r) and `zero_points`
+/// (z_r): with lo = min(0, min A[r]), range = max(0, max A[r]) − lo, v = 255 / range (0 when the
+/// range is 0), t_r = range / 255, z_r = round(−lo · v), u = clamp(round(A[r][i] · v) + z_r, 0, 255),
+/// rounding to nearest even. Call only when `hd_avx512_vnni_supported()`.
 void hd_int8_quantize_rows(size_t m, size_t k, const float *a, size_t lda, unsigned char *q, size_t ldq,
-                           float *scales);
+                           float *scales, int32_t *zero_points);
 
 /// C[m × columns] = epilogue(…) for the panels `first_panel ..< end_panel`, as `hd_packed_gemm`,
-/// from rows quantised by `hd_int8_quantize_rows` (`a`, row stride `lda` bytes, `row_scales`) and
+/// from rows quantised by `hd_int8_quantize_rows` (`a`, row stride `lda` bytes, `row_scales`,
+/// `row_zero_points`) and
 /// weights packed by `hd_int8_pack_weights`. Between passes over the depth (1,024 inputs each) the
 /// int32 sums wait in C's own memory. Call only when `hd_avx512_vnni_supported()`.
 void hd_int8_gemm(size_t m, size_t n, size_t k, const unsigned char *a, size_t lda, const float *row_scales,
-                  const void *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
-                  hd_epilogue epilogue, const float *bias);
+                  const int32_t *row_zero_points, const void *packed_weights, size_t first_panel, size_t end_panel,
+                  float *c, size_t ldc, hd_epilogue epilogue, const float *bias);
 
 /// The bf16 GEMM (AVX-512 BF16): C = epilogue(bf16(A) · bf16(W)ᵀ) with f32 accumulation
 /// (`vdpbf16ps`). Panels of 32 output columns, each ⌈k / 2⌉ groups of 128 bytes: the inputs
