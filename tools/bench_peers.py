@@ -13,6 +13,10 @@ model.safetensors) that hd-infer, PyTorch and the ONNX export all load.
 
 onnxruntime gets the graph exported from PyTorch, then onnxruntime.transformers' optimizer
 (model_type "bert": fused Attention, SkipLayerNorm, BiasGelu; the fused-op counts are printed).
+"onnxruntime int8" is that optimised graph through `quantize_dynamic(per_channel=True,
+weight_type=QInt8)`, what onnxruntime's quantisation docs recommend for transformers (MatMulInteger
+/ DynamicQuantizeMatMul, activations quantised per tensor at run time). `--precisions` adds
+hd-infer runs with `--precision bf16` / `int8` in the same rounds.
 All three run with the same thread count and inputs of the same shape (random ids past the special
 tokens, no padding); latency does not depend on the id values. Runs are interleaved: each round
 runs hd-infer (a subprocess timing `--iterations` forwards), then onnxruntime, then PyTorch, and
@@ -99,6 +103,18 @@ def export_onnx(model: BertModel, path: Path, threads: int):
     return optimized.get_fused_operator_statistics()
 
 
+def quantize_onnx(path: Path) -> Path:
+    """The optimised graph with its weights quantised per channel to int8, activations dynamically."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    out = path.with_suffix(".int8.onnx")
+    import onnx
+    # The fused contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference; their
+    # outputs are f32, which DefaultTensorType tells the quantiser.
+    quantize_dynamic(str(path), str(out), per_channel=True, weight_type=QuantType.QInt8,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    return out
+
+
 def ort_version() -> str:
     import onnxruntime as ort
     return ort.__version__
@@ -140,6 +156,9 @@ def main():
     p.add_argument("--skip-random", action="store_true", help="only the BERT-base-sized checkpoint")
     p.add_argument("--also-openblas", action="store_true",
                    help="also time hd-infer --kernel openblas (row-major weights through OpenBLAS) in the same rounds")
+    p.add_argument("--precisions", default="fp32",
+                   help="hd-infer --precision values to time in the same rounds, comma-separated (fp32 first)")
+    p.add_argument("--skip-pytorch", action="store_true", help="no PyTorch eager runs")
     p.add_argument("--pytorch-max-tokens", type=int, default=512,
                    help="skip PyTorch eager above this many tokens per forward (it is the slowest by far)")
     args = p.parse_args()
@@ -164,16 +183,19 @@ def main():
         fused = export_onnx(model, onnx_path, args.threads)
         print(f"{name}: onnxruntime fused operators {fused}", file=sys.stderr)
         session = ort_session(onnx_path, args.threads)
+        int8_session = ort_session(quantize_onnx(onnx_path), args.threads)
         vocab = model.config.vocab_size
         for batch, seq in shapes:
             rng = np.random.default_rng(batch * 1000 + seq)
             ids = rng.integers(1000, vocab, size=(batch, seq), dtype=np.int64)
             feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
             tids = torch.from_numpy(ids)
-            with_torch = batch * seq <= args.pytorch_max_tokens
+            with_torch = batch * seq <= args.pytorch_max_tokens and not args.skip_pytorch
             # hd-infer with its default GEMM kernel, and optionally with OpenBLAS's.
             hd_runs = {"hd-infer": []} | ({"hd-infer openblas": ["--kernel", "openblas"]} if args.also_openblas else {})
-            samples = {k: [] for k in hd_runs} | {"onnxruntime": []} | ({"pytorch": []} if with_torch else {})
+            hd_runs |= {f"hd-infer {p}": ["--precision", p] for p in args.precisions.split(",") if p != "fp32"}
+            samples = ({k: [] for k in hd_runs} | {"onnxruntime": [], "onnxruntime int8": []}
+                       | ({"pytorch": []} if with_torch else {}))
             load_before = os.getloadavg()
             hd_report = None
             for _ in range(args.rounds):
@@ -187,6 +209,7 @@ def main():
                     if key == "hd-infer":
                         hd_report = report
                 samples["onnxruntime"] += time_calls(lambda: session.run(None, feeds), args.warmup, args.iterations)
+                samples["onnxruntime int8"] += time_calls(lambda: int8_session.run(None, feeds), args.warmup, args.iterations)
                 if not with_torch:
                     continue
                 with torch.inference_mode():
@@ -199,6 +222,10 @@ def main():
                 "samples_per_runtime": len(samples["hd-infer"]),
                 "median_ms": medians,
                 "hd_infer_over_onnxruntime": medians["hd-infer"] / medians["onnxruntime"],
+                "onnxruntime_int8_over_onnxruntime": medians["onnxruntime int8"] / medians["onnxruntime"],
+                "precision_ratios": {k.removeprefix("hd-infer "): {"over_onnxruntime": medians[k] / medians["onnxruntime"],
+                                                                   "over_onnxruntime_int8": medians[k] / medians["onnxruntime int8"]}
+                                     for k in medians if k.startswith("hd-infer ") and k != "hd-infer openblas"},
                 "hd_infer_over_pytorch": medians["hd-infer"] / medians["pytorch"] if with_torch else None,
                 "flops_per_forward": hd_report["flops_per_forward"],
                 "hd_infer_gflops_per_s": hd_report["flops_per_forward"] / medians["hd-infer"] / 1e6,
@@ -217,6 +244,9 @@ def main():
             print(f"{name:28} {batch}x{seq:<4} hd-infer {medians['hd-infer']:8.1f} ms  onnxruntime {medians['onnxruntime']:8.1f} ms"
                   f"  pytorch {medians.get('pytorch', float('nan')):8.1f} ms  hd/ort {r['hd_infer_over_onnxruntime']:.2f}"
                   + (f"  openblas/ort {r['hd_infer_openblas_over_onnxruntime']:.2f}" if args.also_openblas else "")
+                  + f"  ort-int8 {medians['onnxruntime int8']:8.1f} ms"
+                  + "".join(f"  {p} {medians['hd-infer ' + p]:8.1f} ms ({q['over_onnxruntime']:.2f}x ort, {q['over_onnxruntime_int8']:.2f}x ort-int8)"
+                            for p, q in r["precision_ratios"].items())
                   + f"  load {load_before[0]:.2f} -> {r['load_average_after'][0]:.2f}", flush=True)
 
     print()

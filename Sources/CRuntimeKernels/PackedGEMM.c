@@ -48,7 +48,7 @@ void hd_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_s
 }
 
 #if defined(__x86_64__)
-#include "VectorMath.h"
+#include "Epilogue.h"
 
 /// The loops over a tile's rows must be unrolled for its accumulators to live in registers; clang
 /// does so by itself at -O3 but not at -O2, which SwiftPM's release builds use.
@@ -96,39 +96,6 @@ void hd_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_s
 
 DEFINE_TILE(1) DEFINE_TILE(2) DEFINE_TILE(3) DEFINE_TILE(4) DEFINE_TILE(5) DEFINE_TILE(6)
 DEFINE_TILE(7) DEFINE_TILE(8) DEFINE_TILE(9) DEFINE_TILE(10) DEFINE_TILE(11) DEFINE_TILE(12)
-
-/// The epilogue of one output vector (`bias` already loaded).
-__attribute__((target("avx512f"))) static inline __m512 epilogue16(__m512 v, __m512 bias, hd_epilogue epilogue) {
-    v = _mm512_add_ps(v, bias);
-    const __m512 half = _mm512_set1_ps(0.5f);
-    switch (epilogue) {
-    case HD_EPILOGUE_BIAS_GELU:
-        // 0.5 · v · (1 + erf(v / √2))
-        return _mm512_mul_ps(_mm512_mul_ps(half, v),
-                             _mm512_add_ps(_mm512_set1_ps(1.0f), erf16(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752440f)))));
-    case HD_EPILOGUE_BIAS_GELU_TANH: {
-        // 0.5 · v · (1 + tanh(y)), y = √(2/π) · (v + 0.044715 v³), tanh(y) = 1 − 2 / (e^{2y} + 1)
-        __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
-        __m512 y = _mm512_mul_ps(_mm512_set1_ps(0.79788456080286535588f), _mm512_fmadd_ps(v3, _mm512_set1_ps(0.044715f), v));
-        __m512 e = _mm512_add_ps(exp16(_mm512_add_ps(y, y)), _mm512_set1_ps(1.0f));
-        __m512 tanh1 = _mm512_sub_ps(_mm512_set1_ps(2.0f), _mm512_div_ps(_mm512_set1_ps(2.0f), e));
-        return _mm512_mul_ps(_mm512_mul_ps(half, v), tanh1);
-    }
-    default: return v;
-    }
-}
-
-/// Applies `epilogue` to C[rows × 32] (the columns in `mask0`/`mask1`), just stored by a tile and
-/// still in L1; `bias` points at the tile's first column.
-__attribute__((target("avx512f"))) static void apply_epilogue(float *c, size_t ldc, size_t rows, __mmask16 mask0,
-                                                              __mmask16 mask1, hd_epilogue epilogue, const float *bias) {
-    __m512 b0 = _mm512_maskz_loadu_ps(mask0, bias), b1 = _mm512_maskz_loadu_ps(mask1, bias + 16);
-    for (size_t r = 0; r < rows; r++) {
-        float *row = c + r * ldc;
-        _mm512_mask_storeu_ps(row, mask0, epilogue16(_mm512_maskz_loadu_ps(mask0, row), b0, epilogue));
-        _mm512_mask_storeu_ps(row + 16, mask1, epilogue16(_mm512_maskz_loadu_ps(mask1, row + 16), b1, epilogue));
-    }
-}
 
 typedef void (*tile_function)(size_t, const float *, size_t, const float *, float *, size_t, __mmask16, __mmask16,
                               int, const float *, size_t, size_t);

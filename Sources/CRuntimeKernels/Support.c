@@ -14,8 +14,31 @@ int hd_avx512f_supported(void) {
     return (ebx & bit_AVX512F) != 0;
 }
 
+/// AVX-512 BW and VL on top of F: the kernels' byte and 256-bit masked stores use them.
+static int avx512_bw_vl(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!hd_avx512f_supported() || !__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    return (ebx & bit_AVX512BW) && (ebx & bit_AVX512VL);
+}
+
+int hd_avx512_vnni_supported(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!avx512_bw_vl() || !__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    return (ecx & bit_AVX512VNNI) != 0;
+}
+
+int hd_avx512_bf16_supported(void) {
+    unsigned int eax, ebx, ecx, edx;
+    // Leaf 7 sub-leaf 1 exists when sub-leaf 0's EAX (the highest sub-leaf) is at least 1.
+    if (!avx512_bw_vl() || !__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) || eax < 1) return 0;
+    if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return 0;
+    return (eax & bit_AVX512BF16) != 0;
+}
+
 #else
 
 int hd_avx512f_supported(void) { return 0; }
+int hd_avx512_vnni_supported(void) { return 0; }
+int hd_avx512_bf16_supported(void) { return 0; }
 
 #endif

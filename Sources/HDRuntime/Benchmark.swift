@@ -33,6 +33,7 @@ public enum Benchmark {
     /// are measured under the same conditions; then come `iterations` runs of its dense products
     /// through OpenBLAS's sgemm. Those are not interleaved: OpenBLAS's own threads keep spinning
     /// for tens of milliseconds after a threaded call and would slow the forward that followed.
+    /// Weights in int8 or bf16 are not an f32 matrix OpenBLAS could read: no OpenBLAS runs then.
     public static func time(_ session: InferenceSession, batch: TokenBatch, warmup: Int, iterations: Int,
                             roofline: Bool = false) throws -> Samples {
         func timed(_ scope: InferenceSession.Scope) throws -> Double {
@@ -49,7 +50,7 @@ public enum Benchmark {
             samples.forward.append(try timed(.all))
             if roofline { samples.gemmsOnly.append(try timed(.gemmsOnly)) }
         }
-        guard roofline else { return samples }
+        guard roofline, session.model.precision == .fp32 else { return samples }
         for _ in 0..<warmup { try session.forward(batch, scope: .openBLASDenseOnly) }
         samples.openBLASDenseOnly = try (0..<iterations).map { _ in try timed(.openBLASDenseOnly) }
         return samples
@@ -59,16 +60,34 @@ public enum Benchmark {
     /// runs of `hd_fma_peak` on every worker at once), or nil without AVX-512F.
     public static func fmaPeak(threads: Int) -> Double? {
         guard GEMMKernel.isPackedSupported else { return nil }
+        return peak(threads: threads, operationsPerIteration: Int(HD_FMA_PEAK_FLOPS_PER_ITERATION)) { Double(hd_fma_peak($0)) }
+    }
+
+    /// The int8 peak of `threads` cores in GOP/s (`vpdpbusd` multiply-adds × 2, `hd_vnni_peak`),
+    /// or nil without AVX-512 VNNI.
+    public static func vnniPeak(threads: Int) -> Double? {
+        guard Precision.Capabilities.current.avx512VNNI else { return nil }
+        return peak(threads: threads, operationsPerIteration: Int(HD_VNNI_PEAK_OPS_PER_ITERATION)) { Double(hd_vnni_peak($0)) }
+    }
+
+    /// The bf16 peak of `threads` cores in GFLOP/s (`vdpbf16ps`, `hd_bf16_peak`), or nil without
+    /// AVX-512 BF16.
+    public static func bf16Peak(threads: Int) -> Double? {
+        guard Precision.Capabilities.current.avx512BF16 else { return nil }
+        return peak(threads: threads, operationsPerIteration: Int(HD_BF16_PEAK_FLOPS_PER_ITERATION)) { Double(hd_bf16_peak($0)) }
+    }
+
+    /// Operations per second (÷ 1e9) of `loop(iterations)` run on every worker at once: the median of 7 runs.
+    private static func peak(threads: Int, operationsPerIteration: Int, _ loop: (Int) -> Double) -> Double {
         // About 10 ms per run at 4 GHz: long enough to reach the sustained clock, short enough to repeat.
         let iterations = 3_000_000
-        let sink = UnsafeMutableBufferPointer<Float>.allocate(capacity: threads)
+        let sink = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
         defer { sink.deallocate() }
         let times = (0..<7).map { _ -> Double in
             let start = DispatchTime.now().uptimeNanoseconds
-            WorkerPool.shared.run(threads) { sink[$0] = hd_fma_peak(iterations) }
+            WorkerPool.shared.run(threads) { sink[$0] = loop(iterations) }
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }
-        let flops = Double(threads * iterations) * Double(HD_FMA_PEAK_FLOPS_PER_ITERATION)
-        return flops / LatencySummary(samples: times).p50 / 1e9
+        return Double(threads * iterations * operationsPerIteration) / LatencySummary(samples: times).p50 / 1e9
     }
 }

@@ -26,30 +26,47 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
 }
 
 extension DenseWeights {
-    /// Lays out `rowMajor` (`[outFeatures, inFeatures]`) for `kernel`; packing hands a borrowed
-    /// source's pages back to the kernel (`RuntimeModel.releasePages`), so resident memory holds
-    /// the matrix once.
-    public init(rowMajor: FloatStorage, bias: FloatStorage, outFeatures: Int, inFeatures: Int, kernel: GEMMKernel) {
+    /// Lays out `rowMajor` (`[outFeatures, inFeatures]`) for `kernel` in `precision` (other than
+    /// fp32 only on the packed kernel); packing hands a borrowed source's pages back to the kernel
+    /// (`RuntimeModel.releasePages`), so resident memory holds the matrix once.
+    public init(rowMajor: FloatStorage, bias: FloatStorage, outFeatures: Int, inFeatures: Int, kernel: GEMMKernel,
+                precision: Precision = .fp32) {
         precondition(rowMajor.count == outFeatures * inFeatures, "dense weights: \(rowMajor.count) values for \(outFeatures) × \(inFeatures)")
+        precondition(kernel == .packed || precision == .fp32, "dense weights: \(precision) needs the packed kernel")
         guard kernel == .packed else {
             self.init(weight: rowMajor, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures, kernel: .openBLAS)
             return
         }
         let base = rowMajor.buffer.baseAddress!
-        self = .packed(rows: (0..<outFeatures).map { base + $0 * inFeatures }, bias: bias, inFeatures: inFeatures)
+        self = .packed(rows: (0..<outFeatures).map { base + $0 * inFeatures }, bias: bias, inFeatures: inFeatures,
+                       precision: precision)
         RuntimeModel.releasePages(rowMajor)
     }
 
     /// Packs the matrix whose output rows are `rows` (each `inFeatures` weights; they need not be
-    /// adjacent: Q's, K's and V's rows pack as one stacked matrix without a stacked copy).
-    static func packed(rows: [UnsafePointer<Float>], bias: FloatStorage, inFeatures: Int) -> DenseWeights {
-        precondition(GEMMKernel.isPackedSupported, "the packed GEMM needs AVX-512F, which this CPU lacks")
+    /// adjacent: Q's, K's and V's rows pack as one stacked matrix without a stacked copy), in
+    /// `precision`: int8 and bf16 panels are bytes, held in a `FloatStorage` of a quarter as many
+    /// elements (their sizes are multiples of 4 bytes).
+    static func packed(rows: [UnsafePointer<Float>], bias: FloatStorage, inFeatures: Int,
+                       precision: Precision = .fp32) -> DenseWeights {
+        precondition(precision.unsupportedReason(kernel: .packed) == nil && GEMMKernel.isPackedSupported,
+                     "the packed \(precision) GEMM needs instructions this CPU lacks")
         precondition(bias.count == rows.count, "dense weights: \(bias.count) biases for \(rows.count) outputs")
-        let packed = FloatStorage(count: hd_packed_weights_count(rows.count, inFeatures)) { out in
+        let n = rows.count, k = inFeatures
+        let count = switch precision {
+        case .fp32: hd_packed_weights_count(n, k)
+        case .bf16: hd_bf16_packed_bytes(n, k) / 4
+        case .int8: hd_int8_packed_bytes(n, k) / 4
+        }
+        let packed = FloatStorage(count: count) { out in
             rows.map(Optional.init).withUnsafeBufferPointer {
-                hd_pack_weights($0.baseAddress!, rows.count, inFeatures, out.baseAddress!)
+                switch precision {
+                case .fp32: hd_pack_weights($0.baseAddress!, n, k, out.baseAddress!)
+                case .bf16: hd_bf16_pack_weights($0.baseAddress!, n, k, UnsafeMutableRawPointer(out.baseAddress!).assumingMemoryBound(to: UInt16.self))
+                case .int8: hd_int8_pack_weights($0.baseAddress!, n, k, out.baseAddress!)
+                }
             }
         }
-        return DenseWeights(weight: packed, bias: bias, outFeatures: rows.count, inFeatures: inFeatures, kernel: .packed)
+        return DenseWeights(weight: packed, bias: bias, outFeatures: n, inFeatures: k, kernel: .packed, precision: precision)
     }
 }

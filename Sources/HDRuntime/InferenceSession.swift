@@ -22,6 +22,11 @@ public final class InferenceSession {
     /// L × L scores and, with the packed kernels, the packed right-hand operand of the product
     /// being run.
     let scores, attentionPanels: ArenaSlot
+    /// A dense layer's input rows in the model's precision (int8: u8 rows padded to 4 bytes, with
+    /// their scales, then their zero points (int32), in `rowScales`; bf16: rows padded to 2
+    /// values), `convertedStride` bytes apart; empty in fp32.
+    let converted, rowScales: ArenaSlot
+    let convertedStride: Int
     /// Packed row → flat index b·L + t of the batch last run.
     let rowToken: UnsafeMutableBufferPointer<Int>
     /// Packed rows of sequence b are sequenceStart[b]..<sequenceStart[b + 1].
@@ -68,6 +73,13 @@ public final class InferenceSession {
             let L = maxLength, size = shapes.map(\.headSize).max() ?? 0, packed = usesPackedKernels
             attentionPanels = try layout.reserve("attention panels", shape: [
                 threads, packed ? max(hd_packed_weights_count(L, size), hd_packed_weights_count(size, L)) : 0])
+            // Room for the widest input of a dense layer: int8 takes k rounded up to 4 bytes,
+            // bf16 k rounded up to 2 values of 2 bytes, so 2 × (k rounded up to 4) bytes serves both.
+            let inputs = shapes.map { max(d, $0.attentionWidth, $0.intermediateSize) }.max() ?? 0
+            let lowPrecision = model.precision != .fp32
+            convertedStride = lowPrecision ? 2 * ((inputs + 3) / 4 * 4) : 0
+            converted = try layout.reserve("converted input", shape: [T, convertedStride / MemoryLayout<Float>.stride])
+            rowScales = try layout.reserve("row scales and zero points", shape: [lowPrecision ? 2 * T : 0])
         } catch let error as TensorError {
             throw bad("activations for batch \(maxBatch) × length \(maxLength): \(error.message)")
         }
@@ -297,6 +309,18 @@ public final class InferenceSession {
                _ epilogue: Epilogue) {
         let n = w.outFeatures, k = w.inFeatures, weight = w.weight.buffer.baseAddress!
         if w.kernel == .packed {
+            // int8 and bf16 read their input converted, once per layer, on the calling thread: a
+            // pass over m × k values is microseconds, less than handing half of it to a worker and
+            // waiting for it (perf, int8 1 × 128 on a busy machine: 12 % of the samples were the
+            // caller spinning on that hand-off).
+            let ldq = convertedStride, q = UnsafeMutableRawPointer(arena[converted].baseAddress!)
+            let scales = arena[rowScales].baseAddress!
+            let zeroPoints = UnsafeMutableRawPointer(scales + rows).assumingMemoryBound(to: Int32.self)
+            switch w.precision {
+            case .fp32: break
+            case .int8: hd_int8_quantize_rows(rows, k, x, k, q.assumingMemoryBound(to: UInt8.self), ldq, scales, zeroPoints)
+            case .bf16: hd_bf16_convert_rows(rows, k, x, k, q.assumingMemoryBound(to: UInt16.self), ldq / 2)
+            }
             let tile = GEMMKernel.panelWidth
             // Workers take chunks of panels from a shared counter rather than fixed halves: on a
             // busy machine one core often runs slower, and the other finishes its share and waits
@@ -316,7 +340,16 @@ public final class InferenceSession {
                 while case let c = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue, c < chunks {
                     let row = c / chunksPerGroup * groupRows, p = c % chunksPerGroup
                     let first = p < pairs ? 2 * p : pairs + p, end = p < pairs ? first + 2 : first + 1
-                    hd_packed_gemm(min(groupRows, rows - row), n, k, x + row * k, k, weight, first, end, out + row * n, n, kind, bias)
+                    let m = min(groupRows, rows - row), c = out + row * n
+                    switch w.precision {
+                    case .fp32: hd_packed_gemm(m, n, k, x + row * k, k, weight, first, end, c, n, kind, bias)
+                    case .int8:
+                        hd_int8_gemm(m, n, k, q.assumingMemoryBound(to: UInt8.self) + row * ldq, ldq, scales + row,
+                                     zeroPoints + row, weight, first, end, c, n, kind, bias)
+                    case .bf16:
+                        hd_bf16_gemm(m, n, k, (q + row * ldq).assumingMemoryBound(to: UInt16.self), ldq / 2,
+                                     UnsafeRawPointer(weight).assumingMemoryBound(to: UInt16.self), first, end, c, n, kind, bias)
+                    }
                 }
             }
             return

@@ -3,13 +3,15 @@ import HDFormats
 import HDModel
 
 /// y = x · Wᵀ + b with W `[outFeatures, inFeatures]` (Hugging Face's layout), stored as `kernel`
-/// reads it: row-major for OpenBLAS, in panels for the packed kernel (see `GEMMKernel`).
+/// reads it: row-major for OpenBLAS, in panels for the packed kernel (see `GEMMKernel`), in
+/// `precision`'s panels for the int8 and bf16 kernels (`weight` then holds their bytes).
 public struct DenseWeights: Sendable {
     public let weight: FloatStorage
     public let bias: FloatStorage
     public let outFeatures: Int
     public let inFeatures: Int
     public let kernel: GEMMKernel
+    public var precision: Precision = .fp32
 }
 
 public struct NormWeights: Sendable {
@@ -67,11 +69,19 @@ public final class RuntimeModel: Sendable {
         self.mlmHead = mlmHead
     }
 
-    /// Builds the runtime's layout from a validated model, with every dense layer laid out for
-    /// `kernel`. Q, K and V are copied into one stacked matrix per layer; weights borrowed from a
-    /// mapped file have their pages handed back to the kernel right after they are copied or packed
-    /// (the file still backs them), so resident memory holds each matrix once rather than twice.
+    /// `init(model:kernel:precision:)` in fp32, which every CPU the kernel runs on can do.
     public convenience init(model: BertModel, kernel: GEMMKernel = .best) {
+        try! self.init(model: model, kernel: kernel, precision: .fp32)
+    }
+
+    /// Builds the runtime's layout from a validated model, with every encoder dense layer laid out
+    /// for `kernel` in `precision` (the MLM head's transform stays fp32); throws
+    /// `ModelError(.unsupported)` when this CPU lacks `precision`'s instructions. Q, K and V are
+    /// copied into one stacked matrix per layer; weights borrowed from a mapped file have their
+    /// pages handed back to the kernel right after they are copied or packed (the file still backs
+    /// them), so resident memory holds each matrix once rather than twice.
+    public convenience init(model: BertModel, kernel: GEMMKernel = .best, precision: Precision) throws {
+        try precision.check(kernel: kernel)
         let w = model.weights
         let layers = w.layers.indices.map { i -> RuntimeLayer in
             let l = w.layers[i], a = l.attention
@@ -79,7 +89,7 @@ public final class RuntimeModel: Sendable {
             let qkv: DenseWeights
             if kernel == .packed {
                 let rows = parts.flatMap { p in (0..<p.outFeatures).map { p.weight.buffer.baseAddress! + $0 * p.inFeatures } }
-                qkv = .packed(rows: rows, bias: bias, inFeatures: a.query.inFeatures)
+                qkv = .packed(rows: rows, bias: bias, inFeatures: a.query.inFeatures, precision: precision)
             } else {
                 qkv = DenseWeights(rowMajor: RuntimeModel.stack(parts.map(\.weight)), bias: bias,
                                    outFeatures: 3 * a.query.outFeatures, inFeatures: a.query.inFeatures, kernel: .openBLAS)
@@ -87,12 +97,12 @@ public final class RuntimeModel: Sendable {
             parts.forEach { RuntimeModel.releasePages($0.weight) }
             return RuntimeLayer(
                 shape: model.config.layer(i), scale: model.config.attentionScale(layer: i), qkv: qkv,
-                attentionOutput: DenseWeights(a.output, kernel), attentionNorm: NormWeights(a.outputLayerNorm),
-                intermediate: DenseWeights(l.intermediate, kernel), output: DenseWeights(l.output, kernel),
+                attentionOutput: DenseWeights(a.output, kernel, precision), attentionNorm: NormWeights(a.outputLayerNorm),
+                intermediate: DenseWeights(l.intermediate, kernel, precision), output: DenseWeights(l.output, kernel, precision),
                 outputNorm: NormWeights(l.outputLayerNorm))
         }
         let head = w.mlmHead.map {
-            RuntimeMLMHead(transform: DenseWeights($0.transform, kernel), norm: NormWeights($0.transformLayerNorm),
+            RuntimeMLMHead(transform: DenseWeights($0.transform, kernel, .fp32), norm: NormWeights($0.transformLayerNorm),
                            decoder: $0.decoder, bias: $0.bias)
         }
         let e = w.embeddings
@@ -100,6 +110,9 @@ public final class RuntimeModel: Sendable {
                   tokenTypeEmbeddings: e.tokenType, embeddingsNorm: NormWeights(e.layerNorm), layers: layers, mlmHead: head,
                   size: ModelSize(model))
     }
+
+    /// The precision of the encoder's dense layers.
+    public var precision: Precision { layers.first?.qkv.precision ?? .fp32 }
 
     static func stack(_ parts: [FloatStorage]) -> FloatStorage {
         FloatStorage(count: parts.reduce(0) { $0 + $1.count }) { out in
@@ -120,8 +133,9 @@ public final class RuntimeModel: Sendable {
 }
 
 extension DenseWeights {
-    init(_ w: LinearWeights, _ kernel: GEMMKernel) {
-        self.init(rowMajor: w.weight, bias: w.bias, outFeatures: w.outFeatures, inFeatures: w.inFeatures, kernel: kernel)
+    init(_ w: LinearWeights, _ kernel: GEMMKernel, _ precision: Precision) {
+        self.init(rowMajor: w.weight, bias: w.bias, outFeatures: w.outFeatures, inFeatures: w.inFeatures, kernel: kernel,
+                  precision: precision)
     }
 }
 

@@ -40,6 +40,9 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Kernels: packed (weights packed once at load; AVX-512F GEMM with the bias and GELU fused, AVX-512F softmax) or openblas (row-major weights, OpenBLAS sgemm, the Swift element-wise kernels). Default: packed where the CPU has AVX-512F.", valueName: "kernel"))
     var kernel: GEMMKernel = .best
 
+    @Option(name: .long, help: ArgumentHelp("Arithmetic of the dense layers (Q/K/V, attention output, FFN): fp32, bf16 (AVX-512 BF16) or int8 (AVX-512 VNNI; weights per output channel, activations per row). Attention products, embeddings, LayerNorm, softmax and the MLM head stay fp32.", valueName: "precision"))
+    var precision: Precision = .fp32
+
     @Option(name: .long, help: ArgumentHelp("Tokenize this text file as the input (padded where it runs out) instead of random ids; needs the model's vocabulary.", valueName: "file"))
     var text: String?
 
@@ -54,6 +57,7 @@ struct Bench: ParsableCommand {
         if kernel == .packed, !GEMMKernel.isPackedSupported {
             throw ValidationError("--kernel packed needs AVX-512F, which this CPU lacks; use --kernel openblas")
         }
+        if let reason = precision.unsupportedReason(kernel: kernel) { throw ValidationError("--precision \(precision.rawValue): \(reason)") }
     }
 
     /// `HxFxL[xHEADS]` → a BERT-base-like config with those widths.
@@ -71,21 +75,26 @@ struct Bench: ParsableCommand {
     struct Report: Encodable {
         struct Latency: Encodable { var p50, p90, p99, mean: Double }
         /// The forward's rate against three ceilings measured in the same run: its own GEMMs alone,
-        /// OpenBLAS's sgemm on its dense layers' shapes, and the FMA peak of `threads` cores.
+        /// OpenBLAS's sgemm on its dense layers' shapes (fp32 only: int8 and bf16 weights are no
+        /// f32 matrix), and the FMA peak of `threads` cores; beside it the int8 (`vpdpbusd`) and bf16
+        /// (`vdpbf16ps`) peaks of the same cores, where the CPU has them.
         struct Roofline: Encodable {
             var sgemmGflopsPerS: Double
             var gemmMs: Double
             var fractionOfSgemm: Double
-            var openblasSgemmGflopsPerS: Double
-            var openblasDenseMs: Double
-            var fractionOfOpenblasSgemm: Double
+            var openblasSgemmGflopsPerS: Double?
+            var openblasDenseMs: Double?
+            var fractionOfOpenblasSgemm: Double?
             var fmaPeakGflopsPerS: Double?
             var fractionOfFmaPeak: Double?
+            var vnniPeakGopsPerS: Double?
+            var bf16PeakGflopsPerS: Double?
             enum CodingKeys: String, CodingKey {
                 case sgemmGflopsPerS = "sgemm_gflops_per_s", gemmMs = "gemm_ms", fractionOfSgemm = "fraction_of_sgemm"
                 case openblasSgemmGflopsPerS = "openblas_sgemm_gflops_per_s", openblasDenseMs = "openblas_dense_ms"
                 case fractionOfOpenblasSgemm = "fraction_of_openblas_sgemm"
                 case fmaPeakGflopsPerS = "fma_peak_gflops_per_s", fractionOfFmaPeak = "fraction_of_fma_peak"
+                case vnniPeakGopsPerS = "vnni_peak_gops_per_s", bf16PeakGflopsPerS = "bf16_peak_gflops_per_s"
             }
         }
         var model: String
@@ -104,6 +113,7 @@ struct Bench: ParsableCommand {
         var openblasCoretype: String?
         var openblasCore: String
         var gemmKernel: String
+        var precision: String
 
         enum CodingKeys: String, CodingKey {
             case model, params, batch, threads, iterations, tokens, roofline
@@ -111,6 +121,7 @@ struct Bench: ParsableCommand {
             case flopsByOp = "flops_by_op", flopsByLayer = "flops_by_layer", latencyMs = "latency_ms", latencySamplesMs = "latency_samples_ms"
             case tokensPerS = "tokens_per_s", gflopsPerS = "gflops_per_s", peakRssMB = "peak_rss_mb"
             case openblasCoretype = "openblas_coretype", openblasCore = "openblas_core", gemmKernel = "gemm_kernel"
+            case precision
         }
     }
 
@@ -136,19 +147,21 @@ struct Bench: ParsableCommand {
                 tokensPerS: Double(tokens) / (latency.p50 / 1000), gflopsPerS: Double(total.total) / (latency.p50 / 1000) / 1e9,
                 peakRssMB: ProcessMemory.peakResidentMiB(), roofline: nil,
                 openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], openblasCore: BLAS.coreName,
-                gemmKernel: kernel.rawValue)
+                gemmKernel: kernel.rawValue, precision: precision.rawValue)
             if roofline {
                 // FLOPs of the GEMMs over the median time of the forward's GEMMs alone; of the dense
                 // layers over OpenBLAS's median time for them; the FMA peak of the same cores.
                 let gemmMs = LatencySummary(samples: timings.gemmsOnly).p50
                 let rate = Double(total.gemm + total.attention) / (gemmMs / 1000) / 1e9
-                let openBLASMs = LatencySummary(samples: timings.openBLASDenseOnly).p50
-                let openBLASRate = Double(total.gemm) / (openBLASMs / 1000) / 1e9
+                let openBLASMs = timings.openBLASDenseOnly.isEmpty ? nil : LatencySummary(samples: timings.openBLASDenseOnly).p50
+                let openBLASRate = openBLASMs.map { Double(total.gemm) / ($0 / 1000) / 1e9 }
                 let peak = Benchmark.fmaPeak(threads: threads)
                 report.roofline = .init(sgemmGflopsPerS: rate, gemmMs: gemmMs, fractionOfSgemm: report.gflopsPerS / rate,
                                         openblasSgemmGflopsPerS: openBLASRate, openblasDenseMs: openBLASMs,
-                                        fractionOfOpenblasSgemm: report.gflopsPerS / openBLASRate,
-                                        fmaPeakGflopsPerS: peak, fractionOfFmaPeak: peak.map { report.gflopsPerS / $0 })
+                                        fractionOfOpenblasSgemm: openBLASRate.map { report.gflopsPerS / $0 },
+                                        fmaPeakGflopsPerS: peak, fractionOfFmaPeak: peak.map { report.gflopsPerS / $0 },
+                                        vnniPeakGopsPerS: Benchmark.vnniPeak(threads: threads),
+                                        bf16PeakGflopsPerS: Benchmark.bf16Peak(threads: threads))
             }
             if json { try JSONOutput.print(report) } else { printTable(report) }
         }
@@ -157,11 +170,13 @@ struct Bench: ParsableCommand {
     /// The runtime model, and the vocabulary when the checkpoint has one. The loader's finite-value
     /// pass is skipped: it would touch every page of a mapped file and inflate resident memory.
     private func loadModel() throws -> (RuntimeModel, [String]?) {
-        if let shape { return (try RuntimeModel.synthetic(config: try Self.config(shape: shape), kernel: kernel), nil) }
+        if let shape {
+            return (try RuntimeModel.synthetic(config: try Self.config(shape: shape), kernel: kernel, precision: precision), nil)
+        }
         var options = LoadOptions()
         options.checkFinite = false
         let checkpoint = try Checkpoint.load(model!, options: options)
-        return (RuntimeModel(model: try BertModel(checkpoint: checkpoint), kernel: kernel), checkpoint.vocab)
+        return (try RuntimeModel(model: try BertModel(checkpoint: checkpoint), kernel: kernel, precision: precision), checkpoint.vocab)
     }
 
     private func makeBatch(_ config: BertConfig, vocabulary: [String]?) throws -> TokenBatch {
@@ -202,15 +217,21 @@ struct Bench: ParsableCommand {
         if let roof = r.roofline {
             func percent(_ x: Double) -> String { String(format: "%.0f %%", x * 100) }
             row("sgemm roofline", "\(g(roof.sgemmGflopsPerS)) GFLOP/s on the forward's GEMMs alone (\(g(roof.gemmMs)) ms); reached \(percent(roof.fractionOfSgemm))")
-            row("OpenBLAS sgemm", "\(g(roof.openblasSgemmGflopsPerS)) GFLOP/s on the dense layers' shapes (\(g(roof.openblasDenseMs)) ms); reached \(percent(roof.fractionOfOpenblasSgemm))")
+            if let rate = roof.openblasSgemmGflopsPerS, let ms = roof.openblasDenseMs, let fraction = roof.fractionOfOpenblasSgemm {
+                row("OpenBLAS sgemm", "\(g(rate)) GFLOP/s on the dense layers' shapes (\(g(ms)) ms); reached \(percent(fraction))")
+            }
             if let peak = roof.fmaPeakGflopsPerS, let fraction = roof.fractionOfFmaPeak {
                 row("FMA peak", "\(g(peak)) GFLOP/s on \(r.threads) cores (AVX-512 FMAs alone); reached \(percent(fraction))")
             }
+            if let peak = roof.vnniPeakGopsPerS { row("int8 peak", "\(g(peak)) GOP/s on \(r.threads) cores (vpdpbusd alone)") }
+            if let peak = roof.bf16PeakGflopsPerS { row("bf16 peak", "\(g(peak)) GFLOP/s on \(r.threads) cores (vdpbf16ps alone)") }
         }
         row("peak RSS", "\(g(r.peakRssMB)) MiB")
         row("OpenBLAS core", "\(r.openblasCore) (OPENBLAS_CORETYPE \(r.openblasCoretype ?? "unset"))")
         row("GEMM kernel", r.gemmKernel)
+        row("precision", r.precision)
     }
 }
 
 extension GEMMKernel: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}

@@ -20,6 +20,7 @@ struct Embed: ParsableCommand {
     struct Result: Encodable {
         var text: String
         var embedding: [Float]
+        var precision: String
     }
 
     func run() throws {
@@ -42,9 +43,9 @@ struct Embed: ParsableCommand {
                     if normalize { Kernels.l2NormalizeRows(e.baseAddress!, rows: 1, width: d) }
                 }
                 if args.json {
-                    try JSONOutput.print(Result(text: text, embedding: embedding), pretty: false)
+                    try JSONOutput.print(Result(text: text, embedding: embedding, precision: args.precision.rawValue), pretty: false)
                 } else {
-                    print(text)
+                    print("\(text)  (\(args.precision.rawValue))")
                     print("  [" + embedding.map { String($0) }.joined(separator: ", ") + "]")
                 }
             }

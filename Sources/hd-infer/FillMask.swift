@@ -36,9 +36,11 @@ struct FillMask: ParsableCommand {
         var predictions: [[Prediction]]
         /// 1-based numbers (in text order) of the masks past the --truncate cut, not predicted.
         var cutMasks: [Int]
+        /// The arithmetic of the encoder's dense layers.
+        var precision: String
 
         enum CodingKeys: String, CodingKey {
-            case text, predictions
+            case text, predictions, precision
             case cutMasks = "cut_masks"
         }
     }
@@ -84,9 +86,9 @@ struct FillMask: ParsableCommand {
                     Self.top(Array(logits[(m * V)..<((m + 1) * V)]), k: topK, vocab: vocab)
                 }
                 if args.json {
-                    try JSONOutput.print(Result(text: text, predictions: perMask, cutMasks: cut), pretty: false)
+                    try JSONOutput.print(Result(text: text, predictions: perMask, cutMasks: cut, precision: args.precision.rawValue), pretty: false)
                 } else {
-                    print(text)
+                    print("\(text)  (\(args.precision.rawValue))")
                     for (m, predictions) in perMask.enumerated() {
                         if masks > 1 { print("  [MASK] #\(m + 1)") }
                         for p in predictions {

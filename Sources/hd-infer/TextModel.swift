@@ -23,8 +23,15 @@ struct TextArguments: ParsableArguments {
     @Flag(name: .long, help: "Print JSON: one object per input on one line (with -, a bad line gives {\"line\": n, \"error\": …}); plain text otherwise.")
     var json = false
 
+    @Option(name: .long, help: ArgumentHelp("Arithmetic of the encoder's dense layers: fp32, bf16 or int8 (see `hd-infer bench --help`).", valueName: "precision"))
+    var precision: Precision = .fp32
+
     @OptionGroup var load: LoadFlags
     @OptionGroup var threads: ThreadsFlag
+
+    func validate() throws {
+        if let reason = precision.unsupportedReason(kernel: .best) { throw ValidationError("--precision \(precision.rawValue): \(reason)") }
+    }
 }
 
 /// A checkpoint ready to run on text: tokenizer from its vocabulary, the lean runtime for the forward.
@@ -40,7 +47,7 @@ struct TextModel {
             throw ModelError(.badVocab, file: checkpoint.source, "the checkpoint carries no vocabulary and there is no vocab.txt beside it; pass --vocab")
         }
         tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: vocab, source: checkpoint.source), lowercase: args.cased ? false : checkpoint.lowercase)
-        let model = RuntimeModel(model: try BertModel(checkpoint: checkpoint))
+        let model = try RuntimeModel(model: try BertModel(checkpoint: checkpoint), precision: args.precision)
         session = try InferenceSession(model: model, maxBatch: 1, maxLength: checkpoint.config.maxPositionEmbeddings,
                                        threads: args.threads.resolved)
         truncate = args.truncate

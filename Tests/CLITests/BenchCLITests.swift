@@ -35,4 +35,34 @@ struct BenchCLITests {
         }
         #expect((report["openblas_core"] as? String)?.isEmpty == false)
     }
+
+    @Test("--precision: each precision the CPU has runs and is reported, with the int8 / bf16 peaks beside the FMA one",
+          arguments: ["fp32", "bf16", "int8"])
+    func precisionReported(precision: String) throws {
+        let r = try TestSupport.run(TestSupport.tool("hd-infer"),
+                                    ["bench", "--shape", "64x128x2", "--seq-len", "20", "--warmup", "1", "--iterations", "2",
+                                     "--roofline", "--precision", precision, "--json"], allowFailure: true)
+        let cpu = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let has = precision == "fp32" || cpu.contains(precision == "int8" ? "avx512_vnni" : "avx512_bf16")
+        guard has else {
+            // No fallback: the refusal names the instruction set the CPU lacks.
+            #expect(r.status == 64 && r.stderr.contains(precision == "int8" ? "VNNI" : "BF16"), "\(r.stderr)")
+            return
+        }
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try #require(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(report["precision"] as? String == precision)
+        let roof = try #require(report["roofline"] as? [String: Double])
+        // OpenBLAS cannot read int8 or bf16 weights: its ceiling is fp32's only.
+        #expect((roof["openblas_sgemm_gflops_per_s"] != nil) == (precision == "fp32"))
+        #expect((roof["vnni_peak_gops_per_s"] != nil) == cpu.contains("avx512_vnni"))
+        #expect((roof["bf16_peak_gflops_per_s"] != nil) == cpu.contains("avx512_bf16"))
+    }
+
+    @Test("--precision: a value outside fp32|bf16|int8 is a usage error", arguments: ["fp16", "INT8", ""])
+    func badPrecision(value: String) throws {
+        let r = try TestSupport.run(TestSupport.tool("hd-infer"), ["bench", "--shape", "64x128x2", "--precision", value],
+                                    allowFailure: true)
+        #expect(r.status == 64, "\(r.stderr)")
+    }
 }

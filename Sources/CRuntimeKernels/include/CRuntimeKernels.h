@@ -2,8 +2,9 @@
 #define HOMODISTIL_CRUNTIMEKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-/// The inference runtime's AVX-512F kernels, chosen at run time: callers use OpenBLAS and the
+/// The inference runtime's AVX-512 kernels, chosen at run time: callers use OpenBLAS and the
 /// Swift kernels when `hd_avx512f_supported()` is 0. Each function is compiled for AVX-512F with
 /// a per-function `target` attribute, so the package keeps baseline x86-64 flags; the Swift code
 /// cannot be built for AVX-512 that way, and runs 4-wide SSE without FMA.
@@ -14,11 +15,21 @@
 ///   pre-pack API; for a BERT forward at batch 1 that repacking is a fifth of the time (see
 ///   docs/PERFORMANCE.md). The attention's two products run on it too, their right-hand
 ///   operands packed per (sequence, head).
+/// - The same GEMM in int8 (AVX-512 VNNI) and bf16 (AVX-512 BF16), for the dense layers of a
+///   session that asks for that precision; each needs its own CPUID check.
 /// - The attention softmax.
-/// - The FMA peak the roofline compares against.
+/// - The FMA, VNNI and BF16 peaks the roofline compares against.
 
 /// 1 when this CPU and OS run AVX-512F code (CPUID and XGETBV), else 0.
 int hd_avx512f_supported(void);
+
+/// 1 when `hd_avx512f_supported()` and the CPU has AVX-512 BW, VL and VNNI (`vpdpbusd`), which
+/// the int8 GEMM uses, else 0.
+int hd_avx512_vnni_supported(void);
+
+/// 1 when `hd_avx512f_supported()` and the CPU has AVX-512 BW, VL and BF16 (`vdpbf16ps`), which
+/// the bf16 GEMM uses, else 0.
+int hd_avx512_bf16_supported(void);
 
 // MARK: packed GEMM
 
@@ -66,6 +77,62 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, co
                     size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue,
                     const float *bias);
 
+// MARK: int8 and bf16 packed GEMMs
+
+/// The int8 GEMM (AVX-512 VNNI): C = epilogue(dequantise(Q(A) · Q(W)ᵀ)). W is quantised once, at
+/// load, symmetric per output column: W[j][i] ≈ s_j · q, q an s8 in −127…127, s_j = max|W[j]| / 127.
+/// A is quantised per row as it is about to be multiplied, asymmetric over the row's range (with
+/// 0): A[r][i] ≈ t_r · (u − z_r), u the u8 that `vpdpbusd` takes. Sums are exact in int32; the
+/// output is (Σ_i u[r][i] · q_w[j][i] − z_r · Σ_i q_w[j][i]) · (s_j · t_r) in f32, then the epilogue.
+///
+/// Panels of 32 output columns: a 256-byte header (32 float scales s_j, then 32 int32 column sums
+/// Σ_i q_w[j][i]; zero past column n), then ⌈k / 4⌉ groups of 128 bytes, each the 4 inputs
+/// 4g … 4g + 3 of columns 0–15 (4 bytes per column, the lane `vpdpbusd` sums), then of columns
+/// 16–31; zero past input k and past column n.
+size_t hd_int8_packed_bytes(size_t n, size_t k);
+
+/// Quantises and packs W `[n × k]`, given as its n rows as for `hd_pack_weights`, into
+/// `hd_int8_packed_bytes(n, k)` bytes. Rounds to nearest even.
+void hd_int8_pack_weights(const float *const *rows, size_t n, size_t k, void *packed);
+
+/// Quantises the m rows of A (row stride `lda` floats) into `q` (row stride `ldq` ≥ k rounded up
+/// to a multiple of 4 bytes; the bytes past k are z_r, i.e. 0), `scales` (t_r) and `zero_points`
+/// (z_r): with lo = min(0, min A[r]), range = max(0, max A[r]) − lo, v = 255 / range (0 when the
+/// range is 0), t_r = range / 255, z_r = round(−lo · v), u = clamp(round(A[r][i] · v) + z_r, 0, 255),
+/// rounding to nearest even. Call only when `hd_avx512_vnni_supported()`.
+void hd_int8_quantize_rows(size_t m, size_t k, const float *a, size_t lda, unsigned char *q, size_t ldq,
+                           float *scales, int32_t *zero_points);
+
+/// C[m × columns] = epilogue(…) for the panels `first_panel ..< end_panel`, as `hd_packed_gemm`,
+/// from rows quantised by `hd_int8_quantize_rows` (`a`, row stride `lda` bytes, `row_scales`,
+/// `row_zero_points`) and
+/// weights packed by `hd_int8_pack_weights`. Between passes over the depth (1,024 inputs each) the
+/// int32 sums wait in C's own memory. Call only when `hd_avx512_vnni_supported()`.
+void hd_int8_gemm(size_t m, size_t n, size_t k, const unsigned char *a, size_t lda, const float *row_scales,
+                  const int32_t *row_zero_points, const void *packed_weights, size_t first_panel, size_t end_panel,
+                  float *c, size_t ldc, hd_epilogue epilogue, const float *bias);
+
+/// The bf16 GEMM (AVX-512 BF16): C = epilogue(bf16(A) · bf16(W)ᵀ) with f32 accumulation
+/// (`vdpbf16ps`). Panels of 32 output columns, each ⌈k / 2⌉ groups of 128 bytes: the inputs
+/// 2g, 2g + 1 of columns 0–15 (one 32-bit lane per column), then of columns 16–31; zero past input
+/// k and column n.
+size_t hd_bf16_packed_bytes(size_t n, size_t k);
+
+/// Converts W `[n × k]` (its n rows) to bf16, rounding to nearest even, and packs it into
+/// `hd_bf16_packed_bytes(n, k)` bytes.
+void hd_bf16_pack_weights(const float *const *rows, size_t n, size_t k, unsigned short *packed);
+
+/// Converts the m rows of A (row stride `lda` floats) to bf16, rounding to nearest even
+/// (`vcvtne2ps2bf16`, which reads subnormal inputs as zero), into `out` (row stride `ldo` ≥ k
+/// rounded up to even; the value past an odd k is 0). Call only when `hd_avx512_bf16_supported()`.
+void hd_bf16_convert_rows(size_t m, size_t k, const float *a, size_t lda, unsigned short *out, size_t ldo);
+
+/// C[m × columns] = epilogue(A · Wᵀ) for the panels `first_panel ..< end_panel`, as
+/// `hd_packed_gemm`, from rows converted by `hd_bf16_convert_rows` (row stride `lda` values) and
+/// weights packed by `hd_bf16_pack_weights`. Call only when `hd_avx512_bf16_supported()`.
+void hd_bf16_gemm(size_t m, size_t n, size_t k, const unsigned short *a, size_t lda, const unsigned short *packed_weights,
+                  size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue, const float *bias);
+
 // MARK: softmax
 
 /// In place, each of `rows` rows (stride `width`) becomes the softmax of `scale` times it, as
@@ -83,5 +150,20 @@ void hd_softmax_rows(float *x, size_t rows, size_t width, float scale);
 /// single-precision rate; returns a value derived from the results, so that the work is not
 /// optimised away. Call only when `hd_avx512f_supported()`.
 float hd_fma_peak(size_t iterations);
+
+/// Integer operations `hd_vnni_peak` does per iteration: 12 `vpdpbusd` of 16 lanes × 4
+/// multiply-adds, 2 operations each.
+#define HD_VNNI_PEAK_OPS_PER_ITERATION 1536
+
+/// As `hd_fma_peak`, with 12 independent chains of `vpdpbusd`: the int8 GEMM's ceiling. Call only
+/// when `hd_avx512_vnni_supported()`.
+int hd_vnni_peak(size_t iterations);
+
+/// FLOPs `hd_bf16_peak` does per iteration: 12 `vdpbf16ps` of 16 lanes × 2 multiply-adds.
+#define HD_BF16_PEAK_FLOPS_PER_ITERATION 768
+
+/// As `hd_fma_peak`, with 12 independent chains of `vdpbf16ps`: the bf16 GEMM's ceiling. Call only
+/// when `hd_avx512_bf16_supported()`.
+float hd_bf16_peak(size_t iterations);
 
 #endif

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""The accuracy cost of hd-infer's int8 and bf16 precisions against its fp32, by hand (never in CI).
+
+    swift build -c release --product hd-infer
+    python3 tools/quant_accuracy.py --sentences TEXT_FILE [--count 1000] [--splade MODEL] [--out accuracy.json]
+
+Sentences: the first `--count` lines of TEXT_FILE with 40–400 characters (one paragraph or
+sentence per line), none of which any model here was trained on by this project.
+- Embeddings: all-MiniLM-L6-v2 (.cache/models/minilm), `hd-infer embed --normalize` (mean
+  pooling), each precision on the same sentences; cosine of each int8 / bf16 embedding with the
+  fp32 one: mean and minimum.
+- Fill-mask: splade-tiny (.cache/models/splade-tiny as shipped, or `--splade` such as the MLM
+  warm-up of docs/RESULTS.md, whose corpus must not hold TEXT_FILE), the middle word of each sentence
+  replaced by [MASK]; the fraction of sentences whose top-1 token equals fp32's.
+Standard library only: hd-infer does the work, one subprocess per model and precision.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(hd_infer: str, command: str, model: Path, lines: list[str], precision: str, threads: int) -> list[dict]:
+    extra = ["--normalize"] if command == "embed" else ["--top-k", "1"]
+    out = subprocess.run([hd_infer, command, str(model), "-", "--json", "--truncate", "--precision", precision,
+                          "--threads", str(threads)] + extra,
+                         input="\n".join(lines) + "\n", check=True, capture_output=True, text=True).stdout
+    results = [json.loads(line) for line in out.splitlines()]
+    if len(results) != len(lines):
+        raise SystemExit(f"{command} {precision}: expected {len(lines)} results, found {len(results)}")
+    return results
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--hd-infer", default=str(REPO / ".build/release/hd-infer"))
+    p.add_argument("--sentences", required=True)
+    p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--splade", default=str(REPO / ".cache/models/splade-tiny"), help="the fill-mask model")
+    p.add_argument("--out", default="quant_accuracy.json")
+    args = p.parse_args()
+
+    lines = [line.strip() for line in Path(args.sentences).read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if 40 <= len(line) <= 400][:args.count]
+    masked = []
+    for line in lines:
+        words = line.split()
+        words[len(words) // 2] = "[MASK]"
+        masked.append(" ".join(words))
+
+    minilm, splade = REPO / ".cache/models/minilm", Path(args.splade)
+    embeddings = {p: [r["embedding"] for r in run(args.hd_infer, "embed", minilm, lines, p, args.threads)]
+                  for p in ["fp32", "bf16", "int8"]}
+    top1 = {p: [r["predictions"][0]["id"] for r in run(args.hd_infer, "fill-mask", splade, masked, p, args.threads)]
+            for p in ["fp32", "bf16", "int8"]}
+    report = {"sentences": len(lines), "source": args.sentences, "fill_mask_model": str(splade), "precisions": {}}
+    for p in ["bf16", "int8"]:
+        cosines = [sum(a * b for a, b in zip(x, y)) for x, y in zip(embeddings[p], embeddings["fp32"])]
+        agreement = sum(a == b for a, b in zip(top1[p], top1["fp32"])) / len(lines)
+        report["precisions"][p] = {"minilm_cosine_mean": statistics.fmean(cosines), "minilm_cosine_min": min(cosines),
+                                   "splade_tiny_top1_agreement": agreement}
+        print(f"{p}: MiniLM cosine with fp32 mean {statistics.fmean(cosines):.6f} min {min(cosines):.6f};"
+              f" splade-tiny fill-mask top-1 agreement {agreement:.4f} ({len(lines)} sentences)")
+    Path(args.out).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
