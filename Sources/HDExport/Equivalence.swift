@@ -37,30 +37,46 @@ public enum Equivalence {
     /// compares them tensor by tensor.
     public static func measure(masked: BertModel, masks: PruneMasks, dense: BertModel, batch: TokenBatch) throws -> EquivalenceReport {
         let options = ForwardOptions(hiddenStates: true)
-        let a = try masked.forward(batch, options: options), b = try dense.forward(batch, options: options)
         let d = masked.config.hiddenSize
         let kept = masks.flags(.hidden).indices.filter { masks.flags(.hidden)[$0] != 0 }
-        let rows = batch.batchSize * batch.sequenceLength
-        var hidden: [Float] = []
-        for (full, small) in zip(a.hiddenStates!, b.hiddenStates!) {
-            let gathered = (0..<rows).flatMap { r in kept.map { full[r * d + $0] } }
-            hidden.append(relativeError(gathered, small))
+        let L = batch.sequenceLength
+        // One sequence at a time and one model at a time, so the check's memory is one sequence's
+        // forward (a BERT-base export's peak RSS is its weights, not the check's activations). The
+        // error over the batch is max |Δ| over max |reference| across every sequence, accumulated.
+        var hidden = [Extent](repeating: Extent(), count: masked.config.numHiddenLayers + 1), logits = Extent()
+        for row in 0..<batch.batchSize {
+            let part = (row * L)..<((row + 1) * L)
+            let one = try TokenBatch(batchSize: 1, sequenceLength: L, ids: batch.ids[part].map(Int.init),
+                                     tokenTypes: batch.tokenTypes[part].map(Int.init), attentionMask: batch.attentionMask[part].map(Int.init))
+            let (reference, referenceLogits): ([[Float]], [Float]?) = try {
+                let a = try masked.forward(one, options: options)
+                let gathered = a.hiddenStates!.map { full in (0..<L).flatMap { r in kept.map { full[r * d + $0] } } }
+                return (gathered, masked.weights.mlmHead == nil ? nil : try masked.mlmLogits(a))
+            }()
+            let b = try dense.forward(one, options: options)
+            for (k, (x, y)) in zip(reference, b.hiddenStates!).enumerated() { hidden[k].add(x, y) }
+            if let referenceLogits { logits.add(referenceLogits, try dense.mlmLogits(b)) }
         }
-        let logits = masked.weights.mlmHead == nil ? nil : relativeError(try masked.mlmLogits(a), try dense.mlmLogits(b))
-        return EquivalenceReport(sequences: batch.batchSize, sequenceLength: batch.sequenceLength, hiddenStates: hidden, mlmLogits: logits)
+        let mlmLogits = masked.weights.mlmHead == nil ? nil : logits.relativeError
+        return EquivalenceReport(sequences: batch.batchSize, sequenceLength: L, hiddenStates: hidden.map(\.relativeError), mlmLogits: mlmLogits)
     }
 
-    /// max |a − b| / max |b|: the error relative to the reference's scale, so a near-zero element
-    /// does not demand more digits than f32 has. NaN anywhere gives NaN.
-    static func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-        var diff: Float = 0, scale: Float = .leastNormalMagnitude
-        for i in a.indices {
-            let e = abs(a[i] - b[i])
-            if e.isNaN { return .nan }
-            diff = max(diff, e)
-            scale = max(scale, abs(b[i]))
+    /// The running max |a − b| and max |b| of one compared tensor over the sequences.
+    struct Extent {
+        var diff: Float = 0
+        var scale: Float = .leastNormalMagnitude
+
+        mutating func add(_ a: [Float], _ b: [Float]) {
+            for i in a.indices {
+                let e = abs(a[i] - b[i])
+                diff = e.isNaN || diff.isNaN ? .nan : max(diff, e)
+                scale = max(scale, abs(b[i]))
+            }
         }
-        return diff / scale
+
+        /// max |a − b| / max |b|: the error relative to the reference's scale, so a near-zero
+        /// element does not demand more digits than f32 has. NaN anywhere gives NaN.
+        var relativeError: Float { diff / scale }
     }
 }
 

@@ -147,6 +147,26 @@ public final class BertParameters {
     }
 
     /// Canonical name → storage of every tensor the layout may hold.
+    /// `model`'s tensors under canonical names, sharing its storage (no copy): what a writer needs
+    /// of a model that is not being trained, such as the dense model an export writes.
+    public static func tensorSet(sharing model: BertModel) throws -> TensorSet {
+        let layout = try BertParameterLayout(model: model)
+        let storages = namedStorages(model.weights)
+        var out = TensorSet()
+        for entry in layout.entries {
+            guard let values = storages[entry.name], values.count == entry.count else {
+                throw ModelError(.missingTensor, file: "<model>", "parameter \(entry.name) has no weights of \(entry.count) floats")
+            }
+            out[entry.name] = Tensor(shape: entry.shape, values: .float32(values), storedAs: .float32)
+        }
+        if let pooler = model.weights.pooler {
+            let d = model.config.hiddenSize
+            out[BertNames.poolerWeight] = Tensor(shape: [d, d], values: .float32(pooler.weight), storedAs: .float32)
+            out[BertNames.poolerBias] = Tensor(shape: [d], values: .float32(pooler.bias), storedAs: .float32)
+        }
+        return out
+    }
+
     static func namedStorages(_ w: BertWeights) -> [String: FloatStorage] {
         var out: [String: FloatStorage] = [
             BertNames.wordEmbeddings: w.embeddings.word, BertNames.positionEmbeddings: w.embeddings.position,

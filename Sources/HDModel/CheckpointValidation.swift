@@ -155,11 +155,12 @@ extension Checkpoint {
         return casing(ofVocabulary: vocab, notes: &notes)
     }
 
-    /// Casing read off a vocabulary alone: cased when it holds an upper-case letter outside its
-    /// [special] tokens (with a note saying so), else uncased.
+    /// Casing read off a vocabulary alone: cased when it holds an ASCII capital outside its [special]
+    /// tokens (with a note saying so), else uncased. ASCII only: an uncased vocabulary still holds
+    /// symbols Unicode calls upper-case (bert-base-uncased has "ℝ"), never "The" or "A".
     static func casing(ofVocabulary vocab: [String]?, notes: inout [String]) -> Bool {
         let upper = vocab?.first { token in
-            !(token.hasPrefix("[") && token.hasSuffix("]")) && token.unicodeScalars.contains { $0.properties.isUppercase }
+            !(token.hasPrefix("[") && token.hasSuffix("]")) && token.utf8.contains { (0x41...0x5A).contains($0) }
         }
         guard let upper else { return true }
         notes.append("no recorded casing (do_lower_case): the vocabulary holds upper-case tokens (\(StrictJSON.quoted(upper))), so the model is taken as cased")

@@ -35,11 +35,8 @@ public struct MaskedStudent {
             model = try BertModel(config: config, weights: weights)
             return
         }
-        // A flat copy only to walk the masks' couplings over every weight once.
-        let parameters = try BertParameters(copying: try BertModel(config: config, weights: weights))
         let masks = try PruneMasks(config: config)
-        try StudentCheckpoint.restoreMasks(checkpoint.masks, into: masks, parameters: UnsafeBufferPointer(parameters.flat),
-                                           layout: parameters.layout, file: file)
+        try StudentCheckpoint.restoreMasks(checkpoint.masks, into: masks, model: try BertModel(config: config, weights: weights), file: file)
         self.masks = masks
         model = try BertModel(config: config, weights: weights, masks: masks)
     }
@@ -60,7 +57,8 @@ public struct MaskedStudent {
         var notes = ["a student.ckpt: run as the dense model it equals (masks applied, pruned rows and columns removed)"]
         if let step = checkpoint.trainerMetadata["hd.step"] { notes[0] += ", saved at step \(step)" }
         let lowercase = checkpoint.lowercase ?? Checkpoint.casing(ofVocabulary: checkpoint.vocab, notes: &notes)
-        return Checkpoint(config: dense.config, tensors: try BertParameters(copying: dense).tensorSet(), vocab: checkpoint.vocab,
+        // The dense model's own storage, not a copy: it is already the export's (Shrink gathered it).
+        return Checkpoint(config: dense.config, tensors: try BertParameters.tensorSet(sharing: dense), vocab: checkpoint.vocab,
                           lowercase: lowercase, source: source, kind: .safetensors, scheme: NameMapping.Scheme(), configSource: "embedded (student.ckpt)",
                           notes: notes)
     }

@@ -152,9 +152,20 @@ public final class PruneMasks: @unchecked Sendable {
 
     /// True when every float that a pruned unit removes is zero in `buffer`.
     public func prunedAreZero(_ buffer: UnsafeBufferPointer<Float>, layout: BertParameterLayout) -> Bool {
+        prunedAreZero(layout: layout) { buffer.baseAddress! + $0.offset }
+    }
+
+    /// The same check over a model's own weights, read where they lie (no flat copy).
+    public func prunedAreZero(_ model: BertModel) throws -> Bool {
+        let storages = BertParameters.namedStorages(model.weights)
+        return prunedAreZero(layout: try BertParameterLayout(model: model)) { UnsafePointer(storages[$0.name]!.buffer.baseAddress!) }
+    }
+
+    /// Whether every weight a pruned unit couples is zero; `values` gives each tensor's floats.
+    private func prunedAreZero(layout: BertParameterLayout, values: (ParameterEntry) -> UnsafePointer<Float>) -> Bool {
         for c in Self.couplings(layout) where c.rows != nil || c.columns != nil {
             let (rows, columns) = c.matrix
-            let base = buffer.baseAddress! + c.entry.offset
+            let base = values(c.entry)
             let rowFlags = c.rows.map { flags($0) }, columnFlags = c.columns.map { flags($0) }
             for r in 0..<rows {
                 for j in 0..<columns where (rowFlags?[r] ?? 1) == 0 || (columnFlags?[j] ?? 1) == 0 {

@@ -13,13 +13,16 @@ public enum Shrink {
         }
         let shrunk = try masks.denseConfig()
 
-        let parameters = try BertParameters(copying: model)
+        // Gathered from the model's own storage (a mapped file's pages, for a student read from disk):
+        // no flat copy of the full-width weights.
+        let layout = try BertParameterLayout(model: model)
+        let storages = BertParameters.namedStorages(model.weights)
         let kept = Dictionary(uniqueKeysWithValues: masks.groups.map { g in
             (g, masks.flags(g).indices.filter { masks.flags(g)[$0] != 0 })
         })
         var tensors = TensorSet()
-        for c in PruneMasks.couplings(parameters.layout) {
-            let values = parameters.storage[c.entry]
+        for c in PruneMasks.couplings(layout) {
+            let values = storages[c.entry.name]!.buffer
             let (rows, columns) = c.matrix
             let rowIndex = c.rows.map { kept[$0]! } ?? Array(0..<rows)
             let columnIndex = c.columns.map { kept[$0]! } ?? Array(0..<columns)

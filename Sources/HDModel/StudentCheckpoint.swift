@@ -184,6 +184,16 @@ public struct StudentCheckpoint: Sendable {
     /// masked model would not be the smaller dense one the masks describe.
     public static func restoreMasks(_ saved: [String: Tensor], into masks: PruneMasks, parameters: UnsafeBufferPointer<Float>,
                                     layout: BertParameterLayout, file: String) throws {
+        try restoreMasks(saved, into: masks, file: file) { masks.prunedAreZero(parameters, layout: layout) }
+    }
+
+    /// `restoreMasks` against a model's own weights (the exporter's and the loader's case: no flat copy).
+    public static func restoreMasks(_ saved: [String: Tensor], into masks: PruneMasks, model: BertModel, file: String) throws {
+        try restoreMasks(saved, into: masks, file: file) { try masks.prunedAreZero(model) }
+    }
+
+    private static func restoreMasks(_ saved: [String: Tensor], into masks: PruneMasks, file: String,
+                                     prunedAreZero: () throws -> Bool) throws {
         let expected = Set(masks.groups.map { "\($0)" }), found = Set(saved.keys)
         if found != expected {
             let missing = expected.subtracting(found).sorted(), extra = found.subtracting(expected).sorted()
@@ -201,7 +211,7 @@ public struct StudentCheckpoint: Sendable {
                 throw ModelError(.badMask, file: file, field: name, error.message)
             }
         }
-        guard masks.prunedAreZero(parameters, layout: layout) else {
+        guard try prunedAreZero() else {
             throw ModelError(.badMask, file: file, "weights: expected zeros wherever the masks prune, found nonzero values (the masks do not belong to these weights)")
         }
     }
