@@ -150,7 +150,7 @@ public final class Trainer {
             throw DistillError(.badMetadata, file: file, "resume: the recipe differs in " + keys.map {
                 "\($0) (checkpoint \(state.recipe[$0] ?? "unset"), now \(options.recipe[$0] ?? "unset"))" }.joined(separator: ", "))
         }
-        try state.checkResume(threads: BLAS.threads, file: file)
+        try state.checkResume(threads: options.threads, file: file)
         guard state.teacherSHA256 == teacherSHA256 else {
             throw DistillError(.badMetadata, file: file,
                 "resume: expected the teacher with sha256 \(state.teacherSHA256 ?? "none"), given \(teacherSHA256 ?? "none")")
@@ -193,6 +193,10 @@ public final class Trainer {
     /// written where the backward picks it up), backward, global clipping, AdamW. A non-finite loss
     /// or gradient stops the run before the weights change, naming the step and the term.
     public func trainStep() throws -> StepReport {
+        try BLAS.withThreads(options.threads) { try optimiserStep() }
+    }
+
+    private func optimiserStep() throws -> StepReport {
         gradients.zero()
         layerDistillation?.gradients.buffer.update(repeating: 0)
         var mlmSum = 0.0, klSum = 0.0, ccSum = 0.0, layerSum = LayerTerms(), total = 0.0
@@ -278,6 +282,10 @@ public final class Trainer {
     /// of the split (the activations are sized for whole batches) whose labels and states are not
     /// counted. Refuses an empty held-out split.
     public func evaluate() throws -> EvalReport {
+        try BLAS.withThreads(options.threads) { try heldOutEvaluation() }
+    }
+
+    private func heldOutEvaluation() throws -> EvalReport {
         let B = options.batchSize, L = corpus.sequenceLength
         let available = min(options.evalSequences, corpus.sequenceCount(.heldOut))
         guard available > 0 else {
@@ -334,7 +342,7 @@ public final class Trainer {
         }
         let state = TrainingState(step: step, rng: rng.stateWords, dataSeed: options.seed, dataEpoch: order.epoch,
                                   dataPosition: order.position, recipe: options.recipe, teacherSHA256: teacherSHA256,
-                                  threads: BLAS.threads)
+                                  threads: options.threads)
         let pruning = pruner?.tensors()
         return TrainingCheckpoint(config: model.config, vocab: vocab, lowercase: lowercase, weights: weights, projections: projections,
                                  adamM: adamM, adamV: adamV, masks: pruning?.masks ?? [:], importance: pruning?.importance ?? [:],

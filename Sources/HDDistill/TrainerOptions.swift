@@ -30,6 +30,10 @@ public struct TrainerOptions: Sendable, Equatable {
     public var crossCorrelationLambda: Float = 5e-3
     /// Structured pruning while training; nil trains at full width.
     public var prune: PruneOptions?
+    /// Threads of every step and evaluation (OpenBLAS's and the element-wise passes'), set for the
+    /// call and restored after it. Results are bit-identical for a given count, not across counts,
+    /// so the count is recorded in the checkpoint (`hd.threads`) and a resume must match it.
+    public var threads = 1
 
     public init(steps: Int = 200, batchSize: Int = 8, accumulate: Int = 1, learningRate: Float = 5e-4,
                 warmupSteps: Int = 0, weightDecay: Float = 0.01, clipNorm: Float = 1, seed: UInt64 = 0,
@@ -69,6 +73,7 @@ public struct TrainerOptions: Sendable, Equatable {
         }
         guard temperature > 0, temperature.isFinite else { throw bad("temperature > 0", temperature) }
         guard evalSequences > 0 else { throw bad("eval sequences ≥ 1", evalSequences) }
+        guard threads > 0 else { throw bad("threads ≥ 1", threads) }
         guard alphaCrossCorrelation >= 0, alphaCrossCorrelation.isFinite, crossCorrelationLambda >= 0, crossCorrelationLambda.isFinite else {
             throw bad("finite cross-correlation weights ≥ 0", (alphaCrossCorrelation, crossCorrelationLambda))
         }

@@ -1,31 +1,44 @@
 import Foundation
 import HDTensor
 
-extension BertOutput {
-    /// Mean of the last hidden state over each sequence's real tokens [B × d] (sentence-transformers'
-    /// pooling), L2-normalised when `normalized`.
-    public func meanPooled(normalized: Bool = false) -> [Float] {
-        var out = [Float](repeating: 0, count: batchSize * hiddenSize)
+/// How a sentence embedding is read off a last hidden state: sentence-transformers' mean over the
+/// real tokens, or BERT's first ([CLS]) row; the one implementation the model's outputs and
+/// `hd-infer embed` share.
+public enum SentencePooling: String, Sendable, CaseIterable {
+    case mean, cls
+
+    /// One embedding per sequence [batch × width] from `hidden` [batch × length × width]; `mask`
+    /// ([batch × length], 1 for a real token) says which positions the mean counts. L2-normalised
+    /// when `normalized`.
+    public func pool(_ hidden: UnsafePointer<Float>, batch: Int, sequenceLength: Int, width: Int, mask: [Float],
+                     normalized: Bool) -> [Float] {
+        var out = [Float](repeating: 0, count: batch * width)
         out.withUnsafeMutableBufferPointer { o in
-            Kernels.meanPool(lastHiddenState, batch: batchSize, sequenceLength: sequenceLength, width: hiddenSize,
-                             mask: attentionMask, out: o.baseAddress!)
-            if normalized { Kernels.l2NormalizeRows(o.baseAddress!, rows: batchSize, width: hiddenSize) }
+            switch self {
+            case .mean:
+                Kernels.meanPool(hidden, batch: batch, sequenceLength: sequenceLength, width: width, mask: mask, out: o.baseAddress!)
+            case .cls:
+                for b in 0..<batch { (o.baseAddress! + b * width).update(from: hidden + b * sequenceLength * width, count: width) }
+            }
+            if normalized { Kernels.l2NormalizeRows(o.baseAddress!, rows: batch, width: width) }
         }
         return out
     }
+}
+
+extension BertOutput {
+    /// Mean of the last hidden state over each sequence's real tokens [B × d] (sentence-transformers'
+    /// pooling), L2-normalised when `normalized`.
+    public func meanPooled(normalized: Bool = false) -> [Float] { pooled(.mean, normalized: normalized) }
 
     /// The first token's ([CLS]) last hidden state of each sequence [B × d].
-    public func clsPooled(normalized: Bool = false) -> [Float] {
-        var out = [Float](repeating: 0, count: batchSize * hiddenSize)
-        out.withUnsafeMutableBufferPointer { o in
-            lastHiddenState.withUnsafeBufferPointer { h in
-                for b in 0..<batchSize {
-                    (o.baseAddress! + b * hiddenSize).update(from: h.baseAddress! + b * sequenceLength * hiddenSize, count: hiddenSize)
-                }
-            }
-            if normalized { Kernels.l2NormalizeRows(o.baseAddress!, rows: batchSize, width: hiddenSize) }
+    public func clsPooled(normalized: Bool = false) -> [Float] { pooled(.cls, normalized: normalized) }
+
+    public func pooled(_ pooling: SentencePooling, normalized: Bool) -> [Float] {
+        lastHiddenState.withUnsafeBufferPointer {
+            pooling.pool($0.baseAddress!, batch: batchSize, sequenceLength: sequenceLength, width: hiddenSize,
+                         mask: attentionMask, normalized: normalized)
         }
-        return out
     }
 }
 

@@ -91,8 +91,6 @@ public final class InferenceSession {
         rowToken = .allocate(capacity: T)
         sequenceStart = .allocate(capacity: maxBatch + 1)
         parallel = Parallel(threads: threads)
-        // OpenBLAS runs single-threaded except inside the large dense GEMMs (see `dense`).
-        BLAS.setThreads(1)
     }
 
     deinit {
@@ -111,7 +109,13 @@ public final class InferenceSession {
     /// streamed are the same). Only `all` computes the model.
     enum Scope { case all, gemmsOnly, openBLASDenseOnly }
 
+    /// OpenBLAS runs single-threaded inside a forward (the session's workers split the work) except
+    /// in the large dense GEMMs (see `openBLASDense`); its count is back to the caller's afterwards.
     func forward(_ batch: TokenBatch, scope: Scope) throws {
+        try BLAS.withThreads(1) { try run(batch, scope: scope) }
+    }
+
+    private func run(_ batch: TokenBatch, scope: Scope) throws {
         guard batch.batchSize <= maxBatch, batch.sequenceLength <= maxLength else {
             throw ModelError(.badInput, file: "<input>",
                              "batch \(batch.batchSize) × length \(batch.sequenceLength) does not fit this session's \(maxBatch) × \(maxLength)")
@@ -369,9 +373,9 @@ public final class InferenceSession {
             }
             return
         }
-        BLAS.setThreads(threads)
-        BLAS.gemm(transB: true, m: rows, n: n, k: k, a: x, lda: k, b: weight, ldb: k, c: out, ldc: n)
-        BLAS.setThreads(1)
+        BLAS.withThreads(threads) {
+            BLAS.gemm(transB: true, m: rows, n: n, k: k, a: x, lda: k, b: weight, ldb: k, c: out, ldc: n)
+        }
         if case .none = epilogue { return }
         parallel.rows(rows, width: n) { epilogue.apply(out, ld: n, rows: $0, columns: 0..<n) }
     }

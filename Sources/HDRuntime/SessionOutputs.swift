@@ -6,6 +6,11 @@ extension InferenceSession {
     /// dense + GELU + LayerNorm, then the decoder and its bias. A padded position has no hidden
     /// state and is refused.
     public func mlmLogits(positions: [TokenPosition]) throws -> [Float] {
+        // As in a forward: OpenBLAS single-threaded under the session's own workers, then restored.
+        try BLAS.withThreads(1) { try headLogits(positions: positions) }
+    }
+
+    private func headLogits(positions: [TokenPosition]) throws -> [Float] {
         let config = model.config
         guard let head = model.mlmHead else {
             throw ModelError(.unsupported, file: "<model>", "checkpoint has no MLM head (cls.predictions.*)")

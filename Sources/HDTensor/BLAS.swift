@@ -13,6 +13,16 @@ public enum BLAS {
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
+    /// Runs `body` with OpenBLAS at `count` threads, then puts the previous count back. OpenBLAS's
+    /// count is process-wide, so a library call that needs its own (the runtime's single-threaded
+    /// GEMMs inside its workers) scopes the change instead of leaving it behind for its caller.
+    public static func withThreads<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        let previous = threads
+        setThreads(count)
+        defer { setThreads(previous) }
+        return try body()
+    }
+
     /// The kernel family OpenBLAS chose for this CPU (or was told to use by `OPENBLAS_CORETYPE`).
     public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
 

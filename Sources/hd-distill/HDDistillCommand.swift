@@ -122,6 +122,7 @@ struct HDDistillCommand: ParsableCommand {
                                      alphaMLM: alphaMLM, alphaKL: mlmOnly ? 0 : alphaKL, alphaHidden: layers * alphaHidden,
                                      alphaAttention: layers * alphaAttention, alphaEmbedding: layers * alphaEmbedding,
                                      temperature: temperature, evalSequences: evalSequences, initialization: initialization)
+        options.threads = threadsFlag.resolved
         options.prune = try pruning.options(config: model.config, steps: steps)
         if pruning.recipe == .selfDistilled { options.useSelfDistilledRecipe(alpha: pruning.alphaCC, lambda: pruning.ccLambda) }
         let trainer = try Trainer(student: student, teacher: mlmOnly ? nil : model, teacherSHA256: sha, vocab: vocab,

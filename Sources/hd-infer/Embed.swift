@@ -1,18 +1,17 @@
 import ArgumentParser
 import HDCommandLine
-import HDTensor
+import HDModel
 
 struct Embed: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a sentence embedding: the mean of the last hidden state over the tokens, or the [CLS] state.",
         discussion: "Mean pooling + --normalize is what sentence-transformers models such as all-MiniLM-L6-v2 use.")
 
-    enum Pooling: String, ExpressibleByArgument, CaseIterable { case mean, cls }
 
     @OptionGroup var args: TextArguments
 
     @Option(name: .long, help: "mean (over the tokens, [CLS] and [SEP] included) or cls.")
-    var pooling: Pooling = .mean
+    var pooling: SentencePooling = .mean
 
     @Flag(name: .long, help: "Scale the embedding to unit L2 norm.")
     var normalize = false
@@ -31,17 +30,8 @@ struct Embed: ParsableCommand {
                 let ids = try model.encode(text, line: line, source: args.text)
                 try model.run(ids)
                 let hidden = model.session.lastHiddenState()
-                var embedding = [Float](repeating: 0, count: d)
-                embedding.withUnsafeMutableBufferPointer { e in
-                    switch pooling {
-                    case .mean:
-                        let mask = [Float](repeating: 1, count: ids.count)
-                        Kernels.meanPool(hidden, batch: 1, sequenceLength: ids.count, width: d, mask: mask, out: e.baseAddress!)
-                    case .cls:
-                        for i in 0..<d { e[i] = hidden[i] }
-                    }
-                    if normalize { Kernels.l2NormalizeRows(e.baseAddress!, rows: 1, width: d) }
-                }
+                let embedding = pooling.pool(hidden, batch: 1, sequenceLength: ids.count, width: d,
+                                             mask: [Float](repeating: 1, count: ids.count), normalized: normalize)
                 if args.json {
                     try JSONOutput.print(Result(text: text, embedding: embedding, precision: args.precision.rawValue), pretty: false)
                 } else {
@@ -52,3 +42,5 @@ struct Embed: ParsableCommand {
         }
     }
 }
+
+extension SentencePooling: ExpressibleByArgument {}
