@@ -47,7 +47,7 @@ struct BenchLoad: ParsableCommand {
     }
 
     func run() throws {
-        try ToolErrors.reporting("hd-convert") {
+        try ToolErrors.reporting("hd-convert", json: json) {
             let cores = threads.resolved
             func read() throws -> (FileKind, TensorSet) { try TensorFile.read(path: file, threads: cores) }
             func sum(_ set: TensorSet) -> Double {

@@ -132,7 +132,7 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
-        try ToolErrors.reporting("hd-convert") {
+        try ToolErrors.reporting("hd-convert", json: json) {
             _ = try Checkpoint.resolveModelFile(input)  // a missing input is named before the output is checked
             let destination = try outputPath(), inputs = [input, load.config, load.vocab].compactMap { $0 }
             if to == .hfDir {

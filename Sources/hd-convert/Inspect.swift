@@ -47,7 +47,7 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        try ToolErrors.reporting("hd-convert") {
+        try ToolErrors.reporting("hd-convert", json: json) {
             let (modelPath, directory) = try Checkpoint.resolveModelFile(file)
             let (kind, raw) = try TensorFile.read(path: modelPath, limits: load.options(threads: threads.threads).limits, threads: threads.threads)
             let rows = raw.sortedNames.map { name -> Row in

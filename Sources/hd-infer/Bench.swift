@@ -126,7 +126,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        try ToolErrors.reporting("hd-infer") {
+        try ToolErrors.reporting("hd-infer", json: json) {
             let (runtime, vocabulary) = try loadModel()
             let input = try makeBatch(runtime.config, vocabulary: vocabulary)
             let session = try InferenceSession(model: runtime, maxBatch: batch, maxLength: seqLen, threads: threads)

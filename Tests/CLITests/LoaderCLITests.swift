@@ -80,6 +80,11 @@ struct LoaderRefusalCLITests {
             #expect(r.status == 65 && r.stderr.contains("model_type") && r.stderr.contains("roberta"), "\(r.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: dir + "/out.safetensors"))
+        // With --json the one reporting path also says why there is no result, on stdout.
+        let json = try TestSupport.run(ConvertCLITests.convert, [dir, "-o", dir + "/out.safetensors", "--json"], allowFailure: true)
+        let error = try #require(try ExportCLITests.json(json.stdout)["error"] as? [String: Any], "\(json.stdout)")
+        #expect(json.status == 65 && error["kind"] as? String == "unsupported" && error["field"] as? String == "model_type")
+        #expect(error["exit_status"] as? Int == 65 && (error["file"] as? String)?.hasSuffix("config.json") == true, "\(error)")
     }
 
     @Test("without a config the head count is never guessed: hd-infer refuses until --heads says it")
