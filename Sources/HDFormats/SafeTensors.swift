@@ -50,7 +50,32 @@ public enum SafeTensors {
         let end: Int
     }
 
+    /// The `__metadata__` of a safetensors file, with every check of the header `read` makes and no
+    /// tensor loaded: what a caller needs to tell a student.ckpt from a model before reading either.
+    public static func metadata(path: String, limits: ReadLimits = .default) throws -> [String: String] {
+        let file = try MappedFile(path: path, limits: limits, minimumBytes: 0)
+        return try withExtendedLifetime(file) { try header(file.bytes, file: path, limits: limits).metadata }
+    }
+
     static func parse(_ bytes: UnsafeRawBufferPointer, file: String, limits: ReadLimits, owner: AnyObject?) throws -> TensorSet {
+        let (metadata, entries, dataStart) = try header(bytes, file: file, limits: limits)
+        // Everything is validated; only now is memory allocated for tensors.
+        let data = UnsafeRawBufferPointer(rebasing: bytes[dataStart...])
+        var tensors: [String: Tensor] = [:]
+        tensors.reserveCapacity(entries.count)
+        for e in entries {
+            var narrowing: Double?
+            var tensor = Tensor(shape: e.shape, values: load(e, from: data, owner: owner, narrowing: &narrowing), storedAs: e.dtype)
+            tensor.float64Narrowing = narrowing
+            tensors[e.name] = tensor
+        }
+        return TensorSet(tensors: tensors, metadata: metadata)
+    }
+
+    /// Parses and checks the header: metadata, entries, their tiling of the data; `dataStart` is the
+    /// offset of the first tensor byte.
+    static func header(_ bytes: UnsafeRawBufferPointer, file: String,
+                       limits: ReadLimits) throws -> (metadata: [String: String], entries: [Entry], dataStart: Int) {
         try FileKind.require(.safetensors, bytes, file: file, allowUnknown: true)
         guard bytes.count >= 8 else {
             throw FormatError(.tooSmall, file: file, "is \(bytes.count) bytes, shorter than the 8-byte safetensors header length")
@@ -90,18 +115,7 @@ public enum SafeTensors {
         }
         let dataStart = 8 + headerLength
         try checkTiling(entries, dataLength: bytes.count - dataStart, file: file)
-
-        // Everything is validated; only now is memory allocated for tensors.
-        let data = UnsafeRawBufferPointer(rebasing: bytes[dataStart...])
-        var tensors: [String: Tensor] = [:]
-        tensors.reserveCapacity(entries.count)
-        for e in entries {
-            var narrowing: Double?
-            var tensor = Tensor(shape: e.shape, values: load(e, from: data, owner: owner, narrowing: &narrowing), storedAs: e.dtype)
-            tensor.float64Narrowing = narrowing
-            tensors[e.name] = tensor
-        }
-        return TensorSet(tensors: tensors, metadata: metadata)
+        return (metadata, entries, dataStart)
     }
 
     static func parseMetadata(_ value: JSONValue, file: String) throws -> [String: String] {

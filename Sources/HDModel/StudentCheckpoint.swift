@@ -74,15 +74,16 @@ public struct StudentCheckpoint: Sendable {
         try decode(SafeTensors.read(path: path, limits: limits), file: path)
     }
 
-    /// Whether `path` is a safetensors file whose metadata says it is a student checkpoint. A file
-    /// of another kind (npz, a directory, a plain model) is not; an unreadable one throws.
+    /// Whether `path` is a safetensors file whose metadata says it is a student checkpoint (its header
+    /// alone is read). A file of another kind (npz, a directory, a plain model) is not; an
+    /// unreadable one throws.
     public static func isStudent(path: String) throws -> Bool {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { return false }
         let mapped = try MappedFile(path: path)
         let isSafeTensors = withExtendedLifetime(mapped) { FileKind.detect(mapped.bytes) == .safetensors }
         guard isSafeTensors else { return false }
-        return try SafeTensors.read(path: path).metadata[Checkpoint.MetadataKey.kind] == kind
+        return try SafeTensors.metadata(path: path)[Checkpoint.MetadataKey.kind] == kind
     }
 
     /// Splits a tensor set into a checkpoint, refusing a wrong kind, a bad config or vocabulary,
