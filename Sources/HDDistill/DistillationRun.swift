@@ -15,18 +15,15 @@ public final class DistillationRun {
     public let saveEvery: Int
     public let log: TrainingLog?
     public let progress: ProgressLine?
-    /// The thread count the run was given, recorded in the summary.
-    public let threads: Int
 
     public init(trainer: Trainer, output: String, evalEvery: Int, saveEvery: Int, log: TrainingLog?,
-                progress: ProgressLine?, threads: Int) {
+                progress: ProgressLine?) {
         self.trainer = trainer
         self.output = output
         self.evalEvery = evalEvery
         self.saveEvery = saveEvery
         self.log = log
         self.progress = progress
-        self.threads = threads
     }
 
     /// What the run did: training throughput counts the optimiser steps only (not loading,
@@ -61,11 +58,11 @@ public final class DistillationRun {
         return Summary(step: trainer.step, stepsRun: trainer.step - startStep, tokens: tokens, trainSeconds: seconds)
     }
 
-    /// The closing log record: throughput, peak memory (measured by the caller) and threads.
+    /// The closing log record: throughput, peak memory (measured by the caller) and the run's threads.
     public func writeSummary(_ s: Summary, peakResidentMiB: Double) throws {
         try log?.write(["kind": .text("summary"), "step": .int(s.step), "tokens": .int(s.tokens),
                         "train_seconds": .number(s.trainSeconds), "tokens_per_second": .number(s.tokensPerSecond),
-                        "peak_rss_mib": .number(peakResidentMiB), "threads": .int(threads)])
+                        "peak_rss_mib": .number(peakResidentMiB), "threads": .int(trainer.options.threads)])
     }
 
     private func evaluate() throws {

@@ -130,7 +130,7 @@ struct HDDistillCommand: ParsableCommand {
         if let resume { try trainer.restore(from: TrainingCheckpoint.read(path: resume), file: resume) }
         let run = DistillationRun(trainer: trainer, output: output, evalEvery: evalEvery, saveEvery: saveEvery,
                                   log: try log.map { try TrainingLog(path: $0, append: resume != nil) },
-                                  progress: ProgressLine(total: steps, startStep: trainer.step), threads: threadsFlag.resolved)
+                                  progress: ProgressLine(total: steps, startStep: trainer.step))
         FileHandle.standardError.write(Data(("hd-distill: \(text.sequenceCount(.train)) training / \(text.sequenceCount(.heldOut)) held-out sequences of \(seqLen) "
             + "(\(text.train.count + text.heldOut.count) tokens), step \(trainer.step) of \(steps)"
             + (text.sequenceCount(.heldOut) > 0 ? "" : "; no held-out split, so no evaluation") + "\n").utf8))
