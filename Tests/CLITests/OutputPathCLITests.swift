@@ -183,21 +183,12 @@ struct OutputPathCLITests {
         }
     }
 
-    /// A pid that is gone: a process that ran and was reaped.
-    static func deadPID() throws -> pid_t {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/true")
-        try p.run()
-        p.waitUntilExit()
-        return p.processIdentifier
-    }
-
     /// kill -9 during a write leaves `.NAME.tmp-PID-…`; the next write of NAME removes it when PID is
     /// gone, and leaves a live process's temp (this test's own pid) and other names alone.
     @Test func nextWriteRemovesStaleTempFiles() throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { TestSupport.cleanUp(dir) }
-        let dead = try Self.deadPID()
+        let dead = try TestSupport.deadPID()
         let stale = ".out.safetensors.tmp-\(dead)-12345-0", live = ".out.safetensors.tmp-\(getpid())-777-0"
         let others = [".other.safetensors.tmp-\(dead)-1-0", ".out.safetensors.tmp-\(dead)-x-0", ".out.safetensors.tmp-\(dead)-1-0-extra"]
         for name in [stale, live] + others { try Data(repeating: 7, count: 1000).write(to: URL(fileURLWithPath: dir + "/" + name)) }
@@ -215,7 +206,7 @@ struct OutputPathCLITests {
         let teacher = try DistillCLITests.teacher(in: dir)
         let out = dir + "/student.ckpt"
         // Leave a temp of a killed writer: hold one the way AtomicFile names it, for a dead pid.
-        let dead = try Self.deadPID()
+        let dead = try TestSupport.deadPID()
         try Data(repeating: 1, count: 4096).write(to: URL(fileURLWithPath: dir + "/.student.ckpt.tmp-\(dead)-99-0"))
         var killedMidWrite = false
         for _ in 0..<5 where !killedMidWrite {

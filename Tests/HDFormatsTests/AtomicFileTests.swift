@@ -5,15 +5,6 @@ import Testing
 
 @Suite("AtomicFile temp files")
 struct AtomicFileTests {
-    /// A pid that is gone: a process that ran and was reaped.
-    static func deadPID() throws -> pid_t {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/true")
-        try p.run()
-        p.waitUntilExit()
-        return p.processIdentifier
-    }
-
     static func touch(_ path: String) throws { try Data([1, 2, 3]).write(to: URL(fileURLWithPath: path)) }
 
     static func write(_ text: String, to path: String) throws {
@@ -25,7 +16,7 @@ struct AtomicFileTests {
     @Test func removesOnlyStaleTempFilesOfTheSameOutput() throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { TestSupport.cleanUp(dir) }
-        let dead = try Self.deadPID(), me = getpid()
+        let dead = try TestSupport.deadPID(), me = getpid()
         let stale = [".out.ckpt.tmp-\(dead)-4242-0", ".out.ckpt.tmp-\(dead)-0-15"]
         let kept = [".out.ckpt.tmp-\(me)-4242-0", ".other.ckpt.tmp-\(dead)-1-0", ".out.ckpt.tmp-\(dead)-1-16",
                     ".out.ckpt.tmp-\(dead)-1", ".out.ckpt.tmp-\(dead)-1-0.bak", ".out.ckpt.tmp--1-0", "out.ckpt.tmp-\(dead)-1-0",
@@ -41,7 +32,7 @@ struct AtomicFileTests {
     @Test func removeStaleTempFilesReportsWhatWent() throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { TestSupport.cleanUp(dir) }
-        let dead = try Self.deadPID()
+        let dead = try TestSupport.deadPID()
         try Self.touch(dir + "/.x.safetensors.tmp-\(dead)-1-0")
         try Self.touch(dir + "/.x.safetensors.tmp-\(getpid())-1-0")
         #expect(AtomicFile.removeStaleTempFiles(of: dir + "/x.safetensors") == [".x.safetensors.tmp-\(dead)-1-0"])

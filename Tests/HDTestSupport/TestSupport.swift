@@ -43,6 +43,15 @@ public enum TestSupport {
         return url.path
     }
 
+    /// A pid that is gone: a process that ran and was reaped (for stale-temp-file tests).
+    public static func deadPID() throws -> pid_t {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        return p.processIdentifier
+    }
+
     public static func cleanUp(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
 
     public struct ProcessResult: Sendable {
