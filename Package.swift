@@ -28,7 +28,9 @@ let package = Package(
         .target(name: "HDTokenizer", dependencies: ["HDErrors"]),
         .target(name: "HDModel", dependencies: ["HDErrors", "HDTensor", "HDFormats", "HDTokenizer"]),
         .target(name: "HDRuntime", dependencies: ["HDModel", "HDTensor", "CRuntimeKernels"]),
-        .target(name: "HDDistill", dependencies: ["HDErrors", "HDModel", "HDTensor", "HDTokenizer", "HDFormats"]),
+        // What distillation and fine-tuning share: AdamW and its schedule, clipping, losses, the JSONL log.
+        .target(name: "HDTraining", dependencies: ["HDErrors", "HDTensor", "HDFormats"]),
+        .target(name: "HDDistill", dependencies: ["HDErrors", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", "HDTraining"]),
         .target(name: "HDExport", dependencies: ["HDModel", "HDTensor", "HDFormats"]),
 
         // Thin command-line front ends, and what they share (flags, exit statuses, JSON output).
@@ -39,7 +41,7 @@ let package = Package(
             "HDCommandLine", "HDRuntime", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-distill", dependencies: [
-            "HDDistill", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HDDistill", "HDTraining", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-convert", dependencies: [
             "HDCommandLine", "HDModel", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -56,7 +58,7 @@ let package = Package(
         .testTarget(name: "HDModelTests", dependencies: ["HDModel", "HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "CRuntimeKernels", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
         .testTarget(name: "HDExportTests", dependencies: ["HDExport", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
-        .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDErrors", "HDModel", "HDFormats", "HDTensor", "HDTokenizer", "HDTestSupport"]),
+        .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDTraining", "HDErrors", "HDModel", "HDFormats", "HDTensor", "HDTokenizer", "HDTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDExport", "HDTestSupport", "HDDistill", "hd-convert", "hd-infer", "hd-distill", "hd-export"]),
     ]
 )

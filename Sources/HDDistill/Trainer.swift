@@ -1,3 +1,4 @@
+import HDTraining
 import HDFormats
 import HDModel
 import HDTensor

@@ -1,3 +1,4 @@
+import HDTraining
 /// The recipe of one run. Everything that changes the arithmetic is in `recipe`, which goes into
 /// `student.ckpt`; a resume with a different recipe is refused, because it could not continue exactly.
 public struct TrainerOptions: Sendable, Equatable {

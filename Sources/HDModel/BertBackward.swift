@@ -21,6 +21,8 @@ public final class BertBackwardBuffers {
     let sum, attentionSum: ArenaSlot
     /// [T × max f], [T × max a] ×4, and one layer's [B × max H × L × L] when there is no injection slot.
     let ffn, context, query, key, value: ArenaSlot
+    /// [T × d]: a residual branch's gradient through its dropout mask.
+    let branch: ArenaSlot
     let probabilities: ArenaSlot
 
     public init(config: BertConfig, batchSize: Int, sequenceLength: Int, attentionGradients: Bool = false,
@@ -45,6 +47,7 @@ public final class BertBackwardBuffers {
             query = try layout.reserve("grad.query", shape: [T, a])
             key = try layout.reserve("grad.key", shape: [T, a])
             value = try layout.reserve("grad.value", shape: [T, a])
+            branch = try layout.reserve("grad.branch", shape: [T, d])
             probabilities = try layout.reserve("grad.probabilities", shape: attentionGradients ? [0] : [B, heads, L, L])
         } catch let error as TensorError {
             throw ModelError(.badInput, file: TokenBatch.source,
@@ -85,11 +88,13 @@ extension BertModel {
     /// reaches the one below; the embeddings' reaches the word, position and type tables (the word
     /// table also receives the tied decoder's). Nothing is allocated.
     public func backward(_ batch: TokenBatch, activations: BertActivations, mlm: BertMLMActivations? = nil,
+                         classifier: BertClassifierActivations? = nil,
                          buffers: BertBackwardBuffers, gradients: BertGradients) throws {
         func bad(_ message: String) -> ModelError { ModelError(.badInput, file: TokenBatch.source, message) }
         let layout = gradients.layout
         guard layout.config == config, layout.hasMLMHead == (weights.mlmHead != nil),
-              layout.isTied == (weights.mlmHead?.isTied ?? true) else {
+              layout.isTied == (weights.mlmHead?.isTied ?? true),
+              layout.classifierLabels == 0 || layout.classifierLabels == weights.classifier?.outFeatures else {
             throw bad("gradients laid out for another model (\(layout.entries.count) tensors, MLM head \(layout.hasMLMHead), tied \(layout.isTied)) than this one (MLM head \(weights.mlmHead != nil), tied \(weights.mlmHead?.isTied ?? true))")
         }
         for (what, b, l) in [("activations", activations.batchSize, activations.sequenceLength),
@@ -100,11 +105,21 @@ extension BertModel {
         guard activations.layers.count == config.numHiddenLayers, buffers.config == config else {
             throw bad("activations or backward buffers were laid out for another model shape than this one (\(config.numHiddenLayers) layers)")
         }
+        if activations.dropoutApplied, buffers.attentionGradient(0) != nil {
+            throw bad("attention-probability gradients were injected into a forward that applied dropout; distil without dropout")
+        }
         if let mlm {
             guard let head = gradients.mlmHead, mlm.hiddenSize == config.hiddenSize, mlm.vocabSize == config.vocabSize else {
                 throw bad("MLM activations given, but the model has no MLM head or the head's sizes differ")
             }
             mlmBackward(activations: activations, mlm, into: buffers.hiddenStateGradient(config.numHiddenLayers), head)
+        }
+        if let classifier {
+            guard let pooler = gradients.pooler, let head = gradients.classifier, classifier.batchSize == batch.batchSize else {
+                throw bad("classifier activations given, but the gradients do not train a classifier or the batch sizes differ")
+            }
+            classifierBackward(activations: activations, classifier, into: buffers.hiddenStateGradient(config.numHiddenLayers),
+                               pooler: pooler, classifier: head)
         }
         for i in stride(from: config.numHiddenLayers - 1, through: 0, by: -1) {
             layerBackward(i, activations, buffers, gradients.layers[i])
@@ -117,6 +132,9 @@ extension BertModel {
                                     _ g: BertEmbeddingsGradients) {
         let d = config.hiddenSize, T = batch.batchSize * batch.sequenceLength, s = act.embeddings
         let dSum = buf[buf.sum].baseAddress!
+        if let masks = dropoutMasks(act) {
+            Dropout.multiply(buf.hiddenStateGradient(0).baseAddress!, by: act[masks.embeddings].baseAddress!, count: T * d)
+        }
         layerNormBackward(buf.hiddenStateGradient(0).baseAddress!, x: act[s.sum].baseAddress!, rows: T,
                           mean: act[s.mean].baseAddress!, rstd: act[s.rstd].baseAddress!,
                           weights.embeddings.layerNorm, dx: dSum, g.layerNorm)

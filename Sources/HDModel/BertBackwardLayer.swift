@@ -17,7 +17,15 @@ extension BertModel {
         // so the FFN's input gradient is added to it there: dSum becomes dL/d(attention output).
         layerNormBackward(dOut, x: act[s.outputSum].baseAddress!, rows: T, mean: act[s.outputMean].baseAddress!,
                           rstd: act[s.outputRstd].baseAddress!, w.outputLayerNorm, dx: dSum, g.outputLayerNorm)
-        linearBackward(dSum, x: act[s.intermediate].baseAddress!, rows: T, w.output, g.output, dx: dFF, accumulate: false)
+        // With dropout the FFN branch sees dSum through its mask; the residual sees dSum as it is.
+        var dBranch = UnsafePointer(dSum)
+        if let masks = dropoutMasks(act) {
+            let scaled = buf[buf.branch].baseAddress!
+            scaled.update(from: dSum, count: T * d)
+            Dropout.multiply(scaled, by: act[masks.output[index]].baseAddress!, count: T * d)
+            dBranch = UnsafePointer(scaled)
+        }
+        linearBackward(dBranch, x: act[s.intermediate].baseAddress!, rows: T, w.output, g.output, dx: dFF, accumulate: false)
         activationBackward(dFF, x: act[s.intermediatePre].baseAddress!, count: T * f)
         linearBackward(dFF, x: act[s.attentionOutput].baseAddress!, rows: T, w.intermediate, g.intermediate,
                        dx: dSum, accumulate: true)
@@ -26,9 +34,12 @@ extension BertModel {
         layerNormBackward(dSum, x: act[s.attentionSum].baseAddress!, rows: T, mean: act[s.attentionMean].baseAddress!,
                           rstd: act[s.attentionRstd].baseAddress!, w.attention.outputLayerNorm, dx: dAttentionSum,
                           g.attention.outputLayerNorm)
+        Kernels.add(dX, dAttentionSum, count: T * d, out: dX)
+        if let masks = dropoutMasks(act) {
+            Dropout.multiply(dAttentionSum, by: act[masks.attentionOutput[index]].baseAddress!, count: T * d)
+        }
         linearBackward(dAttentionSum, x: act[s.context].baseAddress!, rows: T, w.attention.output, g.attention.output,
                        dx: dContext, accumulate: false)
-        Kernels.add(dX, dAttentionSum, count: T * d, out: dX)
 
         attentionBackward(index, act, buf)
         let dQ = buf[buf.query].baseAddress!, dK = buf[buf.key].baseAddress!, dV = buf[buf.value].baseAddress!
@@ -47,6 +58,9 @@ extension BertModel {
         let a = shape.attentionWidth, heads = shape.attentionHeads, size = shape.headSize
         let q = act[s.query].baseAddress!, k = act[s.key].baseAddress!, v = act[s.value].baseAddress!
         let probs = act[s.probabilities].baseAddress!
+        let masks = dropoutMasks(act)
+        // C = dropout(P)·V: dV and dP read the dropped probabilities and the mask; the softmax the undropped.
+        let attended = masks.map { UnsafePointer(act[$0.droppedProbabilities[index]].baseAddress!) } ?? UnsafePointer(probs)
         let dContext = buf[buf.context].baseAddress!
         let dQ = buf[buf.query].baseAddress!, dK = buf[buf.key].baseAddress!, dV = buf[buf.value].baseAddress!
         // An injected gradient is summed into by the first GEMM (beta 1); scratch is overwritten.
@@ -56,13 +70,16 @@ extension BertModel {
         // dP and dV per sequence, the softmax backward over the whole batch's rows at once (so its
         // workers split them), then dQ and dK per sequence.
         for b in 0..<B {
-            let rows = b * L * a, p = probs + b * heads * L * L, dp = dProbs + b * heads * L * L
+            let rows = b * L * a, p = attended + b * heads * L * L, dp = dProbs + b * heads * L * L
             BLAS.gemmStridedBatched(count: heads, transB: true, m: L, n: L, k: size,
                                     a: dContext + rows, lda: a, strideA: size, b: v + rows, ldb: a, strideB: size,
                                     beta: injected ? 1 : 0, c: dp, ldc: L, strideC: L * L)
             BLAS.gemmStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
                                     a: p, lda: L, strideA: L * L, b: dContext + rows, ldb: a, strideB: size,
                                     c: dV + rows, ldc: a, strideC: size)
+        }
+        if let masks {
+            Dropout.multiply(dProbs, by: act[masks.probabilityMasks[index]].baseAddress!, count: B * heads * L * L)
         }
         Kernels.softmaxRowsBackward(dProbs, probs: probs, rows: B * heads * L, width: L, scale: scale)
         for b in 0..<B {
@@ -74,5 +91,10 @@ extension BertModel {
                                     a: dp, lda: L, strideA: L * L, b: q + rows, ldb: a, strideB: size,
                                     c: dK + rows, ldc: a, strideC: size)
         }
+    }
+
+    /// The masks the recorded forward applied, or nil when it ran without dropout.
+    func dropoutMasks(_ act: BertActivations) -> BertActivations.DropoutSlots? {
+        act.dropoutApplied ? act.dropout : nil
     }
 }

@@ -56,12 +56,19 @@ public struct BertConfig: Codable, Equatable, Sendable {
     public var layerShapes: [LayerShape]?
     /// Scale applied to Q·Kᵀ; nil: 1/√(head size). A masked student keeps 1/√(original head size).
     public var attentionScale: Float?
+    /// A sequence classifier's label names in id order (HF's `id2label`, a JSON object keyed "0",
+    /// "1", …); nil for a model without a classifier head. Its count is the classifier's output width.
+    public var id2label: [String]?
+    /// HF's `problem_type`: "regression" (one output, MSE) or "single_label_classification"; nil:
+    /// regression exactly when there is one label, as transformers decides.
+    public var problemType: String?
 
     public init(vocabSize: Int, hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
                 intermediateSize: Int, maxPositionEmbeddings: Int = 512, typeVocabSize: Int = 2,
                 hiddenAct: Activation = .gelu, layerNormEps: Float = 1e-12, padTokenId: Int = 0,
                 positionEmbeddingType: String = "absolute", headSizeOverride: Int? = nil,
-                layerShapes: [LayerShape]? = nil, attentionScale: Float? = nil) {
+                layerShapes: [LayerShape]? = nil, attentionScale: Float? = nil, id2label: [String]? = nil,
+                problemType: String? = nil) {
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
         self.numHiddenLayers = numHiddenLayers
@@ -76,6 +83,8 @@ public struct BertConfig: Codable, Equatable, Sendable {
         self.headSizeOverride = headSizeOverride
         self.layerShapes = layerShapes
         self.attentionScale = attentionScale
+        self.id2label = id2label
+        self.problemType = problemType
     }
 
     enum CodingKeys: String, CodingKey {
@@ -93,6 +102,8 @@ public struct BertConfig: Codable, Equatable, Sendable {
         case headSizeOverride = "hd_attention_head_size"
         case layerShapes = "hd_layers"
         case attentionScale = "hd_attention_scale"
+        case id2label
+        case problemType = "problem_type"
     }
 
     /// Keys read but not kept: a config of ours is always BERT.
@@ -129,6 +140,51 @@ public struct BertConfig: Codable, Equatable, Sendable {
         headSizeOverride = try c.decodeIfPresent(Int.self, forKey: .headSizeOverride)
         layerShapes = try c.decodeIfPresent([LayerShape].self, forKey: .layerShapes)
         attentionScale = try c.decodeIfPresent(Float.self, forKey: .attentionScale)
+        id2label = try c.decodeIfPresent([String: String].self, forKey: .id2label).map(Self.labelList)
+        problemType = try c.decodeIfPresent(String.self, forKey: .problemType)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(vocabSize, forKey: .vocabSize)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(numHiddenLayers, forKey: .numHiddenLayers)
+        try c.encode(numAttentionHeads, forKey: .numAttentionHeads)
+        try c.encode(intermediateSize, forKey: .intermediateSize)
+        try c.encode(maxPositionEmbeddings, forKey: .maxPositionEmbeddings)
+        try c.encode(typeVocabSize, forKey: .typeVocabSize)
+        try c.encode(hiddenAct, forKey: .hiddenAct)
+        try c.encode(layerNormEps, forKey: .layerNormEps)
+        try c.encode(padTokenId, forKey: .padTokenId)
+        try c.encode(positionEmbeddingType, forKey: .positionEmbeddingType)
+        try c.encodeIfPresent(headSizeOverride, forKey: .headSizeOverride)
+        try c.encodeIfPresent(layerShapes, forKey: .layerShapes)
+        try c.encodeIfPresent(attentionScale, forKey: .attentionScale)
+        try c.encodeIfPresent(id2label.map(Self.labelObject), forKey: .id2label)
+        try c.encodeIfPresent(problemType, forKey: .problemType)
+    }
+
+    /// HF's `id2label` object ({"0": "neg", "1": "pos"}) as a list in id order; the keys must be
+    /// exactly 0 … n−1.
+    static func labelList(_ object: [String: String]) throws -> [String] {
+        var labels = [String?](repeating: nil, count: object.count)
+        for (key, label) in object {
+            guard let id = Int(key), id >= 0, id < object.count, labels[id] == nil else {
+                throw ModelError(.badConfig, file: decodingFile, field: CodingKeys.id2label.stringValue,
+                    "config field id2label: expected the keys \"0\" … \"\(object.count - 1)\", found \"\(key)\"")
+            }
+            labels[id] = label
+        }
+        return labels.map { $0! }
+    }
+
+    static func labelObject(_ labels: [String]) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), $1) })
+    }
+
+    /// Whether the classifier head is a regression (one output, MSE) rather than a classification.
+    public var isRegression: Bool {
+        problemType.map { $0 == "regression" } ?? (id2label?.count == 1)
     }
 
     /// Head size of an unpruned layer.
@@ -185,6 +241,15 @@ public struct BertConfig: Codable, Equatable, Sendable {
         }
         if let s = attentionScale, !(s.isFinite && s > 0) {
             throw fail("hd_attention_scale", "expected a positive number, found \(s)")
+        }
+        if let labels = id2label, labels.isEmpty || labels.count > 1 << 16 {
+            throw fail("id2label", "expected 1…\(1 << 16) labels, found \(labels.count)")
+        }
+        if let problemType, !["regression", "single_label_classification"].contains(problemType) {
+            throw fail("problem_type", "expected \"regression\" or \"single_label_classification\", found \"\(problemType)\" (multi-label classification is not supported)")
+        }
+        if problemType == "regression", let labels = id2label, labels.count != 1 {
+            throw fail("problem_type", "a regression head has one output, found \(labels.count) labels in id2label")
         }
     }
 

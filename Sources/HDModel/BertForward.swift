@@ -67,21 +67,32 @@ public struct BertModel: Sendable {
     /// Runs the encoder into `activations`, which must have been laid out for this batch's shape.
     /// Nothing is allocated: a training loop or a benchmark reuses one activation set.
     public func forward(_ batch: TokenBatch, activations: BertActivations) throws {
+        var noDropout: Dropout? = nil
+        try forward(batch, activations: activations, dropout: &noDropout)
+    }
+
+    /// The training forward: as above, with `dropout` (when given) drawing its masks into the
+    /// activations' dropout slots, which must exist (`BertActivations(dropout: true)`).
+    public func forward(_ batch: TokenBatch, activations: BertActivations, dropout: inout Dropout?) throws {
         try config.validate(batch)
+        if dropout != nil, activations.dropout == nil {
+            throw ModelError(.badInput, file: TokenBatch.source, "dropout asked for, but the activations were laid out without dropout slots")
+        }
         guard activations.batchSize == batch.batchSize, activations.sequenceLength == batch.sequenceLength,
               activations.layers.count == config.numHiddenLayers else {
             throw ModelError(.badInput, file: TokenBatch.source,
                              "activations laid out for batch \(activations.batchSize) × length \(activations.sequenceLength), given batch \(batch.batchSize) × length \(batch.sequenceLength)")
         }
+        activations.dropoutApplied = dropout != nil
         batch.additiveMask(into: activations[activations.mask])
-        embeddingsForward(batch, activations)
+        embeddingsForward(batch, activations, dropout: &dropout)
         for i in 0..<config.numHiddenLayers {
-            layerForward(i, input: UnsafePointer(activations.hiddenState(i).baseAddress!), activations)
+            layerForward(i, input: UnsafePointer(activations.hiddenState(i).baseAddress!), activations, dropout: &dropout)
         }
     }
 
-    /// word + position + type embeddings, then LayerNorm.
-    private func embeddingsForward(_ batch: TokenBatch, _ act: BertActivations) {
+    /// word + position + type embeddings, then LayerNorm (then dropout when training).
+    private func embeddingsForward(_ batch: TokenBatch, _ act: BertActivations, dropout: inout Dropout?) {
         let e = weights.embeddings, d = config.hiddenSize, T = batch.batchSize * batch.sequenceLength
         let slots = act.embeddings
         let sum = act[slots.sum].baseAddress!
@@ -95,6 +106,9 @@ public struct BertModel: Sendable {
         }
         layerNorm(sum, rows: T, e.layerNorm, out: act[slots.output].baseAddress!,
                   mean: act[slots.mean].baseAddress!, rstd: act[slots.rstd].baseAddress!)
+        if let masks = act.dropout {
+            dropout?.apply(act[slots.output].baseAddress!, mask: act[masks.embeddings].baseAddress!, count: T * d)
+        }
     }
 
     /// y = x · Wᵀ + b for `rows` rows of x.

@@ -52,6 +52,9 @@ public final class BertGradients {
     public let embeddings: BertEmbeddingsGradients
     public let layers: [BertLayerGradients]
     public let mlmHead: BertMLMHeadGradients?
+    /// A sequence classifier's pooler and classifier, when the layout trains them.
+    public let pooler: LinearGradients?
+    public let classifier: LinearGradients?
 
     public init(layout: BertParameterLayout) throws {
         self.layout = layout
@@ -88,6 +91,8 @@ public final class BertGradients {
                                    decoder: layout.isTied ? word : try view(BertNames.mlmDecoderWeight),
                                    bias: try view(BertNames.mlmBias))
             : nil
+        pooler = layout.hasClassifier ? try linear(BertNames.poolerWeight, BertNames.poolerBias) : nil
+        classifier = layout.hasClassifier ? try linear(BertNames.classifierWeight, BertNames.classifierBias) : nil
     }
 
     /// Every gradient float, in layout order (alignment gaps stay zero).

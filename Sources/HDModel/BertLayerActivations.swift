@@ -30,9 +30,24 @@ public final class BertActivations {
         public let output: ArenaSlot
     }
 
+    /// Dropout masks (0 or 1/(1 − p)) of one training forward, and the dropped attention
+    /// probabilities the context product reads (the backward needs both them and the undropped ones).
+    public struct DropoutSlots: Sendable {
+        /// [T × d]: the embeddings' output.
+        public let embeddings: ArenaSlot
+        /// Per layer: the probabilities' mask and the dropped probabilities [B × H × L × L]; the
+        /// attention output's and the FFN output's masks [T × d], applied before each residual add.
+        public let probabilityMasks, droppedProbabilities, attentionOutput, output: [ArenaSlot]
+    }
+
     public let batchSize: Int
     public let sequenceLength: Int
     public let arena: Arena
+    /// Present when laid out with `dropout: true` (fine-tuning).
+    public let dropout: DropoutSlots?
+    /// Whether the forward that filled these activations applied dropout (the backward then applies
+    /// the same masks).
+    public internal(set) var dropoutApplied = false
     public let embeddings: EmbeddingSlots
     public let layers: [LayerSlots]
     /// additive key mask [B × L]
@@ -40,7 +55,7 @@ public final class BertActivations {
 
     /// Lays out the activations of `config` for `batchSize` × `sequenceLength`; refuses (as bad
     /// input) a size whose arena would exceed `maxBytes`.
-    public init(config: BertConfig, batchSize: Int, sequenceLength: Int, maxBytes: Int = 8 << 30) throws {
+    public init(config: BertConfig, batchSize: Int, sequenceLength: Int, dropout: Bool = false, maxBytes: Int = 8 << 30) throws {
         var layout = ArenaLayout(maxCount: maxBytes / MemoryLayout<Float>.stride)
         do {
             let B = batchSize, L = sequenceLength, d = config.hiddenSize
@@ -65,6 +80,20 @@ public final class BertActivations {
                     outputRstd: try slot("output.rstd", [T]), output: try slot("output", [T, d]))
             }
             mask = try layout.reserve("mask", shape: [B, L])
+            if dropout {
+                let n = config.numHiddenLayers
+                func perLayer(_ name: String, _ shape: (LayerShape) -> [Int]) throws -> [ArenaSlot] {
+                    try (0..<n).map { try layout.reserve("dropout.layer.\($0).\(name)", shape: shape(config.layer($0))) }
+                }
+                self.dropout = DropoutSlots(
+                    embeddings: try layout.reserve("dropout.embeddings", shape: [T, d]),
+                    probabilityMasks: try perLayer("probabilities.mask") { [B, $0.attentionHeads, L, L] },
+                    droppedProbabilities: try perLayer("probabilities.dropped") { [B, $0.attentionHeads, L, L] },
+                    attentionOutput: try perLayer("attention.output") { _ in [T, d] },
+                    output: try perLayer("output") { _ in [T, d] })
+            } else {
+                self.dropout = nil
+            }
         } catch let error as TensorError {
             throw ModelError(.badInput, file: TokenBatch.source,
                              "activations for batch \(batchSize) × length \(sequenceLength): \(error.message)")

@@ -2,8 +2,9 @@ import HDTensor
 
 extension BertModel {
     /// Encoder layer `index`: self-attention, residual + LayerNorm, FFN, residual + LayerNorm.
-    /// `input` is hidden state `index` [T × d]; every intermediate lands in the layer's slots.
-    func layerForward(_ index: Int, input x: UnsafePointer<Float>, _ act: BertActivations) {
+    /// `input` is hidden state `index` [T × d]; every intermediate lands in the layer's slots. With
+    /// `dropout`, BERT's three: on the attention probabilities and on each branch before its residual add.
+    func layerForward(_ index: Int, input x: UnsafePointer<Float>, _ act: BertActivations, dropout: inout Dropout?) {
         let w = weights.layers[index], s = act.layers[index], shape = config.layer(index)
         let B = act.batchSize, L = act.sequenceLength, T = B * L
         let d = config.hiddenSize, a = shape.attentionWidth, f = shape.intermediateSize
@@ -29,8 +30,15 @@ extension BertModel {
                                     c: p, ldc: L, strideC: L * L)
         }
         Kernels.softmaxRows(probs, rows: B * heads * L, width: L, scale: scale, mask: mask, rowsPerMask: heads * L)
+        // The context reads the dropped probabilities; the softmax backward needs the undropped ones.
+        var attended = probs
+        if dropout != nil, let slots = act.dropout {
+            attended = act[slots.droppedProbabilities[index]].baseAddress!
+            attended.update(from: probs, count: B * heads * L * L)
+            dropout!.apply(attended, mask: act[slots.probabilityMasks[index]].baseAddress!, count: B * heads * L * L)
+        }
         for b in 0..<B {
-            let rowsOffset = b * L * a, p = probs + b * heads * L * L
+            let rowsOffset = b * L * a, p = attended + b * heads * L * L
             BLAS.gemmStridedBatched(count: heads, m: L, n: size, k: L,
                                     a: p, lda: L, strideA: L * L,
                                     b: v + rowsOffset, ldb: a, strideB: size,
@@ -39,6 +47,7 @@ extension BertModel {
 
         let attentionSum = act[s.attentionSum].baseAddress!, h1 = act[s.attentionOutput].baseAddress!
         linear(context, rows: T, w.attention.output, out: attentionSum)
+        if let slots = act.dropout { dropout?.apply(attentionSum, mask: act[slots.attentionOutput[index]].baseAddress!, count: T * d) }
         Kernels.add(attentionSum, x, count: T * d, out: attentionSum)
         layerNorm(attentionSum, rows: T, w.attention.outputLayerNorm, out: h1,
                   mean: act[s.attentionMean].baseAddress!, rstd: act[s.attentionRstd].baseAddress!)
@@ -49,6 +58,7 @@ extension BertModel {
 
         let outputSum = act[s.outputSum].baseAddress!
         linear(hidden, rows: T, w.output, out: outputSum)
+        if let slots = act.dropout { dropout?.apply(outputSum, mask: act[slots.output[index]].baseAddress!, count: T * d) }
         Kernels.add(outputSum, h1, count: T * d, out: outputSum)
         layerNorm(outputSum, rows: T, w.outputLayerNorm, out: act[s.output].baseAddress!,
                   mean: act[s.outputMean].baseAddress!, rstd: act[s.outputRstd].baseAddress!)

@@ -22,6 +22,10 @@ public enum BertNames {
     /// HF writes the decoder bias under both names; it must equal `cls.predictions.bias`.
     public static let mlmDecoderBias = "cls.predictions.decoder.bias"
 
+    /// `BertForSequenceClassification`'s head: pooler → dropout → this linear, [labels × hidden].
+    public static let classifierWeight = "classifier.weight"
+    public static let classifierBias = "classifier.bias"
+
     public static let nspWeight = "cls.seq_relationship.weight"
     public static let nspBias = "cls.seq_relationship.bias"
 
@@ -86,6 +90,7 @@ public enum BertNames {
             ("MLM decoder", [(mlmDecoderWeight, [config.vocabSize, d])]),
             ("MLM decoder bias", [(mlmDecoderBias, [config.vocabSize])]),
             ("NSP head", [(nspWeight, [2, d]), (nspBias, [2])]),
+            ("classifier", [(classifierWeight, [config.id2label?.count ?? 0, d]), (classifierBias, [config.id2label?.count ?? 0])]),
             ("position ids", [(positionIds, [1, config.maxPositionEmbeddings])]),
         ]
     }

@@ -16,19 +16,23 @@ public struct ParameterEntry: Sendable, Equatable {
 /// The order and offsets of every tensor the training forward uses, shared by the parameters, their
 /// gradients and any optimiser state, so an optimiser can walk all of them as one flat array and a
 /// pruner can find a tensor's rows and columns by name. Order: `BertNames.requiredShapes`, then the
-/// MLM head (transform, its LayerNorm, the decoder only when untied, `cls.predictions.bias`). The
-/// pooler and the NSP head take no part in MLM training and are not in the layout.
+/// MLM head (transform, its LayerNorm, the decoder only when untied, `cls.predictions.bias`), then a
+/// sequence classifier's head (pooler, classifier). A pooler without a classifier takes no part in
+/// training and is not in the layout; nor is the NSP head.
 public struct BertParameterLayout: Sendable, Equatable {
     public let config: BertConfig
     public let hasMLMHead: Bool
     /// The MLM decoder is the word embeddings (one tensor, two uses, one gradient).
     public let isTied: Bool
+    /// The pooler and classifier are trained (a sequence classifier); `classifierLabels` outputs.
+    public let classifierLabels: Int
+    public var hasClassifier: Bool { classifierLabels > 0 }
     public let entries: [ParameterEntry]
     /// Floats including the alignment gaps (which stay zero in every buffer).
     public let count: Int
     private let index: [String: Int]
 
-    public init(config: BertConfig, hasMLMHead: Bool, isTied: Bool) throws {
+    public init(config: BertConfig, hasMLMHead: Bool, isTied: Bool, classifierLabels: Int = 0) throws {
         try config.validate(source: "<model>")
         var shapes = BertNames.requiredShapes(config)
         if hasMLMHead {
@@ -37,6 +41,11 @@ public struct BertParameterLayout: Sendable, Equatable {
                        (BertNames.mlmLayerNormWeight, [d]), (BertNames.mlmLayerNormBias, [d])]
             if !isTied { shapes.append((BertNames.mlmDecoderWeight, [config.vocabSize, d])) }
             shapes.append((BertNames.mlmBias, [config.vocabSize]))
+        }
+        if classifierLabels > 0 {
+            let d = config.hiddenSize
+            shapes += [(BertNames.poolerWeight, [d, d]), (BertNames.poolerBias, [d]),
+                       (BertNames.classifierWeight, [classifierLabels, d]), (BertNames.classifierBias, [classifierLabels])]
         }
         var entries: [ParameterEntry] = [], offset = 0
         for (name, shape) in shapes {
@@ -54,6 +63,7 @@ public struct BertParameterLayout: Sendable, Equatable {
         self.config = config
         self.hasMLMHead = hasMLMHead
         self.isTied = isTied
+        self.classifierLabels = classifierLabels
         self.entries = entries
         self.count = offset
         index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
@@ -62,7 +72,7 @@ public struct BertParameterLayout: Sendable, Equatable {
     /// The layout of `model`'s trainable tensors.
     public init(model: BertModel) throws {
         try self.init(config: model.config, hasMLMHead: model.weights.mlmHead != nil,
-                      isTied: model.weights.mlmHead?.isTied ?? true)
+                      isTied: model.weights.mlmHead?.isTied ?? true, classifierLabels: model.weights.classifier?.outFeatures ?? 0)
     }
 
     public func entry(_ name: String) -> ParameterEntry? { index[name].map { entries[$0] } }
@@ -92,7 +102,7 @@ public final class FlatFloats: @unchecked Sendable {
 /// views of it: an optimiser that updates `flat` in place changes what the next forward computes,
 /// with no copy and no rebuild. (`FloatStorage` is documented immutable; here its memory changes
 /// under it, which is safe as long as updates happen between steps, never during a forward or
-/// backward — the trainer's loop is sequential, so they do.) The pooler, when present, is copied
+/// backward — the trainer's loop is sequential, so they do.) A pooler without a classifier is copied
 /// once and kept as it is: MLM training does not use it. A structural mask (a pruned row or column)
 /// is a set of indices inside `layout`'s entries, so zeroing it in the parameters, their gradients
 /// and the optimiser's moments is the same index walk over three buffers.
@@ -120,7 +130,7 @@ public final class BertParameters {
                                        values: .float32(FloatStorage(borrowing: UnsafeBufferPointer(slice), owner: storage)),
                                        storedAs: .float32)
         }
-        if let pooler = source.weights.pooler {
+        if let pooler = source.weights.pooler, !layout.hasClassifier {
             let d = source.config.hiddenSize
             frozen[BertNames.poolerWeight] = Tensor(shape: [d, d], values: .float32(pooler.weight), storedAs: .float32)
             frozen[BertNames.poolerBias] = Tensor(shape: [d], values: .float32(pooler.bias), storedAs: .float32)
@@ -159,7 +169,7 @@ public final class BertParameters {
             }
             out[entry.name] = Tensor(shape: entry.shape, values: .float32(values), storedAs: .float32)
         }
-        if let pooler = model.weights.pooler {
+        if let pooler = model.weights.pooler, !layout.hasClassifier {
             let d = model.config.hiddenSize
             out[BertNames.poolerWeight] = Tensor(shape: [d, d], values: .float32(pooler.weight), storedAs: .float32)
             out[BertNames.poolerBias] = Tensor(shape: [d], values: .float32(pooler.bias), storedAs: .float32)
@@ -196,6 +206,14 @@ public final class BertParameters {
             out[BertNames.mlmLayerNormBias] = h.transformLayerNorm.beta
             out[BertNames.mlmBias] = h.bias
             if !h.isTied { out[BertNames.mlmDecoderWeight] = h.decoder }
+        }
+        if let pooler = w.pooler {
+            out[BertNames.poolerWeight] = pooler.weight
+            out[BertNames.poolerBias] = pooler.bias
+        }
+        if let classifier = w.classifier {
+            out[BertNames.classifierWeight] = classifier.weight
+            out[BertNames.classifierBias] = classifier.bias
         }
         return out
     }

@@ -62,6 +62,9 @@ public struct BertWeights: Sendable {
     /// `bert.pooler.dense`, when the checkpoint has one.
     public let pooler: LinearWeights?
     public let mlmHead: BertMLMHeadWeights?
+    /// `classifier`, [labels × hidden]: a sequence classifier's head over the pooler's output, when
+    /// the checkpoint has one (then it has a pooler and the config names its labels).
+    public let classifier: LinearWeights?
 
     /// Reads the weights `config` describes from `tensors`. `source` names the file in errors.
     /// A missing or wrong-shaped tensor is a `ModelError` naming it; the pooler and the MLM head are
@@ -95,6 +98,21 @@ public struct BertWeights: Sendable {
         try reader.requireWholeGroup("pooler", [BertNames.poolerWeight, BertNames.poolerBias])
         pooler = tensors[BertNames.poolerWeight] == nil ? nil
             : try reader.linear(BertNames.poolerWeight, BertNames.poolerBias, out: d, in: d)
+
+        try reader.requireWholeGroup("classifier", [BertNames.classifierWeight, BertNames.classifierBias])
+        if tensors[BertNames.classifierWeight] == nil {
+            classifier = nil
+        } else {
+            guard pooler != nil else {
+                throw ModelError(.missingTensor, file: source, field: BertNames.poolerWeight,
+                    "a classifier (\(BertNames.classifierWeight)) needs the pooler it reads (\(BertNames.poolerWeight), \(BertNames.poolerBias)), which is missing")
+            }
+            guard let labels = config.id2label else {
+                throw ModelError(.badConfig, file: source, field: "id2label",
+                    "the checkpoint has a classifier (\(BertNames.classifierWeight)) but its config names no labels (id2label)")
+            }
+            classifier = try reader.linear(BertNames.classifierWeight, BertNames.classifierBias, out: labels.count, in: d)
+        }
 
         let headNames = [BertNames.mlmTransformWeight, BertNames.mlmTransformBias, BertNames.mlmLayerNormWeight,
                          BertNames.mlmLayerNormBias, BertNames.mlmBias]

@@ -43,10 +43,13 @@ public struct Checkpoint: Sendable {
 
     public var hasMLMHead: Bool { tensors[BertNames.mlmBias] != nil }
     public var hasPooler: Bool { tensors[BertNames.poolerWeight] != nil }
+    /// Whether it is a sequence classifier (`classifier.*`, labels in `config.id2label`).
+    public var hasClassifier: Bool { tensors[BertNames.classifierWeight] != nil }
     /// Parameters and FLOPs per 128-token sequence (`ModelSize`, the one count).
     public var size: ModelSize {
         ModelSize(config: config, hasPooler: hasPooler,
-                  mlmHead: hasMLMHead ? (tensors[BertNames.mlmDecoderWeight] == nil ? .tied : .untied) : .none)
+                  mlmHead: hasMLMHead ? (tensors[BertNames.mlmDecoderWeight] == nil ? .tied : .untied) : .none,
+                  classifierLabels: tensors[BertNames.classifierWeight]?.shape.first ?? 0)
     }
 
     public init(config: BertConfig, tensors: TensorSet, vocab: [String]?, lowercase: Bool = true, source: String, kind: FileKind,

@@ -38,6 +38,7 @@ extension Checkpoint {
             try config.validate(source: modelPath)
         }
         let tensors = try Self.dropRedundant(canonical, file: modelPath, notes: &notes)
+        try Self.reconcileLabels(tensors, config: &config, file: modelPath, notes: &notes)
         try Self.checkShapes(tensors, config: config, file: modelPath)
         if options.checkFinite { try Self.checkFinite(tensors, file: modelPath) }
         let vocab = try resolveVocab(metadata: raw.metadata, directory: directory, options: options,

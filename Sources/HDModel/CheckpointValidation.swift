@@ -57,6 +57,25 @@ extension Checkpoint {
         return config
     }
 
+    /// A classifier's label count against its config. transformers omits `id2label` from config.json
+    /// when it holds the default two labels, so a classifier without one gets LABEL_0 … LABEL_{n−1}
+    /// from its rows (with a note); a config whose labels disagree with the rows is refused. A config
+    /// with labels but no classifier keeps them: they describe a head the file does not carry.
+    static func reconcileLabels(_ t: TensorSet, config: inout BertConfig, file: String, notes: inout [String]) throws {
+        guard let weight = t[BertNames.classifierWeight], weight.shape.count == 2 else { return }
+        let rows = weight.shape[0]
+        if let labels = config.id2label {
+            guard labels.count == rows else {
+                throw ModelError(.shapeMismatch, file: file, field: BertNames.classifierWeight,
+                    "tensor \(BertNames.classifierWeight) has \(rows) rows (one per label) but the config's id2label names \(labels.count) labels (\(labels.prefix(5).joined(separator: ", "))); the config belongs to another classifier")
+            }
+        } else {
+            config.id2label = (0..<rows).map { "LABEL_\($0)" }
+            try config.validate(source: file)
+            notes.append("the config names no labels (id2label): the classifier's \(rows) outputs are called LABEL_0 … LABEL_\(rows - 1)")
+        }
+    }
+
     /// Every required tensor present with the config's shape, optional groups whole or absent.
     static func checkShapes(_ t: TensorSet, config: BertConfig, file: String) throws {
         var expected: [String: [Int]] = [:]

@@ -45,6 +45,10 @@ public enum NameMapping {
             rest = rest.dropFirst(prefix.count)
             scheme.sentenceTransformersPrefix = true
         }
+        if rest.hasPrefix("classifier.") {
+            // BertForSequenceClassification's head sits beside `bert.`, under its own name.
+            return .canonical(String(rest), transpose: false)
+        }
         if rest.hasPrefix("bert.") {
             scheme.bertPrefix = true
         } else if rest.hasPrefix("embeddings.") || rest.hasPrefix("encoder.") || rest.hasPrefix("pooler.") {

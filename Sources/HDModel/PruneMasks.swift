@@ -110,6 +110,10 @@ public final class PruneMasks: @unchecked Sendable {
             BertNames.mlmTransformWeight: (.hidden, .hidden), BertNames.mlmTransformBias: (.hidden, nil),
             BertNames.mlmLayerNormWeight: (.hidden, nil), BertNames.mlmLayerNormBias: (.hidden, nil),
             BertNames.mlmDecoderWeight: (nil, .hidden), BertNames.mlmBias: (nil, nil),
+            // The pooler reads the [CLS] hidden state; its output is a hidden-sized vector the
+            // classifier reads, so both its rows and its columns follow the hidden mask.
+            BertNames.poolerWeight: (.hidden, .hidden), BertNames.poolerBias: (.hidden, nil),
+            BertNames.classifierWeight: (nil, .hidden), BertNames.classifierBias: (nil, nil),
         ]
         for l in 0..<layout.config.numHiddenLayers {
             let n = BertNames.layer(l)

@@ -36,7 +36,7 @@ public enum Shrink {
             tensors[c.entry.name] = Tensor(shape: c.entry.shape.count == 2 ? [rowIndex.count, columnIndex.count] : [rowIndex.count],
                                            floats: out)
         }
-        if let pooler = model.weights.pooler {
+        if let pooler = model.weights.pooler, !layout.hasClassifier {
             // The pooler reads the [CLS] hidden state and feeds tasks: rows and columns are hidden dims.
             let h = kept[.hidden]!, d = config.hiddenSize
             tensors[BertNames.poolerWeight] = Tensor(shape: [h.count, h.count], floats: h.flatMap { r in h.map { pooler.weight.buffer[r * d + $0] } })

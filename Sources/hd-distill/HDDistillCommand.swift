@@ -1,3 +1,4 @@
+import HDTraining
 import ArgumentParser
 import Foundation
 import HDCommandLine

@@ -57,7 +57,7 @@ public struct LRSchedule: Sendable, Equatable {
 
     public init(peak: Float, warmupSteps: Int, totalSteps: Int) throws {
         guard peak > 0, peak.isFinite, totalSteps > 0, warmupSteps >= 0, warmupSteps < totalSteps else {
-            throw DistillError(.invalidArgument, file: "<argument>",
+            throw TrainingError(.invalidArgument, file: "<argument>",
                 "learning-rate schedule: expected peak > 0, total ≥ 1 and 0 ≤ warm-up < total; "
                 + "found peak \(peak), warm-up \(warmupSteps), total \(totalSteps)")
         }

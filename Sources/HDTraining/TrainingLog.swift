@@ -20,7 +20,7 @@ public final class TrainingLog {
         let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC)
         let fd = open(path, flags, 0o644)
         guard fd >= 0 else {
-            throw DistillError(.io, file: path, "log: cannot open for writing: \(String(cString: strerror(errno)))")
+            throw TrainingError(.io, file: path, "log: cannot open for writing: \(String(cString: strerror(errno)))")
         }
         self.path = path
         self.fd = fd
@@ -37,7 +37,7 @@ public final class TrainingLog {
                 let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw DistillError(.io, file: path, "log: write failed: \(String(cString: strerror(errno)))")
+                    throw TrainingError(.io, file: path, "log: write failed: \(String(cString: strerror(errno)))")
                 }
                 offset += n
             }
