@@ -31,6 +31,8 @@ let package = Package(
         // What distillation and fine-tuning share: AdamW and its schedule, clipping, losses, the JSONL log.
         .target(name: "HDTraining", dependencies: ["HDErrors", "HDTensor", "HDFormats"]),
         .target(name: "HDDistill", dependencies: ["HDErrors", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", "HDTraining"]),
+        // Fine-tuning a sequence classifier (the loop; task files come from HDTasks through the CLI).
+        .target(name: "HDFinetune", dependencies: ["HDErrors", "HDModel", "HDTensor", "HDTraining", "HDFormats"]),
         .target(name: "HDExport", dependencies: ["HDModel", "HDTensor", "HDFormats"]),
 
         // Thin command-line front ends, and what they share (flags, exit statuses, JSON output).
@@ -57,6 +59,7 @@ let package = Package(
         .testTarget(name: "HDTokenizerTests", dependencies: ["HDTokenizer"]),
         .testTarget(name: "HDModelTests", dependencies: ["HDModel", "HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "CRuntimeKernels", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
+        .testTarget(name: "HDFinetuneTests", dependencies: ["HDFinetune", "HDModel", "HDFormats", "HDTensor", "HDTraining", "HDTestSupport"]),
         .testTarget(name: "HDExportTests", dependencies: ["HDExport", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
         .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDTraining", "HDErrors", "HDModel", "HDFormats", "HDTensor", "HDTokenizer", "HDTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDExport", "HDTestSupport", "HDDistill", "hd-convert", "hd-infer", "hd-distill", "hd-export"]),

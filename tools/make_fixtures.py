@@ -233,6 +233,8 @@ GENERATORS = [
     ("reference/splade-tiny-mlm", "", "python3 tools/reference_forward.py splade --model-dir .cache/models/splade-tiny"),
     ("reference/", "-transformers.npz", "python3 tools/make_transformers_references.py (.venv-torch)"),
     ("reference/tiny-bert-grads", "", "python3 tools/make_grad_reference.py (.venv-torch)"),
+    ("reference/tiny-bert-classifier-grads", "", "python3 tools/make_classifier_grad_reference.py (.venv-torch)"),
+    ("reference/tiny-bert-regression-grads", "", "python3 tools/make_classifier_grad_reference.py (.venv-torch)"),
     ("reference/adamw", ".json", "python3 tools/make_adamw_reference.py (.venv-torch)"),
     ("corpus/tiny.txt", "", "first 7.6 KB of /work/shared/data/text/janeausten.txt (Sense and Sensibility, public domain)"),
 ]

@@ -25,7 +25,7 @@ public enum RandomInit {
             if name.hasSuffix("LayerNorm.weight") {
                 values = [Float](repeating: 1, count: n)
             } else if tensor.shape.count == 2 {
-                for i in 0..<n { values[i] = Float(sigma * gaussian(&rng)) }
+                for i in 0..<n { values[i] = Float(sigma * rng.nextStandardNormal()) }
                 if name == BertNames.wordEmbeddings, config.padTokenId >= 0, config.padTokenId < tensor.shape[0] {
                     let d = tensor.shape[1]
                     for i in (config.padTokenId * d)..<((config.padTokenId + 1) * d) { values[i] = 0 }
@@ -34,12 +34,5 @@ public enum RandomInit {
             set[name] = Tensor(shape: tensor.shape, floats: values)
         }
         return try BertModel(config: config, weights: BertWeights(tensors: set, config: config, source: "<random init>"))
-    }
-
-    /// A standard normal draw (Box–Muller on two 53-bit uniforms in (0, 1), so the logarithm is finite).
-    static func gaussian(_ rng: inout Xoshiro256) -> Double {
-        let u1 = (Double(rng.next() >> 11) + 0.5) / 9_007_199_254_740_992
-        let u2 = Double(rng.next() >> 11) / 9_007_199_254_740_992
-        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
     }
 }

@@ -25,8 +25,9 @@ public final class BertBackwardBuffers {
     let branch: ArenaSlot
     let probabilities: ArenaSlot
 
+    /// With `reusing`, the buffers lie in that arena's memory when they fit (see `Arena.relaid`).
     public init(config: BertConfig, batchSize: Int, sequenceLength: Int, attentionGradients: Bool = false,
-                maxBytes: Int = 8 << 30) throws {
+                maxBytes: Int = 8 << 30, reusing: Arena? = nil) throws {
         try config.validate(source: "<model>")
         var layout = ArenaLayout(maxCount: maxBytes / MemoryLayout<Float>.stride)
         let B = batchSize, L = sequenceLength, d = config.hiddenSize
@@ -56,7 +57,7 @@ public final class BertBackwardBuffers {
         self.batchSize = batchSize
         self.sequenceLength = sequenceLength
         self.config = config
-        arena = Arena(layout: layout)
+        arena = reusing?.relaid(layout) ?? Arena(layout: layout)
     }
 
     public subscript(slot: ArenaSlot) -> UnsafeMutableBufferPointer<Float> { arena[slot] }

@@ -55,7 +55,9 @@ public final class BertActivations {
 
     /// Lays out the activations of `config` for `batchSize` × `sequenceLength`; refuses (as bad
     /// input) a size whose arena would exceed `maxBytes`.
-    public init(config: BertConfig, batchSize: Int, sequenceLength: Int, dropout: Bool = false, maxBytes: Int = 8 << 30) throws {
+    /// With `reusing`, the activations lie in that arena's memory when they fit (see `Arena.relaid`).
+    public init(config: BertConfig, batchSize: Int, sequenceLength: Int, dropout: Bool = false, maxBytes: Int = 8 << 30,
+                reusing: Arena? = nil) throws {
         var layout = ArenaLayout(maxCount: maxBytes / MemoryLayout<Float>.stride)
         do {
             let B = batchSize, L = sequenceLength, d = config.hiddenSize
@@ -100,7 +102,7 @@ public final class BertActivations {
         }
         self.batchSize = batchSize
         self.sequenceLength = sequenceLength
-        arena = Arena(layout: layout)
+        arena = reusing?.relaid(layout) ?? Arena(layout: layout)
     }
 
     private static func product(_ dims: [Int]) throws -> Int {

@@ -64,15 +64,35 @@ public struct ArenaLayout: Sendable {
 public final class Arena {
     public let layout: ArenaLayout
     private let base: UnsafeMutablePointer<Float>
+    /// Floats of the allocation (at least `layout.totalCount`).
+    public let capacity: Int
+    /// The arena whose allocation this one lays out anew (`relaid(_:)`); nil when it owns its memory.
+    private let owner: Arena?
 
     public init(layout: ArenaLayout) {
         self.layout = layout
         let count = max(layout.totalCount, ArenaLayout.alignmentFloats)
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
         base = raw.initializeMemory(as: Float.self, repeating: 0, count: count)
+        capacity = count
+        owner = nil
     }
 
-    deinit { UnsafeMutableRawPointer(base).deallocate() }
+    private init(layout: ArenaLayout, sharing owner: Arena) {
+        self.layout = layout
+        base = owner.base
+        capacity = owner.capacity
+        self.owner = owner.owner ?? owner
+    }
+
+    /// `layout` over this arena's memory, when it fits: for work whose shapes change from step to step
+    /// (batches padded to their longest sequence), one allocation sized for the largest shape serves
+    /// them all. The slices alias this arena's, and nothing is zeroed: use one of the two at a time.
+    public func relaid(_ layout: ArenaLayout) -> Arena? {
+        layout.totalCount <= capacity ? Arena(layout: layout, sharing: self) : nil
+    }
+
+    deinit { if owner == nil { UnsafeMutableRawPointer(base).deallocate() } }
 
     public subscript(slot: ArenaSlot) -> UnsafeMutableBufferPointer<Float> {
         let e = layout.entries[slot.index]

@@ -1,3 +1,4 @@
+import Foundation
 /// SplitMix64 (Steele, Lea, Flood 2014): one UInt64 of state; used to expand a user seed into other
 /// generators' states and to hash indices (its output function is a good 64-bit mixer).
 public struct SplitMix64: Sendable {
@@ -11,6 +12,14 @@ public struct SplitMix64: Sendable {
     }
 
     /// Uniform in [0, 1) with 24 bits.
+    /// A standard normal draw (Box–Muller on two 53-bit uniforms, the first in (0, 1) so the
+    /// logarithm is finite).
+    public mutating func nextStandardNormal() -> Double {
+        let u1 = (Double(next() >> 11) + 0.5) / 9_007_199_254_740_992
+        let u2 = Double(next() >> 11) / 9_007_199_254_740_992
+        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+    }
+
     public mutating func nextUnitFloat() -> Float { Float(next() >> 40) * 0x1p-24 }
 
     /// The finaliser alone: a stateless bijective hash of `x`.
@@ -54,6 +63,14 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable, Equatable {
     }
 
     /// Uniform in [0, 1) with 24 random bits, so every value is exactly representable as a Float.
+    /// A standard normal draw (Box–Muller on two 53-bit uniforms, the first in (0, 1) so the
+    /// logarithm is finite).
+    public mutating func nextStandardNormal() -> Double {
+        let u1 = (Double(next() >> 11) + 0.5) / 9_007_199_254_740_992
+        let u2 = Double(next() >> 11) / 9_007_199_254_740_992
+        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+    }
+
     public mutating func nextUnitFloat() -> Float {
         Float(next() >> 40) * (1.0 / 16_777_216.0)
     }

@@ -1,3 +1,4 @@
+import HDTraining
 import Foundation
 import HDDistill
 import HDErrors
