@@ -20,8 +20,11 @@ let package = Package(
         // The runtime's GEMM against weights packed once (AVX-512F, chosen at run time; see its header).
         .target(name: "CRuntimeKernels"),
 
-        // Libraries; arrows point one way: executables → {HDDistill, HDExport, HDRuntime} → HDModel →
-        // {HDTensor, HDFormats, HDTokenizer} → HDErrors, and nothing between HDDistill, HDExport and HDRuntime.
+        // Libraries; arrows point one way: executables → {HDDistill, HDFinetune, HDExport, HDRuntime, HDTasks}
+        // → HDModel → {HDTensor, HDFormats, HDTokenizer} → HDErrors; HDDistill and HDFinetune also use
+        // HDTraining (optimiser, losses, log), which knows nothing of BERT. Nothing runs between HDDistill,
+        // HDFinetune, HDExport, HDRuntime and HDTasks (task files, labels, splits, pair encoding and
+        // metrics, which the command lines hand to fine-tuning, classify/evaluate and task distillation).
         .target(name: "HDErrors"),
         .target(name: "HDTensor", dependencies: ["CBLAS"]),
         .target(name: "HDFormats", dependencies: ["HDErrors", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
@@ -34,6 +37,7 @@ let package = Package(
         // Fine-tuning a sequence classifier (the loop; task files come from HDTasks through the CLI).
         .target(name: "HDFinetune", dependencies: ["HDErrors", "HDModel", "HDTensor", "HDTraining", "HDFormats"]),
         .target(name: "HDExport", dependencies: ["HDModel", "HDTensor", "HDFormats"]),
+        .target(name: "HDTasks", dependencies: ["HDErrors", "HDTokenizer", "HDModel", "HDTensor", "HDFormats"]),
 
         // Thin command-line front ends, and what they share (flags, exit statuses, JSON output).
         .target(name: "HDCommandLine", dependencies: [
@@ -60,6 +64,7 @@ let package = Package(
         .testTarget(name: "HDModelTests", dependencies: ["HDModel", "HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "CRuntimeKernels", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
         .testTarget(name: "HDFinetuneTests", dependencies: ["HDFinetune", "HDModel", "HDFormats", "HDTensor", "HDTraining", "HDTestSupport"]),
+        .testTarget(name: "HDTasksTests", dependencies: ["HDTasks", "HDTokenizer", "HDModel", "HDTestSupport"]),
         .testTarget(name: "HDExportTests", dependencies: ["HDExport", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
         .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDTraining", "HDErrors", "HDModel", "HDFormats", "HDTensor", "HDTokenizer", "HDTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDExport", "HDTestSupport", "HDDistill", "hd-convert", "hd-infer", "hd-distill", "hd-export"]),
