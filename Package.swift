@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "hd-convert", targets: ["hd-convert"]),
         .executable(name: "hd-export", targets: ["hd-export"]),
+        .executable(name: "hd-finetune", targets: ["hd-finetune"]),
         .library(name: "HDFormats", targets: ["HDFormats"]),
         .library(name: "HDModel", targets: ["HDModel"]),
     ],
@@ -48,6 +49,10 @@ let package = Package(
         ]),
         .executableTarget(name: "hd-distill", dependencies: [
             "HDDistill", "HDTraining", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "hd-finetune", dependencies: [
+            "HDFinetune", "HDTasks", "HDTraining", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-convert", dependencies: [
             "HDCommandLine", "HDModel", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -10,6 +10,8 @@ every one is a decimal integer (ties by UTF-8 bytes), else by UTF-8 bytes (= Pyt
 
 usage:
   task_split.py FILE [--label-column label] [--fraction 0.1] [--seed 0]   print {"train": [...], "dev": [...]}
+  task_split.py FILE --out-dir DIR [...]   write DIR/train.tsv and DIR/dev.tsv (TSV input): the files
+      hd-finetune --dev-fraction F --split-seed S would train and evaluate on, for peers (PyTorch) to read
   task_split.py --make-fixture [--out REPO_ROOT]   write fixtures/tasks/split_small.tsv and its expected splits
 """
 import argparse
@@ -155,6 +157,7 @@ def main():
     ap.add_argument("--label-column", default="label")
     ap.add_argument("--fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out-dir", help="write train.tsv and dev.tsv of a TSV file here")
     ap.add_argument("--make-fixture", action="store_true")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     args = ap.parse_args()
@@ -164,8 +167,27 @@ def main():
     if not args.file:
         ap.error("a task file is needed (or --make-fixture)")
     train, dev = split(class_ids(read_labels(args.file, args.label_column)), args.fraction, args.seed)
+    if args.out_dir:
+        write_split(args.file, train, dev, args.out_dir)
+        print(f"{args.out_dir}: {len(train)} train, {len(dev)} dev")
+        return
     json.dump({"train": train, "dev": dev}, sys.stdout)
     print()
+
+
+def write_split(path, train, dev, out_dir):
+    """The rows of a TSV file at `train` and `dev` (indices of its data rows), each with the header."""
+    if not path.endswith(".tsv"):
+        sys.exit("--out-dir writes TSV: give a .tsv file")
+    csv.field_size_limit(sys.maxsize)
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = [r for r in csv.reader(f, delimiter="\t") if r]
+    os.makedirs(out_dir, exist_ok=True)
+    for name, indices in (("train.tsv", train), ("dev.tsv", dev)):
+        with open(os.path.join(out_dir, name), "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+            writer.writerow(rows[0])
+            writer.writerows(rows[1 + i] for i in indices)
 
 
 if __name__ == "__main__":

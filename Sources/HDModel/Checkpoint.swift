@@ -77,6 +77,9 @@ public struct Checkpoint: Sendable {
         public static let lowercase = "hd.do_lower_case"
         /// "student" in a student.ckpt (`StudentCheckpoint`); absent in a canonical model file.
         public static let kind = "hd.kind"
+        /// "true" or "false" in a classifier written by hd-finetune: whether it was trained on
+        /// sentence pairs (a pair given to a single-text classifier is refused).
+        public static let taskPairs = "hd.task.pairs"
     }
 
     public static let formatVersion = "1"
