@@ -48,7 +48,7 @@ let package = Package(
             "HDCommandLine", "HDRuntime", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-distill", dependencies: [
-            "HDDistill", "HDTraining", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HDDistill", "HDTraining", "HDTasks", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hd-finetune", dependencies: [
             "HDFinetune", "HDTasks", "HDTraining", "HDCommandLine", "HDModel", "HDTensor", "HDTokenizer", "HDFormats",

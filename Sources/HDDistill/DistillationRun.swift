@@ -38,7 +38,7 @@ public final class DistillationRun {
     }
 
     public func run() throws -> Summary {
-        let evaluates = trainer.corpus.sequenceCount(.heldOut) > 0
+        let evaluates = trainer.data.sequenceCount(.heldOut) > 0
         let startStep = trainer.step
         // The starting point of the curves: a fresh run is evaluated once before its first step.
         if trainer.step == 0 && evaluates && evalEvery > 0 { try evaluate() }
@@ -77,8 +77,10 @@ extension StepReport {
     /// The step's `train` record of the JSON Lines log (docs/CLI.md lists the keys).
     public func logRecord(stepSeconds: Double) -> [String: LogValue] {
         var record: [String: LogValue] = ["kind": .text("train"), "step": .int(step), "lr": .number(Double(learningRate)),
-                                          "mlm": .number(mlm), "loss": .number(total), "grad_norm": .number(gradientNorm),
+                                          "loss": .number(total), "grad_norm": .number(gradientNorm),
                                           "step_seconds": .number(stepSeconds)]
+        if let mlm { record["mlm"] = .number(mlm) }
+        if let pooled { record["pooled"] = .number(pooled) }
         LayerTerms.add(kl: kl, layers: layers, to: &record)
         if let crossCorrelation { record["cc"] = .number(crossCorrelation) }
         if let pruneSeconds { record["prune_seconds"] = .number(pruneSeconds) }
@@ -96,8 +98,10 @@ extension StepReport {
 extension EvalReport {
     /// The evaluation's `eval` record of the JSON Lines log.
     public var logRecord: [String: LogValue] {
-        var record: [String: LogValue] = ["kind": .text("eval"), "step": .int(step), "mlm": .number(mlm),
-                                          "accuracy": .number(accuracy), "sequences": .int(sequences)]
+        var record: [String: LogValue] = ["kind": .text("eval"), "step": .int(step), "sequences": .int(sequences)]
+        let optional: [(String, Double?)] = [("mlm", mlm), ("accuracy", accuracy), ("pooled_cosine", pooledCosine),
+                                             ("task_accuracy", taskAccuracy), ("teacher_task_accuracy", teacherTaskAccuracy)]
+        for case let (key, value?) in optional { record[key] = .number(value) }
         LayerTerms.add(kl: kl, layers: layers, to: &record)
         return record
     }
@@ -135,8 +139,10 @@ public final class ProgressLine {
         let elapsed = Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
         let done = r.step - startStep
         let eta = done > 0 ? elapsed / Double(done) * Double(total - r.step) : 0
-        let line = String(format: "step %d/%d  mlm %.4f", r.step, total, r.mlm) + Self.terms(kl: r.kl, layers: r.layers)
+        let line = String(format: "step %d/%d", r.step, total) + (r.mlm.map { String(format: "  mlm %.4f", $0) } ?? "")
+            + Self.terms(kl: r.kl, layers: r.layers)
             + (r.crossCorrelation.map { String(format: "  cc %.4f", $0) } ?? "")
+            + (r.pooled.map { String(format: "  1-cos %.4f", $0) } ?? "")
             + (r.size.map { String(format: "  width %d/%d/%d  %.2fM params  %.2f GFLOP/seq", $0.hidden, $0.ffn, $0.headSize,
                                    Double($0.size.parameters) / 1e6, Double($0.size.flopsPer128TokenSequence) / 1e9) } ?? "")
             + String(format: "  loss %.4f  |g| %.3f  lr %.2e  %.0f tok/s  ETA %.0fs",
@@ -149,7 +155,13 @@ public final class ProgressLine {
     }
 
     public func report(_ e: EvalReport) {
-        write((isTerminal ? "\r\u{1B}[K" : "") + String(format: "eval step %d: held-out mlm %.4f  top-1 %.3f", e.step, e.mlm, e.accuracy)
+        var figures = ""
+        if let mlm = e.mlm, let accuracy = e.accuracy { figures += String(format: "  held-out mlm %.4f  top-1 %.3f", mlm, accuracy) }
+        if let cosine = e.pooledCosine { figures += String(format: "  pooled cosine %.4f", cosine) }
+        if let accuracy = e.taskAccuracy, let teacher = e.teacherTaskAccuracy {
+            figures += String(format: "  dev accuracy %.4f (teacher %.4f)", accuracy, teacher)
+        }
+        write((isTerminal ? "\r\u{1B}[K" : "") + "eval step \(e.step):" + figures
               + Self.terms(kl: e.kl, layers: e.layers) + "  (\(e.sequences) sequences)\n")
     }
 

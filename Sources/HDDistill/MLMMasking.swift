@@ -8,7 +8,7 @@ public struct MLMBatch: Sendable, Equatable {
     /// Input ids after masking.
     public var ids: [Int32]
     public var tokenTypes: [Int32]
-    /// 1 for every position: packed sequences have no padding.
+    /// 1 for a real token: packed text has no padding, a task's examples do.
     public var attentionMask: [Int32]
     /// Flat positions `b · L + t` that carry a label, ascending.
     public var maskedPositions: [Int32]
@@ -47,29 +47,37 @@ public struct MLMMasking: Sendable {
         self.special = special
     }
 
-    /// Takes `batchSize` sequences from `order`, packs them from `corpus` and masks them.
-    public func trainingBatch(corpus: Corpus, order: inout DataOrder, batchSize: Int, rng: inout Xoshiro256) -> MLMBatch {
+    /// Takes `batchSize` sequences from `order`, reads them from `data` and masks them (unless
+    /// `masked` is false: a teacher without an MLM head sees, like its student, the text as it is).
+    public func trainingBatch(data: any DistillationData, order: inout DataOrder, batchSize: Int, masked: Bool = true,
+                              rng: inout Xoshiro256) -> MLMBatch {
         var indices: [Int] = []
         indices.reserveCapacity(batchSize)
         for _ in 0..<batchSize { indices.append(order.next()) }
-        return batch(corpus: corpus, split: .train, indices: indices, rng: &rng)
+        return batch(data: data, split: .train, indices: indices, masked: masked, rng: &rng)
     }
 
-    /// Sequences `indices` of `split`, masked. Evaluation passes a generator seeded the same way every
-    /// time, so held-out losses are comparable across steps.
-    public func batch(corpus: Corpus, split: CorpusSplit, indices: [Int], rng: inout Xoshiro256) -> MLMBatch {
-        let length = corpus.sequenceLength
-        var ids = [Int32](repeating: 0, count: indices.count * length)
-        ids.withUnsafeMutableBufferPointer { p in
-            for (b, index) in indices.enumerated() {
-                corpus.sequence(index, of: split, into: UnsafeMutableBufferPointer(rebasing: p[(b * length)..<((b + 1) * length)]))
+    /// Sequences `indices` of `split`, masked (when `masked`). Evaluation passes a generator seeded the
+    /// same way every time, so held-out losses are comparable across steps.
+    public func batch(data: any DistillationData, split: CorpusSplit, indices: [Int], masked: Bool = true,
+                      rng: inout Xoshiro256) -> MLMBatch {
+        let length = data.sequenceLength, count = indices.count * length
+        var ids = [Int32](repeating: 0, count: count), types = ids, attention = ids
+        ids.withUnsafeMutableBufferPointer { i in
+            types.withUnsafeMutableBufferPointer { t in
+                attention.withUnsafeMutableBufferPointer { a in
+                    for (b, index) in indices.enumerated() {
+                        let rows = (b * length)..<((b + 1) * length)
+                        data.sequence(index, of: split, ids: UnsafeMutableBufferPointer(rebasing: i[rows]),
+                                      tokenTypes: UnsafeMutableBufferPointer(rebasing: t[rows]),
+                                      attentionMask: UnsafeMutableBufferPointer(rebasing: a[rows]))
+                    }
+                }
             }
         }
-        var batch = MLMBatch(batchSize: indices.count, sequenceLength: length, ids: ids,
-                             tokenTypes: [Int32](repeating: 0, count: ids.count),
-                             attentionMask: [Int32](repeating: 1, count: ids.count),
-                             maskedPositions: [], labels: [])
-        mask(&batch, rng: &rng)
+        var batch = MLMBatch(batchSize: indices.count, sequenceLength: length, ids: ids, tokenTypes: types,
+                             attentionMask: attention, maskedPositions: [], labels: [])
+        if masked { mask(&batch, rng: &rng) }
         return batch
     }
 

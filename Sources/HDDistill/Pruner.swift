@@ -93,8 +93,8 @@ public final class Pruner {
     }
 
     /// The masked student's size as the dense model it equals (`ModelSize`, the one count).
-    public func size(hasPooler: Bool, mlmHead: MLMHeadKind) throws -> ModelSize {
-        ModelSize(config: try masks.denseConfig(), hasPooler: hasPooler, mlmHead: mlmHead)
+    public func size(hasPooler: Bool, mlmHead: MLMHeadKind, classifierLabels: Int = 0) throws -> ModelSize {
+        ModelSize(config: try masks.denseConfig(), hasPooler: hasPooler, mlmHead: mlmHead, classifierLabels: classifierLabels)
     }
 
     /// Masks (`hd.mask.<group>`, 0/1 stored as I32) and importance buffers

@@ -7,14 +7,18 @@ import HDTensor
 public struct StepReport: Sendable {
     public var step: Int
     public var learningRate: Float
-    /// Mean over the step's micro-batches, unweighted (α not applied), so runs with different weights compare.
-    public var mlm: Double
+    /// Mean over the step's micro-batches, unweighted (α not applied), so runs with different weights
+    /// compare; nil when the teacher has no MLM head (no MLM term).
+    public var mlm: Double?
+    /// KL to the teacher: on the MLM logits, or on the class logits in task-specific distillation.
     public var kl: Double?
     /// Hidden, attention and embedding MSE terms (unweighted, each summed over its layers); nil
     /// without a teacher or with every layer weight 0 (`--no-distill-layers`).
     public var layers: LayerTerms?
     /// The self-distilled recipe's cross-correlation term (unweighted), when it is on.
     public var crossCorrelation: Double?
+    /// 1 − cosine of the pooled sentence embeddings (unweighted), when `alphaPooled` > 0.
+    public var pooled: Double?
     /// The weighted objective that was differentiated.
     public var total: Double
     /// Global gradient norm before clipping (the student's and the projections' gradients together).
@@ -39,11 +43,28 @@ public struct StudentSize: Sendable, Equatable {
 
 public struct EvalReport: Sendable {
     public var step: Int
-    public var mlm: Double
-    public var accuracy: Double
+    /// Held-out MLM loss and top-1 accuracy (a teacher with an MLM head, or none).
+    public var mlm: Double?
+    public var accuracy: Double?
     public var kl: Double?
     public var layers: LayerTerms?
+    /// Mean cosine between the student's and the teacher's pooled sentence embeddings (headless teachers).
+    public var pooledCosine: Double?
+    /// Task-specific distillation: the student's and the teacher's accuracy on the task's dev labels.
+    public var taskAccuracy: Double?
+    public var teacherTaskAccuracy: Double?
     public var sequences: Int
+}
+
+/// What the teacher's outputs are, which decides the loss terms and the batches.
+public enum TeacherHead: String, Sendable {
+    /// A masked-LM head (or no teacher: MLM alone): masked batches, MLM + KL on the MLM logits.
+    case mlm
+    /// An encoder without a head (a sentence-transformers model): unmasked text, layer terms and the
+    /// pooled-embedding cosine; no MLM, no KL.
+    case none
+    /// A sequence classifier: a task's texts, KL on the class logits, layer terms; no MLM.
+    case classifier
 }
 
 /// MLM training, with knowledge distillation from a teacher when one is given: L = αmlm·CE +
@@ -53,7 +74,9 @@ public struct EvalReport: Sendable {
 /// `BertParameterLayout` order; every activation buffer is sized once for (batch, sequence length).
 public final class Trainer {
     public let options: TrainerOptions
-    public let corpus: Corpus
+    /// The sequences batches come from: a corpus, or a task's examples (`--task`).
+    public let data: any DistillationData
+    public let teacherHead: TeacherHead
     public let masking: MLMMasking
     public let parameters: BertParameters
     public let teacher: BertModel?
@@ -69,8 +92,11 @@ public final class Trainer {
     private let m: FlatFloats, v: FlatFloats
     private let adam: AdamW
     private let schedule: LRSchedule
-    private let activations: BertActivations, mlm: BertMLMActivations, buffers: BertBackwardBuffers
+    private let activations: BertActivations, buffers: BertBackwardBuffers
+    /// The MLM heads' activations (teacher head `.mlm`), the classifiers' (`.classifier`).
+    private let mlm: BertMLMActivations?, classifier: BertClassifierActivations?
     private let teacherActivations: BertActivations?, teacherMLM: BertMLMActivations?
+    private let teacherClassifier: BertClassifierActivations?
     /// The hidden/attention/embedding terms and their projections; nil for MLM + KL only.
     private let layerDistillation: LayerDistillation?
     /// Structured pruning (HomoDistil or self-distilled), when the recipe prunes.
@@ -79,35 +105,63 @@ public final class Trainer {
     private let model: BertModel
 
     /// A fresh run from `student`'s weights (`restore(from:file:)` then continues a checkpoint).
+    /// The teacher's head (`TeacherHead`) decides the terms: with an MLM head (or no teacher) the
+    /// student needs one too; without, `alphaMLM` and `alphaKL` must be 0; with a classifier, the
+    /// student needs the same labels, `alphaMLM` must be 0 and `data` must be the task's.
     public init(student: BertModel, teacher: BertModel?, teacherSHA256: String?, vocab: [String]?, lowercase: Bool? = nil,
-                corpus: Corpus, options: TrainerOptions) throws {
+                data: any DistillationData, options: TrainerOptions) throws {
         try options.validate()
         let arg = "<argument>"
         let config = student.config
-        guard student.weights.mlmHead != nil else {
-            throw DistillError(.invalidArgument, file: arg, "student: expected a model with an MLM head (cls.predictions.*), found none")
-        }
-        guard corpus.vocabularySize == config.vocabSize else {
-            throw DistillError(.invalidArgument, file: arg,
-                "corpus/student vocabulary mismatch: the corpus was tokenised with \(corpus.vocabularySize) tokens, the student has \(config.vocabSize)")
-        }
-        if let teacher {
-            guard teacher.config.vocabSize == config.vocabSize, teacher.weights.mlmHead != nil else {
-                throw DistillError(.invalidArgument, file: arg,
-                    "teacher/student vocabulary mismatch: teacher has \(teacher.config.vocabSize) tokens\(teacher.weights.mlmHead == nil ? " and no MLM head" : ""), student \(config.vocabSize)")
+        let head: TeacherHead = teacher.map { $0.weights.classifier != nil ? .classifier : $0.weights.mlmHead != nil ? .mlm : .none } ?? .mlm
+        func refuse(_ flag: String, _ value: Float, _ why: String) throws {
+            guard value == 0 else {
+                throw DistillError(.invalidArgument, file: arg, field: flag, "\(flag) \(value): \(why); set it to 0 or drop it")
             }
         }
-        guard corpus.sequenceLength <= config.maxPositionEmbeddings else {
+        switch head {
+        case .mlm:
+            guard student.weights.mlmHead != nil else {
+                throw DistillError(.invalidArgument, file: arg, "student: expected a model with an MLM head (cls.predictions.*), found none")
+            }
+        case .none:
+            try refuse("--alpha-mlm", options.alphaMLM, "the teacher has no MLM head, so there is no masked-LM term")
+            try refuse("--alpha-kl", options.alphaKL, "the teacher has no MLM head, so there are no logits to match")
+        case .classifier:
+            try refuse("--alpha-mlm", options.alphaMLM, "task-specific distillation has no masked-LM term")
+            guard student.weights.classifier != nil, student.config.id2label == teacher?.config.id2label else {
+                throw DistillError(.invalidArgument, file: arg,
+                    "student: expected the teacher's classifier (labels \(teacher?.config.id2label ?? [])), found \(student.config.id2label.map { "labels \($0)" } ?? "none")")
+            }
+            guard data.sequenceCount(.heldOut) == 0 || data.heldOutLabel(0) != nil else {
+                throw DistillError(.invalidArgument, file: data.origin, "task-specific distillation needs the task's labelled examples (--task), not plain text")
+            }
+        }
+        if options.alphaPooled > 0, teacher == nil {
+            throw DistillError(.invalidArgument, file: arg, field: "--alpha-pooled", "--alpha-pooled needs a teacher")
+        }
+        guard data.vocabularySize == config.vocabSize else {
             throw DistillError(.invalidArgument, file: arg,
-                "sequence length \(corpus.sequenceLength) is over the model's \(config.maxPositionEmbeddings) positions")
+                "corpus/student vocabulary mismatch: the corpus was tokenised with \(data.vocabularySize) tokens, the student has \(config.vocabSize)")
+        }
+        if let teacher {
+            guard teacher.config.vocabSize == config.vocabSize else {
+                throw DistillError(.invalidArgument, file: arg,
+                    "teacher/student vocabulary mismatch: teacher has \(teacher.config.vocabSize) tokens, student \(config.vocabSize)")
+            }
+        }
+        guard data.sequenceLength <= config.maxPositionEmbeddings else {
+            throw DistillError(.invalidArgument, file: arg,
+                "sequence length \(data.sequenceLength) is over the model's \(config.maxPositionEmbeddings) positions")
         }
         self.options = options
-        self.corpus = corpus
+        self.data = data
+        teacherHead = head
         self.teacher = teacher
         self.teacherSHA256 = teacherSHA256
         self.vocab = vocab
         self.lowercase = lowercase
-        masking = try MLMMasking(specialIDs: corpus.specialIDs, vocabularySize: config.vocabSize)
+        masking = try MLMMasking(specialIDs: data.specialIDs, vocabularySize: config.vocabSize)
         adam = AdamW(weightDecay: Double(options.weightDecay))
         schedule = try LRSchedule(peak: options.learningRate, warmupSteps: options.warmupSteps, totalSteps: options.steps)
 
@@ -119,19 +173,22 @@ public final class Trainer {
         gradients = try BertGradients(layout: parameters.layout)
         m = FlatFloats(count: parameters.layout.count)
         v = FlatFloats(count: parameters.layout.count)
-        let (B, L) = (options.batchSize, corpus.sequenceLength)
+        let (B, L) = (options.batchSize, data.sequenceLength)
         let rows = B * masking.labelsPerSequence(L)
         activations = try BertActivations(config: config, batchSize: B, sequenceLength: L)
-        mlm = try BertMLMActivations(config: config, maxRows: rows)
+        mlm = head == .mlm ? try BertMLMActivations(config: config, maxRows: rows) : nil
+        let labels = config.id2label?.count ?? 0
+        classifier = head == .classifier ? try BertClassifierActivations(config: config, batchSize: B, labels: labels) : nil
         layerDistillation = teacher == nil ? nil : LayerDistillation(options: options, config: config, tokens: B * L)
         buffers = try BertBackwardBuffers(config: config, batchSize: B, sequenceLength: L,
                                           attentionGradients: layerDistillation?.needsAttentionGradients ?? false)
         teacherActivations = try teacher.map { try BertActivations(config: $0.config, batchSize: B, sequenceLength: L) }
-        teacherMLM = try teacher.map { try BertMLMActivations(config: $0.config, maxRows: rows) }
+        teacherMLM = head == .mlm ? try teacher.map { try BertMLMActivations(config: $0.config, maxRows: rows) } : nil
+        teacherClassifier = head == .classifier ? try teacher.map { try BertClassifierActivations(config: $0.config, batchSize: B, labels: labels) } : nil
 
         step = 0
         rng = Xoshiro256(seed: options.seed)
-        order = try DataOrder(seed: options.seed, sequenceCount: corpus.sequenceCount(.train))
+        order = try DataOrder(seed: options.seed, sequenceCount: data.sequenceCount(.train))
     }
 
     /// Continues `checkpoint` (read from `file`): its weights, Adam moments, step, data order,
@@ -159,7 +216,7 @@ public final class Trainer {
         guard let restored = Xoshiro256(state: state.rng), state.dataSeed == options.seed else {
             throw DistillError(.badMetadata, file: file, "resume: generator state or data seed does not match the recipe")
         }
-        order = try DataOrder(seed: options.seed, sequenceCount: corpus.sequenceCount(.train), epoch: state.dataEpoch, position: state.dataPosition)
+        order = try DataOrder(seed: options.seed, sequenceCount: data.sequenceCount(.train), epoch: state.dataEpoch, position: state.dataPosition)
         step = state.step
         rng = restored
         for entry in parameters.layout.entries {
@@ -200,27 +257,38 @@ public final class Trainer {
     private func optimiserStep() throws -> StepReport {
         gradients.zero()
         layerDistillation?.gradients.buffer.update(repeating: 0)
-        var mlmSum = 0.0, klSum = 0.0, ccSum = 0.0, layerSum = LayerTerms(), total = 0.0
+        var mlmSum = 0.0, klSum = 0.0, ccSum = 0.0, pooledSum = 0.0, layerSum = LayerTerms(), total = 0.0
         let w = 1 / Float(options.accumulate)
         let V = model.config.vocabSize
         for _ in 0..<options.accumulate {
-            let batch = masking.trainingBatch(corpus: corpus, order: &order, batchSize: options.batchSize, rng: &rng)
+            let batch = masking.trainingBatch(data: data, order: &order, batchSize: options.batchSize, masked: teacherHead == .mlm, rng: &rng)
             let tokens = try run(batch)
-            // The cross-entropy writes every dlogits element (so the buffer is not zeroed); the KL adds to it.
-            let dLogits = mlm.logitGradients
             buffers.prepare()
-            let ce = batch.labels.withUnsafeBufferPointer {
-                Losses.crossEntropy(logits: UnsafeBufferPointer(mlm.logits), labels: $0, vocabularySize: V,
-                                    gradient: dLogits, overwrite: true, scale: options.alphaMLM * w).loss
+            if let mlm {
+                // The cross-entropy writes every dlogits element (so the buffer is not zeroed); the KL adds to it.
+                let dLogits = mlm.logitGradients
+                let ce = batch.labels.withUnsafeBufferPointer {
+                    Losses.crossEntropy(logits: UnsafeBufferPointer(mlm.logits), labels: $0, vocabularySize: V,
+                                        gradient: dLogits, overwrite: true, scale: options.alphaMLM * w).loss
+                }
+                try check(ce, "MLM cross-entropy")
+                mlmSum += ce
+                total += Double(options.alphaMLM) * ce
+                if let teacherMLM {
+                    let kl = Losses.klDivergence(teacher: UnsafeBufferPointer(teacherMLM.logits), student: UnsafeBufferPointer(mlm.logits),
+                                                 rows: batch.labels.count, vocabularySize: V, temperature: options.temperature,
+                                                 gradient: dLogits, scale: options.alphaKL * w)
+                    try check(kl, "KL to the teacher")
+                    klSum += kl
+                    total += Double(options.alphaKL) * kl
+                }
             }
-            try check(ce, "MLM cross-entropy")
-            mlmSum += ce
-            total += Double(options.alphaMLM) * ce
-            if let teacherMLM {
-                let kl = Losses.klDivergence(teacher: UnsafeBufferPointer(teacherMLM.logits), student: UnsafeBufferPointer(mlm.logits),
-                                             rows: batch.labels.count, vocabularySize: V, temperature: options.temperature,
-                                             gradient: dLogits, scale: options.alphaKL * w)
-                try check(kl, "KL to the teacher")
+            if let classifier, let teacherClassifier {
+                classifier.logitGradients.update(repeating: 0)
+                let kl = Losses.klDivergence(teacher: UnsafeBufferPointer(teacherClassifier.logits), student: UnsafeBufferPointer(classifier.logits),
+                                             rows: batch.batchSize, vocabularySize: classifier.labels, temperature: options.temperature,
+                                             gradient: classifier.logitGradients, scale: options.alphaKL * w)
+                try check(kl, "KL to the teacher's class probabilities")
                 klSum += kl
                 total += Double(options.alphaKL) * kl
             }
@@ -234,8 +302,17 @@ public final class Trainer {
                 total += Double(options.alphaHidden) * terms.hidden + Double(options.alphaAttention) * terms.attention
                     + Double(options.alphaEmbedding) * terms.embedding
             }
+            let last = model.config.numHiddenLayers
+            if options.alphaPooled > 0, let teacherActivations {
+                let pooled = PooledCosineLoss(pooling: options.pooling)(
+                    student: UnsafeBufferPointer(activations.hiddenState(last)), teacher: UnsafeBufferPointer(teacherActivations.hiddenState(last)),
+                    batch: batch.batchSize, length: batch.sequenceLength, width: model.config.hiddenSize, attentionMask: batch.attentionMask,
+                    keep: hiddenKeep, studentGradient: buffers.hiddenStateGradient(last), scale: options.alphaPooled * w)
+                try check(pooled, "pooled-embedding cosine")
+                pooledSum += pooled
+                total += Double(options.alphaPooled) * pooled
+            }
             if options.alphaCrossCorrelation > 0, let teacherActivations {
-                let last = model.config.numHiddenLayers
                 let cc = CrossCorrelationLoss(offDiagonalWeight: options.crossCorrelationLambda)(
                     student: UnsafeBufferPointer(activations.hiddenState(last)), teacher: UnsafeBufferPointer(teacherActivations.hiddenState(last)),
                     width: model.config.hiddenSize, keep: hiddenKeep, studentGradient: buffers.hiddenStateGradient(last),
@@ -244,7 +321,7 @@ public final class Trainer {
                 ccSum += cc
                 total += Double(options.alphaCrossCorrelation) * cc
             }
-            try model.backward(tokens, activations: activations, mlm: mlm, buffers: buffers, gradients: gradients)
+            try model.backward(tokens, activations: activations, mlm: mlm, classifier: classifier, buffers: buffers, gradients: gradients)
         }
         var flat = [gradients.flat]
         if let layerDistillation { flat.append(layerDistillation.gradients.buffer) }
@@ -252,7 +329,7 @@ public final class Trainer {
         // optimiser touches anything.
         try check(GradientClipping.norm(flat.map { UnsafeBufferPointer($0) }), "gradient norm")
         // Importance from this step's gradients, masks on the schedule, pruned gradients zeroed — all
-        // before clipping, so the norm is that of the weights that still exist.
+        // before clipping, so the norm is over the weights that still exist.
         let pruneTime = pruner.map { pruner in
             ContinuousClock().measure {
                 pruner.afterBackward(step: step + 1, parameters: parameters.flat, gradients: gradients.flat, zeroed: [m.buffer, v.buffer])
@@ -270,50 +347,76 @@ public final class Trainer {
         layerDistillation?.update(adam, step: step + 1, learningRate: lr)
         step += 1
         let k = Double(options.accumulate)
-        return StepReport(step: step, learningRate: lr, mlm: mlmSum / k, kl: teacher == nil ? nil : klSum / k,
+        return StepReport(step: step, learningRate: lr, mlm: mlm == nil ? nil : mlmSum / k,
+                          kl: teacher == nil || teacherHead == .none ? nil : klSum / k,
                           layers: layerDistillation == nil ? nil : layerSum * (1 / k),
-                          crossCorrelation: options.alphaCrossCorrelation > 0 ? ccSum / k : nil, total: total / k, gradientNorm: norm,
-                          tokens: options.accumulate * options.batchSize * corpus.sequenceLength, size: studentSize,
+                          crossCorrelation: options.alphaCrossCorrelation > 0 ? ccSum / k : nil,
+                          pooled: options.alphaPooled > 0 ? pooledSum / k : nil, total: total / k, gradientNorm: norm,
+                          tokens: options.accumulate * options.batchSize * data.sequenceLength, size: studentSize,
                           pruneSeconds: pruneTime.map { Double($0.components.seconds) + Double($0.components.attoseconds) * 1e-18 })
     }
 
-    /// MLM loss, top-1 accuracy, KL and the layer terms on the first `evalSequences` held-out
-    /// sequences (all of them when the split is smaller), masked with a generator seeded the same way
-    /// at every evaluation. The last batch may be short: it is filled up with sequences from the start
-    /// of the split (the activations are sized for whole batches) whose labels and states are not
-    /// counted. Refuses an empty held-out split.
+    /// The held-out figures on the first `evalSequences` held-out sequences (all of them when the
+    /// split is smaller): MLM loss, top-1 accuracy and KL (teacher head `.mlm`, masked with a
+    /// generator seeded the same way at every evaluation); the student's and the teacher's task
+    /// accuracy and their KL (`.classifier`); the pooled-embedding cosine (`.none`); the layer terms.
+    /// The last batch may be short: it is filled up with sequences from the start of the split (the
+    /// activations are sized for whole batches) whose figures are not counted. Refuses an empty
+    /// held-out split.
     public func evaluate() throws -> EvalReport {
         try BLAS.withThreads(options.threads) { try heldOutEvaluation() }
     }
 
     private func heldOutEvaluation() throws -> EvalReport {
-        let B = options.batchSize, L = corpus.sequenceLength
-        let available = min(options.evalSequences, corpus.sequenceCount(.heldOut))
+        let B = options.batchSize, L = data.sequenceLength
+        let available = min(options.evalSequences, data.sequenceCount(.heldOut))
         guard available > 0 else {
-            throw DistillError(.tooShort, file: corpus.files.joined(separator: ", "),
+            throw DistillError(.tooShort, file: data.origin,
                 "evaluation: expected at least one held-out sequence of \(L) tokens, the held-out split has none")
         }
         var evalRNG = Xoshiro256(seed: options.seed ^ 0x6576_616C)
         let V = model.config.vocabSize
-        var loss = 0.0, kl = 0.0, correct = 0, labels = 0
+        var loss = 0.0, kl = 0.0, correct = 0, labels = 0, cosine = 0.0, taskHits = 0, teacherHits = 0
         var layerSum = LayerTerms(), tokenCount = 0
         for start in stride(from: 0, to: available, by: B) {
             let real = min(B, available - start)
             let indices = Array(start..<(start + real)) + (0..<(B - real)).map { $0 % available }
-            let batch = masking.batch(corpus: corpus, split: .heldOut, indices: indices, rng: &evalRNG)
+            let batch = masking.batch(data: data, split: .heldOut, indices: indices, masked: teacherHead == .mlm, rng: &evalRNG)
             _ = try run(batch)
-            // Positions are ascending, so the real sequences' labels are a prefix.
-            let n = batch.maskedPositions.prefix { Int($0) < real * L }.count
-            let (ce, hits) = batch.labels.withUnsafeBufferPointer {
-                Losses.crossEntropy(logits: UnsafeBufferPointer(rebasing: mlm.logits[0..<(n * V)]),
-                                    labels: UnsafeBufferPointer(rebasing: $0[0..<n]), vocabularySize: V)
+            if let mlm {
+                // Positions are ascending, so the real sequences' labels are a prefix.
+                let n = batch.maskedPositions.prefix { Int($0) < real * L }.count
+                let (ce, hits) = batch.labels.withUnsafeBufferPointer {
+                    Losses.crossEntropy(logits: UnsafeBufferPointer(rebasing: mlm.logits[0..<(n * V)]),
+                                        labels: UnsafeBufferPointer(rebasing: $0[0..<n]), vocabularySize: V)
+                }
+                loss += ce * Double(n)
+                correct += hits
+                labels += n
+                if let teacherMLM {
+                    kl += Double(n) * Losses.klDivergence(teacher: UnsafeBufferPointer(teacherMLM.logits), student: UnsafeBufferPointer(mlm.logits),
+                                                          rows: n, vocabularySize: V, temperature: options.temperature)
+                }
             }
-            loss += ce * Double(n)
-            correct += hits
-            labels += n
-            if let teacherMLM {
-                kl += Double(n) * Losses.klDivergence(teacher: UnsafeBufferPointer(teacherMLM.logits), student: UnsafeBufferPointer(mlm.logits),
-                                                      rows: n, vocabularySize: V, temperature: options.temperature)
+            if let classifier, let teacherClassifier {
+                let n = classifier.labels
+                kl += Double(real) * Losses.klDivergence(teacher: UnsafeBufferPointer(teacherClassifier.logits),
+                                                         student: UnsafeBufferPointer(classifier.logits), rows: real,
+                                                         vocabularySize: n, temperature: options.temperature)
+                for b in 0..<real {
+                    let gold = data.heldOutLabel(start + b).map(Int.init)
+                    if Self.argmax(classifier.logits, row: b, width: n) == gold { taskHits += 1 }
+                    if Self.argmax(teacherClassifier.logits, row: b, width: n) == gold { teacherHits += 1 }
+                }
+            }
+            if teacherHead == .none, let teacherActivations {
+                let last = model.config.numHiddenLayers
+                let distance = PooledCosineLoss(pooling: options.pooling)(
+                    student: UnsafeBufferPointer(rebasing: activations.hiddenState(last)[0..<(real * L * model.config.hiddenSize)]),
+                    teacher: UnsafeBufferPointer(rebasing: teacherActivations.hiddenState(last)[0..<(real * L * model.config.hiddenSize)]),
+                    batch: real, length: L, width: model.config.hiddenSize, attentionMask: Array(batch.attentionMask[0..<(real * L)]),
+                    keep: hiddenKeep)
+                cosine += Double(real) * (1 - distance)
             }
             if let layerDistillation, let teacherActivations {
                 // Token-weighted, so a short last batch counts for what it holds.
@@ -322,9 +425,21 @@ public final class Trainer {
                 tokenCount += real * L
             }
         }
-        return EvalReport(step: step, mlm: loss / Double(labels), accuracy: Double(correct) / Double(labels),
-                          kl: teacher == nil ? nil : kl / Double(labels),
-                          layers: layerDistillation == nil ? nil : layerSum * (1 / Double(tokenCount)), sequences: available)
+        let examples = Double(available)
+        return EvalReport(step: step, mlm: mlm == nil ? nil : loss / Double(labels), accuracy: mlm == nil ? nil : Double(correct) / Double(labels),
+                          kl: teacher == nil || teacherHead == .none ? nil : kl / (mlm == nil ? examples : Double(labels)),
+                          layers: layerDistillation == nil ? nil : layerSum * (1 / Double(tokenCount)),
+                          pooledCosine: teacherHead == .none ? cosine / examples : nil,
+                          taskAccuracy: teacherHead == .classifier ? Double(taskHits) / examples : nil,
+                          teacherTaskAccuracy: teacherHead == .classifier ? Double(teacherHits) / examples : nil,
+                          sequences: available)
+    }
+
+    /// The first index of the largest of `width` logits in row `row`.
+    private static func argmax(_ logits: UnsafeMutableBufferPointer<Float>, row: Int, width: Int) -> Int {
+        var best = 0
+        for j in 1..<width where logits[row * width + j] > logits[row * width + best] { best = j }
+        return best
     }
 
     /// The whole training state, ready for `TrainingCheckpoint.write` (which is atomic).
@@ -352,12 +467,16 @@ public final class Trainer {
 
     /// Student forward + MLM head at the masked positions, and the teacher's when there is one.
     private func run(_ batch: MLMBatch) throws -> TokenBatch {
-        let tokens = try TokenBatch(batchSize: batch.batchSize, sequenceLength: batch.sequenceLength, ids: batch.ids.map(Int.init))
+        let tokens = try TokenBatch(batchSize: batch.batchSize, sequenceLength: batch.sequenceLength, ids: batch.ids.map(Int.init),
+                                    tokenTypes: batch.tokenTypes.map(Int.init), attentionMask: batch.attentionMask.map(Int.init))
+        var none: Dropout? = nil
         try model.forward(tokens, activations: activations)
-        try model.mlmForward(rows: batch.maskedPositions, activations: activations, mlm: mlm)
-        if let teacher, let teacherActivations, let teacherMLM {
+        if let mlm { try model.mlmForward(rows: batch.maskedPositions, activations: activations, mlm: mlm) }
+        if let classifier { try model.classifierForward(activations: activations, classifier, dropout: &none) }
+        if let teacher, let teacherActivations {
             try teacher.forward(tokens, activations: teacherActivations)
-            try teacher.mlmForward(rows: batch.maskedPositions, activations: teacherActivations, mlm: teacherMLM)
+            if let teacherMLM { try teacher.mlmForward(rows: batch.maskedPositions, activations: teacherActivations, mlm: teacherMLM) }
+            if let teacherClassifier { try teacher.classifierForward(activations: teacherActivations, teacherClassifier, dropout: &none) }
         }
         return tokens
     }
@@ -370,7 +489,8 @@ public final class Trainer {
         guard let pruner else { return nil }
         let widths = pruner.masks.keptWidths
         let head: MLMHeadKind = model.weights.mlmHead.map { $0.isTied ? .tied : .untied } ?? .none
-        guard let size = try? pruner.size(hasPooler: model.weights.pooler != nil, mlmHead: head) else { return nil }
+        guard let size = try? pruner.size(hasPooler: model.weights.pooler != nil, mlmHead: head,
+                                          classifierLabels: model.weights.classifier?.outFeatures ?? 0) else { return nil }
         return StudentSize(hidden: widths.hidden, ffn: widths.layers.map(\.ffn).max() ?? 0,
                            headSize: widths.layers.map(\.queryKeyHeadSize).max() ?? 0, size: size)
     }

@@ -1,3 +1,4 @@
+import HDModel
 import HDTraining
 /// The recipe of one run. Everything that changes the arithmetic is in `recipe`, which goes into
 /// `student.ckpt`; a resume with a different recipe is refused, because it could not continue exactly.
@@ -29,6 +30,10 @@ public struct TrainerOptions: Sendable, Equatable {
     /// states against the teacher's (0: off).
     public var alphaCrossCorrelation: Float = 0
     public var crossCorrelationLambda: Float = 5e-3
+    /// Weight of 1 − cos(pool(H_s), pool(H_t)) on the last hidden states (sentence embeddings; 0: off).
+    public var alphaPooled: Float = 0
+    /// How that term pools a sequence: the mean over real tokens (sentence-transformers) or [CLS].
+    public var pooling: SentencePooling = .mean
     /// Structured pruning while training; nil trains at full width.
     public var prune: PruneOptions?
     /// Threads of every step and evaluation (OpenBLAS's and the element-wise passes'), set for the
@@ -75,6 +80,7 @@ public struct TrainerOptions: Sendable, Equatable {
         guard temperature > 0, temperature.isFinite else { throw bad("temperature > 0", temperature) }
         guard evalSequences > 0 else { throw bad("eval sequences ≥ 1", evalSequences) }
         guard threads > 0 else { throw bad("threads ≥ 1", threads) }
+        guard alphaPooled >= 0, alphaPooled.isFinite else { throw bad("a finite pooled-cosine weight ≥ 0", alphaPooled) }
         guard alphaCrossCorrelation >= 0, alphaCrossCorrelation.isFinite, crossCorrelationLambda >= 0, crossCorrelationLambda.isFinite else {
             throw bad("finite cross-correlation weights ≥ 0", (alphaCrossCorrelation, crossCorrelationLambda))
         }
@@ -104,6 +110,7 @@ public struct TrainerOptions: Sendable, Equatable {
          "alpha_hidden": "\(alphaHidden)", "alpha_attention": "\(alphaAttention)", "alpha_embedding": "\(alphaEmbedding)",
          "temperature": "\(temperature)", "init": initialization.rawValue,
          "alpha_cc": "\(alphaCrossCorrelation)", "cc_lambda": "\(crossCorrelationLambda)"]
+            .merging(alphaPooled > 0 ? ["alpha_pooled": "\(alphaPooled)", "pooling": pooling.rawValue] : [:]) { a, _ in a }
             .merging(prune?.recipe ?? [:]) { a, _ in a }
     }
 }

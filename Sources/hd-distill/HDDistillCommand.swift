@@ -5,6 +5,7 @@ import HDCommandLine
 import HDDistill
 import HDFormats
 import HDModel
+import HDTasks
 import HDTensor
 import HDTokenizer
 
@@ -17,7 +18,14 @@ struct HDDistillCommand: ParsableCommand {
         The student starts as a copy of TEACHER (--init random: BERT's initialisation instead). Loss: \
         α_mlm·MLM + α_kl·KL + α_hidden·Σ hidden MSE + α_attention·Σ attention MSE + α_embedding·embedding MSE; \
         --no-distill-layers keeps MLM + KL. With --mlm-only there is no teacher: TEACHER's weights are \
-        trained on masked-LM alone (to warm up a teacher). The checkpoint (-o) is rewritten atomically every \
+        trained on masked-LM alone (to warm up a teacher).
+
+        The terms follow TEACHER's head. A teacher without one (a sentence-transformers encoder such as \
+        all-MiniLM-L6-v2) is distilled on the plain text with the layer terms and α_pooled·(1 − cos) of \
+        the pooled sentence embeddings (--pooling); --alpha-mlm and --alpha-kl must stay 0. A fine-tuned \
+        classifier with --task FILE is distilled on the task's texts (task-specific distillation): KL on \
+        the class logits at --temperature plus the layer terms; the student keeps (and prunes) its \
+        classifier, and every evaluation reports its dev accuracy beside the teacher's. The checkpoint (-o) is rewritten atomically every \
         --save-every steps and at the end; --resume continues such a checkpoint exactly.
 
         Exit status: 0 ok, 64 bad usage, 65 bad input data or a non-finite loss (the message names the step and term), 1 other.
@@ -44,8 +52,22 @@ struct HDDistillCommand: ParsableCommand {
     @Option(name: .customLong("weight-decay")) var weightDecay: Float = 0.01
     @Option(name: .customLong("clip-norm"), help: "Global gradient-norm cap (0: none).") var clipNorm: Float = 1
     @Option(name: .long) var seed: UInt64 = 0
-    @Option(name: .customLong("alpha-mlm")) var alphaMLM: Float = 1
-    @Option(name: .customLong("alpha-kl")) var alphaKL: Float = 1
+    @Option(name: .customLong("alpha-mlm"), help: "Weight of the masked-LM loss (default 1 with an MLM teacher; must be 0 otherwise).")
+    var alphaMLM: Float?
+    @Option(name: .customLong("alpha-kl"), help: "Weight of KL on the MLM or class logits (default 1; must be 0 with a headless teacher).")
+    var alphaKL: Float?
+    @Option(name: .customLong("alpha-pooled"), help: "Weight of 1 − cos of the pooled sentence embeddings (default 1 with a headless teacher, else 0).")
+    var alphaPooled: Float?
+    @Option(name: .long, help: "Pooling of the sentence-embedding term: mean (over real tokens) or cls.") var pooling: SentencePooling = .mean
+    @Option(name: .long, help: ArgumentHelp("Task file (.tsv, .csv, .jsonl) to distil a classifier TEACHER on, instead of --corpus.", valueName: "file"))
+    var task: String?
+    @Option(name: .customLong("task-dev"), help: ArgumentHelp("The task's dev file; without it, --dev-fraction of --task.", valueName: "file"))
+    var taskDev: String?
+    @Option(name: .customLong("text-column")) var textColumn = "text"
+    @Option(name: .customLong("pair-column")) var pairColumn: String?
+    @Option(name: .customLong("label-column")) var labelColumn = "label"
+    @Option(name: .customLong("dev-fraction")) var devFraction = 0.1
+    @Option(name: .customLong("split-seed")) var splitSeed: UInt64 = 0
     @Option(name: .customLong("alpha-hidden"), help: "Weight of Σ_k MSE(H_s^k, H_t^k W_h^k) over the layers' outputs.") var alphaHidden: Float = 1
     @Option(name: .customLong("alpha-attention"), help: "Weight of Σ_k MSE(A_s^k, A_t^k) over the attention probabilities.") var alphaAttention: Float = 1
     @Option(name: .customLong("alpha-embedding"), help: "Weight of MSE(E_s, E_t W_e) on the embeddings' output.") var alphaEmbedding: Float = 1
@@ -64,13 +86,17 @@ struct HDDistillCommand: ParsableCommand {
     @OptionGroup(title: "Pruning") var pruning: PruningFlags
 
     func validate() throws {
-        if corpus.isEmpty { throw ValidationError("--corpus needs at least one text file") }
+        if corpus.isEmpty && task == nil { throw ValidationError("--corpus needs at least one text file (or --task FILE with a classifier teacher)") }
+        if !corpus.isEmpty && task != nil { throw ValidationError("--corpus and --task are two sources of text: give one") }
+        if task == nil, taskDev != nil || pairColumn != nil { throw ValidationError("--task-dev and --pair-column go with --task") }
+        if task != nil && mlmOnly { throw ValidationError("--task distils a classifier teacher; it cannot go with --mlm-only") }
         if mlmOnly && pruning.prunes { throw ValidationError("pruning needs TEACHER as a teacher; it cannot go with --mlm-only") }
         if let end = pruning.pruneEnd, end > steps, pruning.schedule == .cubic {
             throw ValidationError("--prune-end must be ≤ --steps (\(steps)) so the target is reached, found \(end)")
         }
         if mlmOnly && initialization == .random { throw ValidationError("--init random needs a teacher; it cannot go with --mlm-only") }
-        for (name, value) in [("--alpha-mlm", alphaMLM), ("--alpha-kl", alphaKL), ("--alpha-hidden", alphaHidden),
+        for (name, value) in [("--alpha-mlm", alphaMLM ?? 0), ("--alpha-kl", alphaKL ?? 0), ("--alpha-pooled", alphaPooled ?? 0),
+                              ("--alpha-hidden", alphaHidden),
                               ("--alpha-attention", alphaAttention), ("--alpha-embedding", alphaEmbedding)]
             where !(value >= 0 && value.isFinite) {
             throw ValidationError("\(name) must be a finite number ≥ 0, found \(value)")
@@ -89,7 +115,7 @@ struct HDDistillCommand: ParsableCommand {
 
     func run() throws {
         try ToolErrors.reporting("hd-distill") {
-            try OutputPath.checkFile(output, inputs: [teacher] + corpus + [load.config, load.vocab].compactMap { $0 })
+            try OutputPath.checkFile(output, inputs: [teacher] + corpus + [task, taskDev, load.config, load.vocab].compactMap { $0 })
             try train()
         }
     }
@@ -107,33 +133,51 @@ struct HDDistillCommand: ParsableCommand {
                 "vocabulary: expected \(checkpoint.config.vocabSize) tokens (the teacher's vocab_size), found \(vocab.count)")
         }
         let tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: vocab, source: teacher), lowercase: checkpoint.lowercase)
-        let text = try Corpus(files: corpus, tokenizer: tokenizer,
-                              options: CorpusOptions(sequenceLength: seqLen, heldOutEvery: heldOutEvery))
-        if heldOutEvery > 0 && text.sequenceCount(.heldOut) == 0 {
-            throw DistillError(.tooShort, file: corpus.joined(separator: ", "),
-                "evaluation: the held-out split (every \(heldOutEvery)th paragraph) holds no full sequence of \(seqLen) tokens; "
-                + "give more text, a smaller --held-out-every (more paragraphs held out), or --held-out-every 0 to train without evaluation")
-        }
         let model = try BertModel(checkpoint: checkpoint)
+        let head: TeacherHead = mlmOnly ? .mlm : model.weights.classifier != nil ? .classifier : model.weights.mlmHead != nil ? .mlm : .none
+        let alphas = try resolveAlphas(head)
+        let text: any DistillationData
+        if let task {
+            guard head == .classifier, let labels = model.config.id2label else {
+                throw ValidationError("--task distils a fine-tuned classifier; \(teacher) has no classifier head (classifier.*)")
+            }
+            text = try TaskData(file: task, dev: taskDev, columns: TaskColumns(text: textColumn, pair: pairColumn, label: labelColumn),
+                                devFraction: devFraction, splitSeed: splitSeed, labels: labels, tokenizer: tokenizer, sequenceLength: seqLen).sequences
+        } else {
+            if head == .classifier {
+                throw ValidationError("\(teacher) is a classifier: distil it on its task with --task FILE (its texts and labels), not on --corpus")
+            }
+            let corpusText = try Corpus(files: corpus, tokenizer: tokenizer,
+                                        options: CorpusOptions(sequenceLength: seqLen, heldOutEvery: heldOutEvery))
+            if heldOutEvery > 0 && corpusText.sequenceCount(.heldOut) == 0 {
+                throw DistillError(.tooShort, file: corpus.joined(separator: ", "),
+                    "evaluation: the held-out split (every \(heldOutEvery)th paragraph) holds no full sequence of \(seqLen) tokens; "
+                    + "give more text, a smaller --held-out-every (more paragraphs held out), or --held-out-every 0 to train without evaluation")
+            }
+            text = corpusText
+        }
         let student = initialization == .random ? try RandomInit.model(like: model, seed: seed) : model
         let sha = mlmOnly ? nil : try FileDigest.sha256(path: try Checkpoint.resolveModelFile(teacher).model)
         let layers: Float = mlmOnly || noDistillLayers ? 0 : 1
         var options = TrainerOptions(steps: steps, batchSize: batch, accumulate: accumulate, learningRate: lr,
                                      warmupSteps: warmup, weightDecay: weightDecay, clipNorm: clipNorm, seed: seed,
-                                     alphaMLM: alphaMLM, alphaKL: mlmOnly ? 0 : alphaKL, alphaHidden: layers * alphaHidden,
+                                     alphaMLM: alphas.mlm, alphaKL: mlmOnly ? 0 : alphas.kl, alphaHidden: layers * alphaHidden,
                                      alphaAttention: layers * alphaAttention, alphaEmbedding: layers * alphaEmbedding,
                                      temperature: temperature, evalSequences: evalSequences, initialization: initialization)
         options.threads = threadsFlag.resolved
+        (options.alphaPooled, options.pooling) = (mlmOnly ? 0 : alphas.pooled, pooling)
         options.prune = try pruning.options(config: model.config, steps: steps)
         if pruning.recipe == .selfDistilled { options.useSelfDistilledRecipe(alpha: pruning.alphaCC, lambda: pruning.ccLambda) }
         let trainer = try Trainer(student: student, teacher: mlmOnly ? nil : model, teacherSHA256: sha, vocab: vocab,
-                                  lowercase: checkpoint.lowercase, corpus: text, options: options)
+                                  lowercase: checkpoint.lowercase, data: text, options: options)
         if let resume { try trainer.restore(from: TrainingCheckpoint.read(path: resume), file: resume) }
         let run = DistillationRun(trainer: trainer, output: output, evalEvery: evalEvery, saveEvery: saveEvery,
                                   log: try log.map { try TrainingLog(path: $0, append: resume != nil) },
                                   progress: ProgressLine(total: steps, startStep: trainer.step))
-        FileHandle.standardError.write(Data(("hd-distill: \(text.sequenceCount(.train)) training / \(text.sequenceCount(.heldOut)) held-out sequences of \(seqLen) "
-            + "(\(text.train.count + text.heldOut.count) tokens), step \(trainer.step) of \(steps)"
+        let terms = head == .none ? "headless teacher: no MLM or KL term; layer terms + pooled cosine (\(pooling.rawValue))"
+            : head == .classifier ? "classifier teacher: KL on the class logits + layer terms" : nil
+        FileHandle.standardError.write(Data(("hd-distill: \(text.sequenceCount(.train)) training / \(text.sequenceCount(.heldOut)) held-out sequences of \(seqLen), "
+            + "step \(trainer.step) of \(steps)" + (terms.map { "; " + $0 } ?? "")
             + (text.sequenceCount(.heldOut) > 0 ? "" : "; no held-out split, so no evaluation") + "\n").utf8))
         let summary = try run.run()
         let peak = ProcessMemory.peakResidentMiB()
@@ -144,3 +188,26 @@ struct HDDistillCommand: ParsableCommand {
 }
 
 extension StudentInitialization: ExpressibleByArgument {}
+
+extension HDDistillCommand {
+    /// The loss weights for TEACHER's head: the defaults it implies, and a usage error (naming the
+    /// flag) for a term the teacher cannot give.
+    func resolveAlphas(_ head: TeacherHead) throws -> (mlm: Float, kl: Float, pooled: Float) {
+        switch head {
+        case .mlm:
+            return (alphaMLM ?? 1, alphaKL ?? 1, alphaPooled ?? 0)
+        case .none:
+            for (flag, value) in [("--alpha-mlm", alphaMLM), ("--alpha-kl", alphaKL)] where (value ?? 0) > 0 {
+                throw ValidationError("\(flag) \(value!): \(teacher) has no MLM head, so there is no \(flag == "--alpha-mlm" ? "masked-LM" : "logit") term; use --alpha-pooled and the layer terms")
+            }
+            return (0, 0, alphaPooled ?? 1)
+        case .classifier:
+            if let alphaMLM, alphaMLM > 0 {
+                throw ValidationError("--alpha-mlm \(alphaMLM): \(teacher) is a classifier; task-specific distillation has no masked-LM term")
+            }
+            return (0, alphaKL ?? 1, alphaPooled ?? 0)
+        }
+    }
+}
+
+extension SentencePooling: ExpressibleByArgument {}

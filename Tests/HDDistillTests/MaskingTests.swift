@@ -33,7 +33,7 @@ import Testing
         var selected = 0, candidates = 0, masked = 0, kept = 0, replaced = 0
         let specialSet: Set<Int32> = [specials.pad, specials.unk, specials.cls, specials.sep, specials.mask].reduce(into: []) { $0.insert(Int32($1)) }
         for _ in 0..<200 {
-            let batch = masking.trainingBatch(corpus: corpus, order: &order, batchSize: 4, rng: &rng)
+            let batch = masking.trainingBatch(data: corpus, order: &order, batchSize: 4, rng: &rng)
             // The unmasked ids, rebuilt from the labels, to count what changed.
             var original = batch.ids
             for (p, label) in zip(batch.maskedPositions, batch.labels) { original[Int(p)] = label }
@@ -71,11 +71,11 @@ import Testing
         let masking = try MLMMasking(specialIDs: corpus.specialIDs, vocabularySize: 30522)
         var order = try DataOrder(seed: 5, sequenceCount: corpus.sequenceCount(.train))
         var rng = Xoshiro256(seed: 1)
-        _ = masking.trainingBatch(corpus: corpus, order: &order, batchSize: 3, rng: &rng)
+        _ = masking.trainingBatch(data: corpus, order: &order, batchSize: 3, rng: &rng)
         var order2 = try DataOrder(seed: 5, sequenceCount: order.sequenceCount, epoch: order.epoch, position: order.position)
         var rng2 = try #require(Xoshiro256(state: rng.stateWords))
-        let a = masking.trainingBatch(corpus: corpus, order: &order, batchSize: 3, rng: &rng)
-        let b = masking.trainingBatch(corpus: corpus, order: &order2, batchSize: 3, rng: &rng2)
+        let a = masking.trainingBatch(data: corpus, order: &order, batchSize: 3, rng: &rng)
+        let b = masking.trainingBatch(data: corpus, order: &order2, batchSize: 3, rng: &rng2)
         #expect(a == b)
     }
 
@@ -84,7 +84,7 @@ import Testing
         let corpus = try Self.corpus()
         let masking = try MLMMasking(specialIDs: corpus.specialIDs, vocabularySize: 30522, rate: 0.001)
         var rng = Xoshiro256(seed: 2)
-        let batch = masking.batch(corpus: corpus, split: .train, indices: [0, 1, 2, 3], rng: &rng)
+        let batch = masking.batch(data: corpus, split: .train, indices: [0, 1, 2, 3], rng: &rng)
         let sequences = Set(batch.maskedPositions.map { Int($0) / batch.sequenceLength })
         #expect(sequences == [0, 1, 2, 3])
     }

@@ -17,7 +17,7 @@ import Testing
 
     static func trainer(_ options: TrainerOptions, resume: TrainingCheckpoint? = nil) throws -> Trainer {
         let trainer = try Trainer(student: TrainerTests.model(seed: 9), teacher: TrainerTests.model(seed: 9), teacherSHA256: nil, vocab: nil,
-                                  corpus: TrainerTests.corpus(), options: options)
+                                  data: TrainerTests.corpus(), options: options)
         return try resume.map { try TrainerTests.resuming(trainer, from: $0) } ?? trainer
     }
 

@@ -49,18 +49,19 @@ import Testing
     @Test func twoHundredStepsLowerTheHeldOutLoss() throws {
         let corpus = try Self.corpus()
         let options = TrainerOptions(steps: 200, batchSize: 8, learningRate: 3e-3, warmupSteps: 10, seed: 4, evalSequences: 16)
-        let trainer = try Trainer(student: Self.model(), teacher: nil, teacherSHA256: nil, vocab: nil, corpus: corpus, options: options)
+        let trainer = try Trainer(student: Self.model(), teacher: nil, teacherSHA256: nil, vocab: nil, data: corpus, options: options)
         let before = try trainer.evaluate()
         var first = 0.0, last = 0.0
         while !trainer.isFinished {
             let r = try trainer.trainStep()
-            if r.step <= 10 { first += r.mlm / 10 }
-            if r.step > 190 { last += r.mlm / 10 }
+            if r.step <= 10 { first += r.mlm! / 10 }
+            if r.step > 190 { last += r.mlm! / 10 }
         }
         let after = try trainer.evaluate()
         // ln(30522) ≈ 10.3 at the start; the frequent words of one chapter are quickly learnt.
-        #expect(before.mlm > 9.5)
-        #expect(after.mlm < before.mlm - 2, "held-out MLM \(before.mlm) → \(after.mlm)")
+        let (start, end) = (try #require(before.mlm), try #require(after.mlm))
+        #expect(start > 9.5)
+        #expect(end < start - 2, "held-out MLM \(start) → \(end)")
         #expect(last < first - 2, "training MLM \(first) → \(last)")
     }
 
@@ -74,18 +75,18 @@ import Testing
         let teacher = try Self.model(seed: 9)
         let sha = String(repeating: "0f", count: 32)
         let options = TrainerOptions(steps: 6, batchSize: 4, accumulate: 2, learningRate: 1e-3, warmupSteps: 2, seed: 8)
-        let straight = try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: options)
+        let straight = try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, data: corpus, options: options)
         while !straight.isFinished { _ = try straight.trainStep() }
 
         let path = dir + "/student.ckpt"
         do {
-            let interrupted = try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: options)
+            let interrupted = try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, data: corpus, options: options)
             for _ in 0..<3 { _ = try interrupted.trainStep() }
             try interrupted.checkpoint().write(to: path)
         }
         let saved = try TrainingCheckpoint.read(path: path)
         #expect(saved.state.step == 3 && saved.state.teacherSHA256 == sha)
-        let resumed = try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus,
+        let resumed = try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, data: corpus,
                                   options: options), from: saved)
         while !resumed.isFinished { _ = try resumed.trainStep() }
         let a = straight.checkpoint(), b = resumed.checkpoint()
@@ -104,16 +105,16 @@ import Testing
         var other = options
         other.learningRate = 2e-3
         let error = #expect(throws: DistillError.self) {
-            try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: other), from: saved)
+            try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, data: corpus, options: other), from: saved)
         }
         #expect(error?.message.contains("lr") == true)
         #expect(throws: DistillError.self) {
-            try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: nil, vocab: nil, corpus: corpus, options: options), from: saved)
+            try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: nil, vocab: nil, data: corpus, options: options), from: saved)
         }
         var kept = options
         (kept.alphaHidden, kept.alphaAttention, kept.alphaEmbedding) = (0, 0, 0)
         let layers = #expect(throws: DistillError.self) {
-            try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: kept), from: saved)
+            try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, data: corpus, options: kept), from: saved)
         }
         #expect(layers?.message.contains("alpha_hidden") == true)
         // A checkpoint whose projections do not match its recipe (edited by hand) is refused by name.
@@ -122,7 +123,7 @@ import Testing
         forged.adamM["hd.proj.hidden.1"] = nil
         forged.adamV["hd.proj.hidden.1"] = nil
         let missing = #expect(throws: DistillError.self) {
-            try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, corpus: corpus, options: options), from: forged)
+            try TrainerTests.resuming(Trainer(student: Self.model(), teacher: teacher, teacherSHA256: sha, vocab: nil, data: corpus, options: options), from: forged)
         }
         #expect(missing?.message.contains("hd.proj.hidden.1") == true)
     }
@@ -133,7 +134,7 @@ import Testing
         let corpus = try Self.corpus()
         let options = TrainerOptions(steps: 1, batchSize: 4, clipNorm: 0, alphaMLM: 0, evalSequences: 8)
         let trainer = try Trainer(student: Self.model(seed: 9), teacher: Self.model(seed: 9), teacherSHA256: nil, vocab: nil,
-                                  corpus: corpus, options: options)
+                                  data: corpus, options: options)
         let eval = try trainer.evaluate()
         #expect(abs(eval.kl ?? 1) < 1e-6)
         let layers = try #require(eval.layers)
@@ -174,7 +175,7 @@ import Testing
                                      alphaEmbedding: term == .embedding ? 1 : 0)
         let teacher = try Self.model(seed: 9)
         func trainer(_ resume: TrainingCheckpoint?) throws -> Trainer {
-            let trainer = try Trainer(student: Self.model(seed: 2), teacher: teacher, teacherSHA256: nil, vocab: nil, corpus: corpus,
+            let trainer = try Trainer(student: Self.model(seed: 2), teacher: teacher, teacherSHA256: nil, vocab: nil, data: corpus,
                                       options: options)
             return try resume.map { try TrainerTests.resuming(trainer, from: $0) } ?? trainer
         }
@@ -232,19 +233,19 @@ import Testing
         let corpus = try Self.corpus()
         let teacher = try Self.model(seed: 9)
         func eval(batch: Int, sequences: Int) throws -> EvalReport {
-            try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: nil, vocab: nil, corpus: corpus,
+            try Trainer(student: Self.model(), teacher: teacher, teacherSHA256: nil, vocab: nil, data: corpus,
                         options: TrainerOptions(batchSize: batch, evalSequences: sequences)).evaluate()
         }
         let short = try eval(batch: 8, sequences: 5), exact = try eval(batch: 5, sequences: 5)
         #expect(short.sequences == 5 && exact.sequences == 5)
-        #expect(abs(short.mlm - exact.mlm) < 1e-5 && short.accuracy == exact.accuracy)
+        #expect(abs(short.mlm! - exact.mlm!) < 1e-5 && short.accuracy == exact.accuracy)
         #expect(abs((short.kl ?? 0) - (exact.kl ?? 1)) < 1e-5)
         let a = try #require(short.layers), b = try #require(exact.layers)
         #expect(abs(a.hidden - b.hidden) < 1e-5 * b.hidden && abs(a.attention - b.attention) < 1e-5 * b.attention
                 && abs(a.embedding - b.embedding) < 1e-5 * b.embedding, "\(a) vs \(b)")
         // 5 sequences in batches of 3: one whole batch and a short one, token-weighted like one batch of 5.
         let split = try eval(batch: 3, sequences: 5)
-        #expect(abs(split.mlm - exact.mlm) < 1e-5 && abs(split.layers!.hidden - b.hidden) < 1e-5 * b.hidden)
+        #expect(abs(split.mlm! - exact.mlm!) < 1e-5 && abs(split.layers!.hidden - b.hidden) < 1e-5 * b.hidden)
         // More sequences asked for than the split has: all of it.
         let all = corpus.sequenceCount(.heldOut)
         #expect(try eval(batch: 4, sequences: all + 100).sequences == all)
@@ -273,11 +274,11 @@ import Testing
         let corpus = try Self.corpus()
         let tiny = try BertModel(checkpoint: Checkpoint.load(TestSupport.fixture("tiny-bert/model.safetensors")))
         let error = #expect(throws: DistillError.self) {
-            try Trainer(student: Self.model(), teacher: tiny, teacherSHA256: nil, vocab: nil, corpus: corpus, options: TrainerOptions())
+            try Trainer(student: Self.model(), teacher: tiny, teacherSHA256: nil, vocab: nil, data: corpus, options: TrainerOptions())
         }
         #expect(error?.message.contains("vocabulary mismatch") == true)
         #expect(throws: DistillError.self) {
-            try Trainer(student: tiny, teacher: nil, teacherSHA256: nil, vocab: nil, corpus: corpus, options: TrainerOptions())
+            try Trainer(student: tiny, teacher: nil, teacherSHA256: nil, vocab: nil, data: corpus, options: TrainerOptions())
         }
     }
 }
