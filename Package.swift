@@ -20,8 +20,10 @@ let package = Package(
         // The runtime's GEMM against weights packed once (AVX-512F, chosen at run time; see its header).
         .target(name: "CRuntimeKernels"),
 
-        // Libraries; arrows point one way: executables → {HDDistill, HDExport, HDRuntime} → HDModel →
-        // {HDTensor, HDFormats, HDTokenizer} → HDErrors, and nothing between HDDistill, HDExport and HDRuntime.
+        // Libraries; arrows point one way: executables → {HDDistill, HDExport, HDRuntime, HDTasks} → HDModel →
+        // {HDTensor, HDFormats, HDTokenizer} → HDErrors, and nothing between HDDistill, HDExport, HDRuntime
+        // and HDTasks (task files, labels, splits, pair encoding and metrics, shared by fine-tuning,
+        // hd-infer classify/evaluate and task distillation).
         .target(name: "HDErrors"),
         .target(name: "HDTensor", dependencies: ["CBLAS"]),
         .target(name: "HDFormats", dependencies: ["HDErrors", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
@@ -32,6 +34,7 @@ let package = Package(
         .target(name: "HDTraining", dependencies: ["HDErrors", "HDTensor", "HDFormats"]),
         .target(name: "HDDistill", dependencies: ["HDErrors", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", "HDTraining"]),
         .target(name: "HDExport", dependencies: ["HDModel", "HDTensor", "HDFormats"]),
+        .target(name: "HDTasks", dependencies: ["HDErrors", "HDTokenizer", "HDModel", "HDTensor", "HDFormats"]),
 
         // Thin command-line front ends, and what they share (flags, exit statuses, JSON output).
         .target(name: "HDCommandLine", dependencies: [
@@ -57,6 +60,7 @@ let package = Package(
         .testTarget(name: "HDTokenizerTests", dependencies: ["HDTokenizer"]),
         .testTarget(name: "HDModelTests", dependencies: ["HDModel", "HDFormats", "HDTestSupport"]),
         .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "CRuntimeKernels", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
+        .testTarget(name: "HDTasksTests", dependencies: ["HDTasks", "HDTokenizer", "HDModel", "HDTestSupport"]),
         .testTarget(name: "HDExportTests", dependencies: ["HDExport", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
         .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDTraining", "HDErrors", "HDModel", "HDFormats", "HDTensor", "HDTokenizer", "HDTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDExport", "HDTestSupport", "HDDistill", "hd-convert", "hd-infer", "hd-distill", "hd-export"]),
