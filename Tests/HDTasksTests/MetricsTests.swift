@@ -1,0 +1,62 @@
+import Foundation
+import HDTasks
+import Testing
+
+@Suite("classification metrics")
+struct MetricsTests {
+    struct Case: Sendable, CustomStringConvertible {
+        let name: String
+        let predicted: [Int]
+        let gold: [Int]
+        let classes: Int
+        let accuracy: Double
+        let macroF1: Double
+        let f1: [Double]
+        var description: String { name }
+    }
+
+    // Derived by hand; scikit-learn's f1_score(labels=range(K), average="macro", zero_division=0) agrees.
+    static let cases: [Case] = [
+        Case(name: "perfect", predicted: [0, 1, 1], gold: [0, 1, 1], classes: 2, accuracy: 1, macroF1: 1, f1: [1, 1]),
+        Case(name: "all wrong", predicted: [1, 0], gold: [0, 1], classes: 2, accuracy: 0, macroF1: 0, f1: [0, 0]),
+        // class 0: tp 1 fp 1 fn 1 → 2/4; class 1: tp 1 fp 1 fn 1 → 2/4
+        Case(name: "half", predicted: [0, 1, 0, 1], gold: [0, 1, 1, 0], classes: 2, accuracy: 0.5, macroF1: 0.5, f1: [0.5, 0.5]),
+        // class 0: tp 2 fp 1 fn 0 → 4/5; class 1: tp 0 fp 0 fn 1 → 0; class 2: tp 1 fp 0 fn 0 → 1
+        Case(name: "never predicted", predicted: [0, 0, 0, 2], gold: [0, 0, 1, 2], classes: 3, accuracy: 0.75,
+             macroF1: (0.8 + 0 + 1) / 3, f1: [0.8, 0, 1]),
+        // class 2 in neither list: F1 0, still averaged
+        Case(name: "absent class", predicted: [0, 1], gold: [0, 1], classes: 3, accuracy: 1, macroF1: 2.0 / 3, f1: [1, 1, 0]),
+        // class 0: tp 1 fp 0 fn 2 → 2/5; class 1: tp 2 fp 2 fn 0 → 4/6
+        Case(name: "skewed", predicted: [0, 1, 1, 1, 1], gold: [0, 0, 0, 1, 1], classes: 2, accuracy: 0.6,
+             macroF1: (0.4 + 2.0 / 3) / 2, f1: [0.4, 2.0 / 3]),
+    ]
+
+    @Test("accuracy, macro-F1 and per-class F1", arguments: cases)
+    func scores(_ c: Case) throws {
+        let m = try ClassificationMetrics(predicted: c.predicted, gold: c.gold, classCount: c.classes)
+        #expect(abs(m.accuracy - c.accuracy) < 1e-12)
+        #expect(abs(m.macroF1 - c.macroF1) < 1e-12)
+        #expect(zip(m.perClass.map(\.f1), c.f1).allSatisfy { abs($0 - $1) < 1e-12 })
+        #expect(m.perClass.map(\.support) == (0..<c.classes).map { k in c.gold.filter { $0 == k }.count })
+    }
+
+    @Test("confusion matrix, precision and recall, and the JSON keys")
+    func confusionAndJSON() throws {
+        let m = try ClassificationMetrics(predicted: [0, 0, 0, 2], gold: [0, 0, 1, 2], classCount: 3)
+        #expect(m.confusion == [[2, 0, 0], [1, 0, 0], [0, 0, 1]])
+        #expect(m.perClass[0].precision == 2.0 / 3 && m.perClass[0].recall == 1)
+        #expect(m.perClass[1].precision == 0 && m.perClass[1].recall == 0)
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(m)) as? [String: Any]
+        #expect(Set(json?.keys.map { $0 } ?? []) == ["accuracy", "macro_f1", "count", "per_class", "confusion"])
+        #expect(try JSONDecoder().decode(ClassificationMetrics.self, from: JSONEncoder().encode(m)) == m)
+    }
+
+    @Test("bad calls", arguments: [
+        ([0], [0, 1], 2), ([], [], 2), ([0, 2], [0, 1], 2), ([0, 1], [-1, 1], 2), ([0], [0], 0),
+    ])
+    func bad(_ predicted: [Int], _ gold: [Int], _ classes: Int) {
+        #expect { try ClassificationMetrics(predicted: predicted, gold: gold, classCount: classes) } throws: {
+            ($0 as? TaskError)?.kind == .invalidArgument
+        }
+    }
+}
