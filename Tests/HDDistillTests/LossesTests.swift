@@ -1,6 +1,7 @@
 import Foundation
 import HDDistill
 import HDTensor
+import HDTraining
 import Testing
 
 /// Each loss's analytic gradient against central finite differences of its own forward.

@@ -4,6 +4,7 @@ import HDErrors
 import HDFormats
 import HDModel
 import HDTensor
+import HDTraining
 import HDTestSupport
 import Testing
 
