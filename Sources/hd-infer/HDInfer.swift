@@ -14,6 +14,6 @@ struct HDInfer: ParsableCommand {
 
         Exit status: 0 ok, 64 bad usage, 65 bad input data (the message names the file and tensor), 1 other.
         """,
-        subcommands: [Bench.self, Tokenize.self, FillMask.self, Embed.self, Classify.self],
+        subcommands: [Bench.self, Tokenize.self, FillMask.self, Embed.self, Classify.self, Evaluate.self],
         defaultSubcommand: Bench.self)
 }
