@@ -69,7 +69,7 @@ struct ClassifierModel {
     }
 
     /// The metadata a fine-tuned checkpoint carries to say whether it was trained on pairs.
-    static let pairsKey = "hd.task.pairs"
+    static let pairsKey = Checkpoint.MetadataKey.taskPairs
 
     /// Why this model cannot take a text pair, or nil when it can: one token type only, or a
     /// fine-tuned checkpoint whose `hd.task.pairs` says it was trained on single texts.

@@ -142,6 +142,19 @@ struct ClassifyCLITests {
         #expect(r.stdout.isEmpty)
     }
 
+    @Test("hd.task.pairs survives hd-convert: the converted file refuses a pair too")
+    func pairsFlagSurvivesConversion() throws {
+        let tmp = try TestSupport.temporaryDirectory()
+        defer { TestSupport.cleanUp(tmp) }
+        let model = try Self.variant(tmp, "no-pairs") { _, m in m["hd.task.pairs"] = "false" }
+        let converted = "\(tmp)/converted.safetensors"
+        let c = try Self.run(Self.convert, [model, "-o", converted])
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(try SafeTensors.read(path: converted).metadata["hd.task.pairs"] == "false")
+        let r = try Self.run(Self.infer, ["classify", converted, "the cat", "--pair", "a dog"])
+        #expect(r.status == 65 && r.stderr.contains("hd.task.pairs"), "\(r.stderr)")
+    }
+
     @Test("stdin: a bad line is reported in its place, the others run, exit 65")
     func badStdinLines() throws {
         let tmp = try TestSupport.temporaryDirectory()
