@@ -65,7 +65,7 @@ import Testing
         let flat = try LRSchedule(peak: 1, warmupSteps: 0, totalSteps: 2)
         #expect(flat.rate(atUpdate: 0) == 1 && flat.rate(atUpdate: 1) == 0.5)
         for (peak, warm, total) in [(Float(0), 0, 10), (1, 10, 10), (1, -1, 10), (.nan, 0, 10), (1, 0, 0)] {
-            #expect(throws: DistillError.self) { try LRSchedule(peak: peak, warmupSteps: warm, totalSteps: total) }
+            #expect(throws: TrainingError.self) { try LRSchedule(peak: peak, warmupSteps: warm, totalSteps: total) }
         }
     }
 
