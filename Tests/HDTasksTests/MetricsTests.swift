@@ -26,9 +26,9 @@ struct MetricsTests {
              macroF1: (0.8 + 0 + 1) / 3, f1: [0.8, 0, 1]),
         // class 2 in neither list: F1 0, still averaged
         Case(name: "absent class", predicted: [0, 1], gold: [0, 1], classes: 3, accuracy: 1, macroF1: 2.0 / 3, f1: [1, 1, 0]),
-        // class 0: tp 1 fp 0 fn 2 → 2/5; class 1: tp 2 fp 2 fn 0 → 4/6
+        // class 0: tp 1 fp 0 fn 2 → 2/4; class 1: tp 2 fp 2 fn 0 → 4/6
         Case(name: "skewed", predicted: [0, 1, 1, 1, 1], gold: [0, 0, 0, 1, 1], classes: 2, accuracy: 0.6,
-             macroF1: (0.4 + 2.0 / 3) / 2, f1: [0.4, 2.0 / 3]),
+             macroF1: (0.5 + 2.0 / 3) / 2, f1: [0.5, 2.0 / 3]),
     ]
 
     @Test("accuracy, macro-F1 and per-class F1", arguments: cases)
