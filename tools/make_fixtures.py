@@ -223,6 +223,7 @@ def generate(out):
 # Who produces each fixture, for the MANIFEST: first matching (directory, suffix) wins.
 GENERATORS = [
     ("tiny-bert/", "", "python3 tools/make_fixtures.py"),
+    ("tiny-classifier/", "", "python3 tools/make_classifier_fixture.py (.venv-torch)"),
     ("interop/", ".safetensors", "python3 tools/make_safetensors_interop_fixture.py"),
     ("interop/", ".npy", "python3 tools/make_npz_interop_fixture.py"),
     ("interop/", ".npz", "python3 tools/make_npz_interop_fixture.py"),

@@ -77,8 +77,8 @@ public struct Checkpoint: Sendable {
         public static let lowercase = "hd.do_lower_case"
         /// "student" in a student.ckpt (`StudentCheckpoint`); absent in a canonical model file.
         public static let kind = "hd.kind"
-        /// "true" or "false" in a classifier written by hd-finetune: whether it was trained on
-        /// sentence pairs (a pair given to a single-text classifier is refused).
+        /// "true" or "false" in a fine-tuned classifier: whether it was trained on text pairs.
+        /// Carried into every canonical file made from it, so `hd-infer classify` can refuse a pair.
         public static let taskPairs = "hd.task.pairs"
     }
 
@@ -94,6 +94,7 @@ public struct Checkpoint: Sendable {
         }
         let base = source.split(separator: "/").last.map(String.init) ?? source
         m[MetadataKey.source] = sourceDigest.map { "\(base) sha256:\($0)" } ?? base
+        if hasClassifier, let pairs = sourceMetadata[MetadataKey.taskPairs] { m[MetadataKey.taskPairs] = pairs }
         return m
     }
 

@@ -2,7 +2,8 @@ import Foundation
 import HDFormats
 
 /// Writes `config.json` + `model.safetensors` + `vocab.txt`, the layout `transformers` loads with
-/// `BertForMaskedLM.from_pretrained(dir)` (or `BertModel` when there is no MLM head).
+/// `BertForMaskedLM.from_pretrained(dir)` (or `BertModel` when there is no MLM head, or
+/// `BertForSequenceClassification` when there is a classifier).
 public enum HuggingFaceDirectory {
     /// Why HF's BertConfig cannot describe this model, or nil when it can.
     public static func unloadableReason(_ config: BertConfig) -> String? {
@@ -22,10 +23,11 @@ public enum HuggingFaceDirectory {
         return nil
     }
 
-    /// The config as transformers expects it (no `hd_*` keys).
-    public static func configJSON(_ config: BertConfig, hasMLMHead: Bool) -> Data {
-        let object: [String: Any] = [
-            "architectures": [hasMLMHead ? "BertForMaskedLM" : "BertModel"],
+    /// The config as transformers expects it (no `hd_*` keys); a classifier's labels as `id2label`
+    /// and `label2id` (and `problem_type` when set), which `AutoModelForSequenceClassification` reads.
+    public static func configJSON(_ config: BertConfig, hasMLMHead: Bool, hasClassifier: Bool = false) -> Data {
+        var object: [String: Any] = [
+            "architectures": [hasClassifier ? "BertForSequenceClassification" : hasMLMHead ? "BertForMaskedLM" : "BertModel"],
             "model_type": "bert",
             "vocab_size": config.vocabSize,
             "hidden_size": config.hiddenSize,
@@ -42,6 +44,11 @@ public enum HuggingFaceDirectory {
             "pad_token_id": config.padTokenId,
             "position_embedding_type": config.positionEmbeddingType,
         ]
+        if let labels = config.id2label {
+            object["id2label"] = Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), $1) })
+            object["label2id"] = Dictionary(labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+        if let problemType = config.problemType { object["problem_type"] = problemType }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
         return data + Data("\n".utf8)
     }
@@ -72,7 +79,7 @@ public enum HuggingFaceDirectory {
         }
         try SafeTensors.write(checkpoint.canonicalTensorSet(sourceDigest: sourceDigest), to: directory + "/model.safetensors")
         written(directory + "/model.safetensors")
-        try writeSmall(configJSON(checkpoint.config, hasMLMHead: checkpoint.hasMLMHead), to: directory + "/config.json")
+        try writeSmall(configJSON(checkpoint.config, hasMLMHead: checkpoint.hasMLMHead, hasClassifier: checkpoint.hasClassifier), to: directory + "/config.json")
         written(directory + "/config.json")
         if let vocab = checkpoint.vocab {
             try writeSmall(Data((vocab.joined(separator: "\n") + "\n").utf8), to: directory + "/vocab.txt")

@@ -27,6 +27,9 @@ public final class InferenceSession {
     /// values), `convertedStride` bytes apart; empty in fp32.
     let converted, rowScales: ArenaSlot
     let convertedStride: Int
+    /// The classifier head's [maxBatch × d] [CLS] rows and pooled rows, [maxBatch × labels] logits and
+    /// probabilities; empty without a classifier head.
+    let headCLS, headPooled, headLogits, headProbabilities: ArenaSlot
     /// Packed row → flat index b·L + t of the batch last run.
     let rowToken: UnsafeMutableBufferPointer<Int>
     /// Packed rows of sequence b are sequenceStart[b]..<sequenceStart[b + 1].
@@ -80,6 +83,11 @@ public final class InferenceSession {
             convertedStride = lowPrecision ? 2 * ((inputs + 3) / 4 * 4) : 0
             converted = try layout.reserve("converted input", shape: [T, convertedStride / MemoryLayout<Float>.stride])
             rowScales = try layout.reserve("row scales and zero points", shape: [lowPrecision ? 2 * T : 0])
+            let headRows = model.classifierHead == nil ? 0 : maxBatch, labels = model.classifierHead?.labels.count ?? 0
+            headCLS = try layout.reserve("classifier [CLS] rows", shape: [headRows, d])
+            headPooled = try layout.reserve("classifier pooled rows", shape: [headRows, d])
+            headLogits = try layout.reserve("classifier logits", shape: [headRows, labels])
+            headProbabilities = try layout.reserve("classifier probabilities", shape: [headRows, labels])
         } catch let error as TensorError {
             throw bad("activations for batch \(maxBatch) × length \(maxLength): \(error.message)")
         }

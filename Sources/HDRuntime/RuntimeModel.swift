@@ -40,6 +40,19 @@ public struct RuntimeMLMHead: Sendable {
     public let bias: FloatStorage
 }
 
+/// `BertForSequenceClassification`'s head: the pooler (dense + tanh on the [CLS] state) and the
+/// classifier `[labels, d]`. Both stay fp32 row-major through OpenBLAS whatever the encoder's
+/// precision: they read one row per sequence (a few thousand multiply-adds), so neither packing
+/// nor low precision would buy anything, and the logits keep f32 accuracy after an int8 encoder.
+public struct RuntimeClassifierHead: Sendable {
+    public let pooler: DenseWeights
+    public let classifier: DenseWeights
+    /// Label names in id order (the config's `id2label`).
+    public let labels: [String]
+    /// A regression head (one output, no softmax): `BertConfig.isRegression`.
+    public let isRegression: Bool
+}
+
 /// Dense BERT weights laid out for the runtime. Everything but the stacked Q/K/V is shared with the
 /// source model (zero copy when that came from a mapped file).
 public final class RuntimeModel: Sendable {
@@ -50,14 +63,16 @@ public final class RuntimeModel: Sendable {
     public let embeddingsNorm: NormWeights
     public let layers: [RuntimeLayer]
     public let mlmHead: RuntimeMLMHead?
+    /// The sequence classifier's pooler and linear, when the model is one.
+    public let classifierHead: RuntimeClassifierHead?
     /// The model's size as every tool counts it (`ModelSize`): that of the model it was built from,
-    /// pooler included, though the runtime has no use for the pooler.
+    /// pooler included (the runtime runs it only in a classifier head).
     public let size: ModelSize
 
     /// `size` defaults to a model of `config` with these weights and no pooler.
     public init(config: BertConfig, wordEmbeddings: FloatStorage, positionEmbeddings: FloatStorage,
                 tokenTypeEmbeddings: FloatStorage, embeddingsNorm: NormWeights, layers: [RuntimeLayer],
-                mlmHead: RuntimeMLMHead?, size: ModelSize? = nil) {
+                mlmHead: RuntimeMLMHead?, classifierHead: RuntimeClassifierHead? = nil, size: ModelSize? = nil) {
         self.size = size ?? ModelSize(config: config, hasPooler: false,
                                       mlmHead: mlmHead.map { $0.decoder === wordEmbeddings ? .tied : .untied } ?? .none)
         self.config = config
@@ -67,6 +82,7 @@ public final class RuntimeModel: Sendable {
         self.embeddingsNorm = embeddingsNorm
         self.layers = layers
         self.mlmHead = mlmHead
+        self.classifierHead = classifierHead
     }
 
     /// `init(model:kernel:precision:)` in fp32, which every CPU the kernel runs on can do.
@@ -75,7 +91,7 @@ public final class RuntimeModel: Sendable {
     }
 
     /// Builds the runtime's layout from a validated model, with every encoder dense layer laid out
-    /// for `kernel` in `precision` (the MLM head's transform stays fp32); throws
+    /// for `kernel` in `precision` (the MLM head's transform and the classifier head stay fp32); throws
     /// `ModelError(.unsupported)` when this CPU lacks `precision`'s instructions. Q, K and V are
     /// copied into one stacked matrix per layer; weights borrowed from a mapped file have their
     /// pages handed back to the kernel right after they are copied or packed (the file still backs
@@ -105,10 +121,17 @@ public final class RuntimeModel: Sendable {
             RuntimeMLMHead(transform: DenseWeights($0.transform, kernel, .fp32), norm: NormWeights($0.transformLayerNorm),
                            decoder: $0.decoder, bias: $0.bias)
         }
+        var classifierHead: RuntimeClassifierHead?
+        if let pooler = w.pooler, let classifier = w.classifier, let labels = model.config.id2label {
+            // Row-major, borrowed from the model as it is (no copy, no packing): see RuntimeClassifierHead.
+            classifierHead = RuntimeClassifierHead(pooler: DenseWeights(pooler, .openBLAS, .fp32),
+                                                   classifier: DenseWeights(classifier, .openBLAS, .fp32),
+                                                   labels: labels, isRegression: model.config.isRegression)
+        }
         let e = w.embeddings
         self.init(config: model.config, wordEmbeddings: e.word, positionEmbeddings: e.position,
                   tokenTypeEmbeddings: e.tokenType, embeddingsNorm: NormWeights(e.layerNorm), layers: layers, mlmHead: head,
-                  size: ModelSize(model))
+                  classifierHead: classifierHead, size: ModelSize(model))
     }
 
     /// The precision of the encoder's dense layers.

@@ -93,11 +93,13 @@ struct Convert: ParsableCommand {
         var scheme: String
         var configSource: String
         var notes: [String]
+        /// A sequence classifier's labels in id order, when the model is one.
+        var labels: [String]?
         /// Present when the input held F64 tensors, which are written as f32 (the canonical type).
         var narrowedFromF64: Narrowing?
 
         enum CodingKeys: String, CodingKey {
-            case input, output, format, tensors, parameters, scheme, notes
+            case input, output, format, tensors, parameters, scheme, notes, labels
             case configSource = "config_source", narrowedFromF64 = "narrowed_from_f64"
         }
     }
@@ -156,12 +158,16 @@ struct Convert: ParsableCommand {
             if to == .npz { notes.append("an .npz holds no metadata: keep a config.json (and vocab.txt) beside it, or pass --config when reading it") }
             let summary = Summary(input: input, output: destination, format: to.rawValue, tensors: checkpoint.tensors.tensors.count,
                                   parameters: checkpoint.size.parameters, scheme: checkpoint.scheme.description,
-                                  configSource: checkpoint.configSource, notes: notes, narrowedFromF64: narrowing)
+                                  configSource: checkpoint.configSource, notes: notes,
+                                  labels: checkpoint.hasClassifier ? checkpoint.config.id2label : nil, narrowedFromF64: narrowing)
             if json {
                 try JSONOutput.print(summary)
             } else {
                 print("wrote \(destination) (\(to.rawValue)): \(summary.tensors) tensors, \(summary.parameters) parameters")
                 print("read \(checkpoint.source) as \(checkpoint.kind.description), \(summary.scheme); config \(summary.configSource)")
+                if let labels = summary.labels {
+                    print("sequence classifier: \(labels.count) label\(labels.count == 1 ? "" : "s"): \(Inspect.listed(labels))")
+                }
                 for note in notes { print("note: \(note)") }
             }
         }

@@ -34,6 +34,9 @@ struct Inspect: ParsableCommand {
         var configSource: String?
         var vocabSize: Int?
         var hasMLMHead: Bool?
+        /// A sequence classifier's labels in id order (`classifier.*` with the config's id2label).
+        var labels: [String]?
+        var problemType: String?
         var notes: [String]
         /// Why the file is not a loadable BERT, when it is not.
         var notABert: String?
@@ -41,7 +44,8 @@ struct Inspect: ParsableCommand {
 
         enum CodingKeys: String, CodingKey {
             case file, format, tensors, parameters, scheme, config, notes
-            case configSource = "config_source", vocabSize = "vocab_size", hasMLMHead = "has_mlm_head"
+            case labels
+            case configSource = "config_source", vocabSize = "vocab_size", hasMLMHead = "has_mlm_head", problemType = "problem_type"
             case notABert = "not_a_bert", metadataKeys = "metadata_keys"
         }
     }
@@ -63,12 +67,21 @@ struct Inspect: ParsableCommand {
                 report.configSource = checkpoint.configSource
                 report.vocabSize = checkpoint.vocab?.count
                 report.hasMLMHead = checkpoint.hasMLMHead
+                if checkpoint.hasClassifier {
+                    report.labels = checkpoint.config.id2label
+                    report.problemType = checkpoint.config.isRegression ? "regression" : "single_label_classification"
+                }
                 report.notes = checkpoint.notes
             } catch let error as ModelError {
                 report.notABert = error.message
             }
             if json { try JSONOutput.print(report) } else { printTable(report) }
         }
+    }
+
+    /// Labels by id, the first 20: `0 negative, 1 neutral, 2 positive`.
+    static func listed(_ labels: [String]) -> String {
+        labels.prefix(20).enumerated().map { "\($0) \($1)" }.joined(separator: ", ") + (labels.count > 20 ? ", … (\(labels.count) in all)" : "")
     }
 
     func printTable(_ r: Report) {
@@ -86,6 +99,11 @@ struct Inspect: ParsableCommand {
         }
         if let v = r.vocabSize { print("vocabulary: \(v) tokens") }
         if let mlm = r.hasMLMHead { print("MLM head: \(mlm ? "yes" : "no")") }
+        if let labels = r.labels {
+            print("classifier: \(labels.count) label\(labels.count == 1 ? "" : "s") (\(r.problemType ?? "")): \(Self.listed(labels))")
+        } else if r.hasMLMHead != nil {
+            print("classifier: no")
+        }
         if let why = r.notABert { print("not a loadable BERT: \(why)") }
         for note in r.notes { print("note: \(note)") }
     }

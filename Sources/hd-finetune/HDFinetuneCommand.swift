@@ -186,7 +186,7 @@ struct HDFinetuneCommand: ParsableCommand {
             "hd.task.seq_len": String(seqLen), "hd.task.best_epoch": String(best.epoch),
             "hd.task.train": (train as NSString).lastPathComponent,
         ]
-        set = TensorSet(tensors: set.tensors, metadata: set.metadata.merging(task) { a, _ in a })
+        set = TensorSet(tensors: set.tensors, metadata: set.metadata.merging(task) { _, new in new })
         try SafeTensors.write(set, to: output)
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import HDDistill
 import HDTestSupport
 import HDTensor
+import HDTraining
 import Testing
 
 @Suite struct AdamWTests {

@@ -2,6 +2,7 @@ import HDTraining
 import Foundation
 import HDDistill
 import HDTensor
+import HDTraining
 import Testing
 
 /// Each loss's analytic gradient against central finite differences of its own forward.

@@ -5,6 +5,7 @@ import HDErrors
 import HDFormats
 import HDModel
 import HDTensor
+import HDTraining
 import HDTestSupport
 import Testing
 
