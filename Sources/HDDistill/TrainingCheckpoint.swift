@@ -43,7 +43,8 @@ public struct TrainingCheckpoint: Sendable {
 
     /// Names of the tensors AdamW updates: float weights (not frozen) and the projections.
     public var trainableNames: [String] {
-        weights.filter { $0.value.floats != nil && !StudentCheckpoint.frozenNames.contains($0.key) }.map(\.key)
+        let frozen = StudentCheckpoint.frozenNames(in: weights)
+        return weights.filter { $0.value.floats != nil && !frozen.contains($0.key) }.map(\.key)
             + projections.keys.map { Prefix.projection + $0 }
     }
 

@@ -52,8 +52,11 @@ public struct StudentCheckpoint: Sendable {
         self.trainerMetadata = trainerMetadata
     }
 
-    /// Weights no loss of ours reaches (MLM and distillation never use the pooler): kept, not trained.
-    public static let frozenNames: Set<String> = [BertNames.poolerWeight, BertNames.poolerBias]
+    /// Weights no loss of ours reaches among `weights`: the pooler, unless a classifier reads it (MLM
+    /// and distillation of an encoder never use it; task-specific distillation trains both).
+    public static func frozenNames(in weights: [String: Tensor]) -> Set<String> {
+        weights[BertNames.classifierWeight] != nil ? [] : [BertNames.poolerWeight, BertNames.poolerBias]
+    }
 
     public var tensorSet: TensorSet {
         var set = TensorSet()

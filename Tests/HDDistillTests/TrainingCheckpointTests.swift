@@ -26,7 +26,7 @@ import Testing
         }
         let d = teacher.config.hiddenSize
         let projections = ["hidden.0": noise([d, d]), "embeddings": noise([d, d])]
-        for (name, t) in weights where !StudentCheckpoint.frozenNames.contains(name) { m[name] = noise(t.shape); v[name] = noise(t.shape) }
+        for (name, t) in weights where !StudentCheckpoint.frozenNames(in: weights).contains(name) { m[name] = noise(t.shape); v[name] = noise(t.shape) }
         for (name, t) in projections { m["hd.proj." + name] = noise(t.shape); v["hd.proj." + name] = noise(t.shape) }
         let state = TrainingState(step: 7, rng: Xoshiro256(seed: 5).stateWords, dataSeed: 0xDEAD_BEEF, dataEpoch: 2,
                                   dataPosition: 13, recipe: ["lr": "5e-4", "alpha_kl": "1"],
