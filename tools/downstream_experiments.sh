@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The downstream-task figures of docs/RESULTS.md (issue 13), by hand (needs .venv-torch for the
+# transformers peer and ../shared/data for the tasks and corpora). Each step writes its JSON under
+# docs/results/ and is skipped when that JSON exists, so an interrupted run continues where it
+# stopped; tools/downstream_results.py then regenerates the tables.
+#
+#   bash tools/downstream_experiments.sh [finetune|speed|pooled|task|all]
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+data=${HD_SHARED_DATA:-../shared/data}
+bin=${HD_BIN:-.build/release}
+py=.venv-torch/bin/python
+results=docs/results
+minilm=.cache/models/minilm
+split=.cache/tasks/rt_polarity
+work=.cache/experiments
+mkdir -p "$results/finetune-minilm-rt" "$work"
+[[ -d $minilm ]] || bash tools/fetch-models.sh minilm
+# hd-finetune's own split (--dev-fraction 0.1 --split-seed 0), written out so the peer reads the same rows.
+[[ -f $split/dev.tsv ]] || python3 tools/task_split.py "$data/tasks/rt_polarity.tsv" --fraction 0.1 --seed 0 --out-dir "$split"
+recipe=(--seq-len 64 --epochs 2 --batch 32 --lr 5e-5 --threads 2)
+
+finetune() {
+    for seed in 0 1 2; do
+        out=$results/finetune-minilm-rt/homodistil-seed$seed.json
+        [[ -s $out ]] || "$bin/hd-finetune" "$minilm" --train "$split/train.tsv" --dev "$split/dev.tsv" \
+            -o "$work/minilm-rt-seed$seed.ckpt" "${recipe[@]}" --seed "$seed" --json > "$out.tmp" && mv "$out.tmp" "$out"
+        out=$results/finetune-minilm-rt/transformers-seed$seed.json
+        [[ -s $out ]] || $py tools/finetune_transformers.py "$minilm" --train "$split/train.tsv" --dev "$split/dev.tsv" \
+            "${recipe[@]}" --seed "$seed" --json "$out"
+    done
+}
+
+speed() {
+    [[ -s $results/finetune-speed.json ]] || $py tools/bench_finetune_peers.py "$minilm" --train "$split/train.tsv" \
+        --dev "$split/dev.tsv" --examples 1280 --seq-len 64 --batch 32 --threads 2 --repeats 3 --hd-finetune "$bin/hd-finetune" \
+        --json "$results/finetune-speed.json"
+}
+
+# Size and cost of a model as hd-infer counts them (parameters, FLOPs of one 128-token sequence).
+size() { "$bin/hd-infer" bench "$1" --batch 1 --seq-len 128 --iterations 3 --threads 2 --json; }
+
+pooled() {
+    out=$results/distill-minilm-pooled.json
+    [[ -s $out ]] && return
+    # Half the encoder: every head 32 → 16 dimensions and the FFN 1536 → 768; the hidden size stays 384,
+    # so the student's embeddings live in the teacher's space and can be compared (and swapped into an
+    # index built with the teacher).
+    "$bin/hd-distill" "$minilm" --corpus "$data/text/janeausten.txt" "$data/text/bbcnews.txt" -o "$work/minilm-pooled.ckpt" \
+        --steps 300 --batch 16 --seq-len 64 --lr 2e-4 --warmup 30 --head-size 16 --ffn 768 --prune-end 200 --prune-every 10 \
+        --eval-every 100 --eval-sequences 256 --threads 2 --log "$work/minilm-pooled.jsonl"
+    "$bin/hd-export" --shrink "$work/minilm-pooled.ckpt" -o "$work/minilm-pooled.safetensors"
+    python3 tools/embedding_fidelity.py "$minilm" "$work/minilm-pooled.safetensors" --sentences "$data/tasks/snli_test.tsv" \
+        --column hypothesis --count 1000 --hd-infer "$bin/hd-infer" --json "$work/fidelity.json"
+    python3 - "$out" "$work/fidelity.json" <(size "$minilm") <(size "$work/minilm-pooled.safetensors") <<'PY'
+import json, sys
+out, fidelity, teacher, student = sys.argv[1:]
+t, s = json.load(open(teacher)), json.load(open(student))
+json.dump({"widths": "head size 16 of 32, FFN 768 of 1536, hidden 384", "fidelity": json.load(open(fidelity)),
+           "teacher_parameters": t["params"], "student_parameters": s["params"],
+           "teacher_flops": t["flops_per_forward"], "student_flops": s["flops_per_forward"],
+           "command": "bash tools/downstream_experiments.sh pooled"}, open(out, "w"), indent=1)
+PY
+}
+
+task() {
+    out=$results/distill-minilm-task.json
+    [[ -s $out ]] && return
+    teacher=$work/minilm-rt-seed0.ckpt
+    [[ -f $teacher ]] || finetune
+    "$bin/hd-distill" "$teacher" --task "$split/train.tsv" --task-dev "$split/dev.tsv" -o "$work/minilm-task.ckpt" \
+        --steps 240 --batch 32 --seq-len 64 --lr 1e-4 --warmup 24 --head-size 16 --ffn 768 --prune-end 160 --prune-every 10 \
+        --eval-every 80 --eval-sequences 854 --threads 2 --log "$work/minilm-task.jsonl"
+    "$bin/hd-export" --shrink "$work/minilm-task.ckpt" -o "$work/minilm-task.safetensors"
+    python3 - "$out" <("$bin/hd-infer" evaluate "$teacher" --data "$split/dev.tsv" --json) \
+        <("$bin/hd-infer" evaluate "$work/minilm-task.safetensors" --data "$split/dev.tsv" --json) \
+        <(size "$teacher") <(size "$work/minilm-task.safetensors") <<'PY'
+import json, sys
+out, te, se, ts, ss = sys.argv[1:]
+t, s = json.load(open(ts)), json.load(open(ss))
+json.dump({"widths": "head size 16 of 32, FFN 768 of 1536, hidden 384", "teacher": json.load(open(te)), "student": json.load(open(se)),
+           "teacher_parameters": t["params"], "student_parameters": s["params"],
+           "teacher_flops": t["flops_per_forward"], "student_flops": s["flops_per_forward"],
+           "command": "bash tools/downstream_experiments.sh task"}, open(out, "w"), indent=1)
+PY
+}
+
+case ${1:-all} in
+    finetune) finetune ;;
+    speed) speed ;;
+    pooled) pooled ;;
+    task) task ;;
+    all) finetune; pooled; task; speed ;;
+    *) echo "usage: $0 [finetune|speed|pooled|task|all]" >&2; exit 64 ;;
+esac
+python3 tools/downstream_results.py
