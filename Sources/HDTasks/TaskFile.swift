@@ -143,7 +143,7 @@ public struct TaskFile: Sendable {
     static func example(text: String, pair: String?, label: String?, line: Int, path: String,
                         columns: TaskColumns) throws -> Example {
         func nonBlank(_ value: String, _ column: String) throws {
-            guard !value.trimmingTaskWhitespace().isEmpty else {
+            guard !value.trimmingPythonWhitespace().isEmpty else {
                 throw TaskError.at(.emptyText, path, line: line, column: column,
                     "column \(quoted(column)) is empty; every example needs a text")
             }
@@ -152,7 +152,7 @@ public struct TaskFile: Sendable {
         if let pair, let column = columns.pair { try nonBlank(pair, column) }
         var trimmed: String?
         if let label, let column = columns.label {
-            trimmed = label.trimmingTaskWhitespace()
+            trimmed = label.trimmingPythonWhitespace()
             guard !(trimmed ?? "").isEmpty else {
                 throw TaskError.at(.badLabel, path, line: line, column: column,
                     "column \(quoted(column)) is empty; every example needs a label")
@@ -208,19 +208,5 @@ public struct TaskFile: Sendable {
         } catch {
             throw TaskError(.io, file: path, "task file: read failed: \(error.localizedDescription)")
         }
-    }
-}
-
-extension String {
-    /// Python's `str.strip()`: Unicode White_Space plus U+001C…U+001F (which `str.isspace` also counts),
-    /// so labels trim here exactly as `tools/task_split.py` trims them.
-    func trimmingTaskWhitespace() -> String {
-        func isSpace(_ scalar: Unicode.Scalar) -> Bool {
-            scalar.properties.isWhitespace || (0x1C...0x1F).contains(scalar.value)
-        }
-        var scalars = Substring(self).unicodeScalars
-        while let first = scalars.first, isSpace(first) { scalars.removeFirst() }
-        while let last = scalars.last, isSpace(last) { scalars.removeLast() }
-        return String(scalars)
     }
 }

@@ -163,9 +163,10 @@ public struct BertTokenizer: Sendable {
     }
 }
 
-private extension String {
-    /// Python's `str.strip()`: White_Space plus U+001C…U+001F, which `str.isspace` also counts.
-    func trimmingPythonWhitespace() -> String {
+extension String {
+    /// Python's `str.strip()`: White_Space plus U+001C…U+001F, which `str.isspace` also counts (the
+    /// tokenizer's text and HDTasks' labels trim alike, as the Python tools do).
+    public func trimmingPythonWhitespace() -> String {
         func isSpace(_ scalar: Unicode.Scalar) -> Bool {
             scalar.properties.isWhitespace || (0x1C...0x1F).contains(scalar.value)
         }
