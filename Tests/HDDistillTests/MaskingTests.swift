@@ -98,3 +98,32 @@ import Testing
         }
     }
 }
+
+/// A task's examples as distillation batches: padded to the sequence length with [PAD], attention
+/// mask 0 and token type 0 on the padding, pair token types kept, and never masked when not asked.
+@Suite struct TaskSequencesTests {
+    @Test func padsKeepsTypesAndLeavesTextUnmaskedWhenAsked() throws {
+        let corpus = try MaskingTests.corpus()
+        let ids = corpus.specialIDs
+        let a = TaskSequences.Sequence(ids: [Int32(ids.cls), 40, 41, Int32(ids.sep)], tokenTypes: [0, 0, 0, 0])
+        let b = TaskSequences.Sequence(ids: [Int32(ids.cls), 40, Int32(ids.sep), 42, Int32(ids.sep)], tokenTypes: [0, 0, 0, 1, 1])
+        let task = try TaskSequences(train: [a, b], heldOut: [b], heldOutLabels: [1], sequenceLength: 6,
+                                     vocabularySize: corpus.vocabularySize, specialIDs: ids, origin: "task.tsv")
+        let masking = try MLMMasking(specialIDs: ids, vocabularySize: corpus.vocabularySize)
+        var rng = Xoshiro256(seed: 1)
+        let batch = masking.batch(data: task, split: .train, indices: [0, 1], masked: false, rng: &rng)
+        let pad = Int32(ids.pad)
+        #expect(batch.ids == [Int32(ids.cls), 40, 41, Int32(ids.sep), pad, pad, Int32(ids.cls), 40, Int32(ids.sep), 42, Int32(ids.sep), pad])
+        #expect(batch.tokenTypes == [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0])
+        #expect(batch.attentionMask == [1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0])
+        #expect(batch.maskedPositions.isEmpty && batch.labels.isEmpty)
+        #expect(task.heldOutLabel(0) == 1 && task.sequenceCount(.heldOut) == 1)
+        // Masked, padding is never chosen.
+        let masked = masking.batch(data: task, split: .train, indices: [0, 1], rng: &rng)
+        #expect(masked.maskedPositions.allSatisfy { batch.attentionMask[Int($0)] == 1 })
+        #expect(throws: DistillError.self) {
+            _ = try TaskSequences(train: [b], heldOut: [], heldOutLabels: [], sequenceLength: 4,
+                                  vocabularySize: corpus.vocabularySize, specialIDs: ids, origin: "task.tsv")
+        }
+    }
+}
