@@ -4,7 +4,7 @@
 # docs/results/ and is skipped when that JSON exists, so an interrupted run continues where it
 # stopped; tools/downstream_results.py then regenerates the tables.
 #
-#   bash tools/downstream_experiments.sh [finetune|speed|pooled|task|all]
+#   bash tools/downstream_experiments.sh [finetune|speed|pooled|task|quant|all]
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -89,12 +89,41 @@ json.dump({"widths": "head size 16 of 32, FFN 768 of 1536, hidden 384", "teacher
 PY
 }
 
+# The accuracy cost of the runtime's bf16 and int8 (issue 15) on a real classifier: the fine-tuned
+# MiniLM (seed 0) on the rt_polarity dev split at each precision, and how often its label changes.
+quant() {
+    out=$results/quant-classifier-minilm-rt.json
+    [[ -s $out ]] && return
+    teacher=$work/minilm-rt-seed0.ckpt
+    [[ -f $teacher ]] || finetune
+    for precision in fp32 bf16 int8; do
+        "$bin/hd-infer" evaluate "$teacher" --data "$split/dev.tsv" --precision "$precision" --threads 2 --json > "$work/evaluate-$precision.json"
+        cut -f1 "$split/dev.tsv" | tail -n +2 | "$bin/hd-infer" classify "$teacher" - --precision "$precision" --threads 2 --json \
+            > "$work/classify-$precision.jsonl" || true
+    done
+    python3 - "$out" "$work" <<'PY'
+import json, sys
+out, work = sys.argv[1:]
+def labels(p):
+    return [json.loads(l).get("label") for l in open(f"{work}/classify-{p}.jsonl") if l.strip()]
+reference = labels("fp32")
+result = {"model": "all-MiniLM-L6-v2 fine-tuned on rt_polarity (hd-finetune, seed 0)", "command": "bash tools/downstream_experiments.sh quant"}
+for p in ("fp32", "bf16", "int8"):
+    e = json.load(open(f"{work}/evaluate-{p}.json"))
+    mine = labels(p)
+    result[p] = {"accuracy": e["accuracy"], "macro_f1": e["macro_f1"], "examples": e["examples"],
+                 "label_agreement_with_fp32": sum(a == b for a, b in zip(mine, reference)) / len(reference)}
+json.dump(result, open(out, "w"), indent=1)
+PY
+}
+
 case ${1:-all} in
     finetune) finetune ;;
     speed) speed ;;
     pooled) pooled ;;
     task) task ;;
-    all) finetune; pooled; task; speed ;;
-    *) echo "usage: $0 [finetune|speed|pooled|task|all]" >&2; exit 64 ;;
+    quant) quant ;;
+    all) finetune; pooled; task; quant; speed ;;
+    *) echo "usage: $0 [finetune|speed|pooled|task|quant|all]" >&2; exit 64 ;;
 esac
 python3 tools/downstream_results.py

@@ -8,7 +8,8 @@
 Reads: docs/results/finetune-minilm-rt/{homodistil,transformers}-seed*.json (tools/finetune_transformers.py
 and hd-finetune --json), docs/results/finetune-speed.json (tools/bench_finetune_peers.py),
 docs/results/distill-minilm-pooled.json (tools/embedding_fidelity.py) and
-docs/results/distill-minilm-task.json (hd-infer evaluate --json of the student and the teacher).
+docs/results/distill-minilm-task.json (hd-infer evaluate --json of the student and the teacher) and
+docs/results/quant-classifier-minilm-rt.json (hd-infer evaluate/classify at fp32, bf16, int8).
 Missing files are marked as missing.
 """
 import argparse
@@ -101,10 +102,22 @@ def task_table():
         f"{100 * t['student']['accuracy']:.2f} | {t['student']['macro_f1']:.4f} |"])
 
 
+def quant_table():
+    q = load("quant-classifier-minilm-rt.json")
+    if not q:
+        return "Precision: missing."
+    rows = ["| precision | dev accuracy (%) | macro-F1 | same label as fp32 |", "|---|---|---|---|"]
+    for p in ("fp32", "bf16", "int8"):
+        r = q[p]
+        rows.append(f"| {p} | {100 * r['accuracy']:.2f} | {r['macro_f1']:.4f} | {100 * r['label_agreement_with_fp32']:.2f} % of {r['examples']} |")
+    return "\n".join(rows)
+
+
 def section():
     return "\n\n".join([BEGIN, "### Fine-tuning all-MiniLM-L6-v2 on rt_polarity (hd-finetune vs transformers)", finetune_table(),
                         speed_table(), "### A MiniLM student for sentence embeddings (`--alpha-pooled`)", pooled_table(),
-                        "### Task-specific distillation of the fine-tuned MiniLM classifier", task_table(), END])
+                        "### Task-specific distillation of the fine-tuned MiniLM classifier", task_table(),
+                        "### The classifier at bf16 and int8 (issue 15's classifier accuracy)", quant_table(), END])
 
 
 def main():
