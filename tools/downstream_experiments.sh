@@ -98,8 +98,8 @@ quant() {
     [[ -f $teacher ]] || finetune
     for precision in fp32 bf16 int8; do
         "$bin/hd-infer" evaluate "$teacher" --data "$split/dev.tsv" --precision "$precision" --threads 2 --json > "$work/evaluate-$precision.json"
-        cut -f1 "$split/dev.tsv" | tail -n +2 | "$bin/hd-infer" classify "$teacher" - --precision "$precision" --threads 2 --json \
-            > "$work/classify-$precision.jsonl" || true
+        python3 -c 'import csv, sys; csv.field_size_limit(1 << 30); [print(r["text"]) for r in csv.DictReader(open(sys.argv[1], newline=""), delimiter="\t")]' \
+            "$split/dev.tsv" | "$bin/hd-infer" classify "$teacher" - --precision "$precision" --threads 2 --json > "$work/classify-$precision.jsonl"
     done
     python3 - "$out" "$work" <<'PY'
 import json, sys
