@@ -73,8 +73,8 @@ task() {
     teacher=$work/minilm-rt-seed0.ckpt
     [[ -f $teacher ]] || finetune
     "$bin/hd-distill" "$teacher" --task "$split/train.tsv" --task-dev "$split/dev.tsv" -o "$work/minilm-task.ckpt" \
-        --steps 240 --batch 32 --seq-len 64 --lr 1e-4 --warmup 24 --head-size 16 --ffn 768 --prune-end 160 --prune-every 10 \
-        --eval-every 80 --eval-sequences 854 --threads 1 --log "$work/minilm-task.jsonl"
+        --steps 120 --batch 32 --seq-len 64 --lr 1e-4 --warmup 12 --head-size 16 --ffn 768 --prune-end 80 --prune-every 10 \
+        --eval-every 40 --eval-sequences 854 --threads 1 --log "$work/minilm-task.jsonl"
     "$bin/hd-export" --shrink "$work/minilm-task.ckpt" -o "$work/minilm-task.safetensors"
     python3 - "$out" <("$bin/hd-infer" evaluate "$teacher" --data "$split/dev.tsv" --json) \
         <("$bin/hd-infer" evaluate "$work/minilm-task.safetensors" --data "$split/dev.tsv" --json) \
