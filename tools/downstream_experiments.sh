@@ -51,8 +51,8 @@ pooled() {
     # so the student's embeddings live in the teacher's space and can be compared (and swapped into an
     # index built with the teacher).
     "$bin/hd-distill" "$minilm" --corpus "$data/text/janeausten.txt" "$data/text/bbcnews.txt" -o "$work/minilm-pooled.ckpt" \
-        --steps 300 --batch 16 --seq-len 64 --lr 2e-4 --warmup 30 --head-size 16 --ffn 768 --prune-end 200 --prune-every 10 \
-        --eval-every 100 --eval-sequences 256 --threads 1 --log "$work/minilm-pooled.jsonl"
+        --steps 150 --batch 16 --seq-len 64 --lr 2e-4 --warmup 15 --head-size 16 --ffn 768 --prune-end 100 --prune-every 10 \
+        --eval-every 50 --eval-sequences 256 --threads 1 --log "$work/minilm-pooled.jsonl"
     "$bin/hd-export" --shrink "$work/minilm-pooled.ckpt" -o "$work/minilm-pooled.safetensors"
     python3 tools/embedding_fidelity.py "$minilm" "$work/minilm-pooled.safetensors" --sentences "$data/tasks/snli_test.tsv" \
         --column hypothesis --count 1000 --hd-infer "$bin/hd-infer" --json "$work/fidelity.json"
