@@ -18,7 +18,11 @@ struct HDExportCommand: ParsableCommand {
         refuses to write anything when a hidden state or the MLM logits differ by more than --tolerance \
         (relative to the tensor's largest value). It then writes the canonical safetensors (-o, default \
         <stem>.safetensors beside the input) and, with --hf-dir, config.json + model.safetensors + vocab.txt \
-        for transformers when its BertConfig can express the widths.
+        for transformers. Heads narrower than hidden / heads (HomoBERT prunes inside each head) and FFN \
+        widths that differ per layer are zero-padded to the widths transformers' BertConfig states, with the \
+        query scaled so its 1/√(hidden / heads) gives the student's attention exactly; the padded model is \
+        checked against the dense one like the shrink. A hidden width that is not a multiple of the heads, \
+        or heads wider than hidden / heads, has no exact layout: refused, naming widths that have one.
 
         Exit status: 0 ok, 64 bad usage, 65 bad input data (the message names the file, tensor or layer; \
         also when --hf-dir cannot be written for this shape, after the canonical file is written), 1 other.
@@ -83,13 +87,27 @@ struct HDExportCommand: ParsableCommand {
         let exported = try student.checkpoint(of: dense, source: shrink)
         let digest = try FileDigest.sha256(path: shrink)
         try SafeTensors.write(exported.canonicalTensorSet(sourceDigest: digest), to: destination)
-        let unloadable = HuggingFaceDirectory.unloadableReason(dense.config)
+        // transformers' layout: the dense model as it is, or zero-padded heads and FFN when its widths
+        // have an exact padded layout (checked against the dense model like the shrink itself); nil
+        // with the reason (and the nearby widths that would work) when there is none.
+        let needsPadding = HuggingFaceDirectory.unloadableReason(dense.config) != nil
+        let unloadable = needsPadding ? HuggingFaceLayout.refusal(dense.config) : nil
+        var hfPadding: Summary.Padding?
+        var hfModel = exported
+        if hfDir != nil, needsPadding, unloadable == nil {
+            let padded = try HuggingFaceLayout.padded(dense)
+            let paddingReport = try Equivalence.measure(reference: dense, candidate: padded,
+                                                        batch: Equivalence.checkBatch(dense.config, sequences: checkSequences))
+            try paddingReport.check(tolerance: tolerance, file: shrink)
+            hfModel = try student.checkpoint(of: padded, source: shrink)
+            hfPadding = Summary.Padding(dense: dense.config, padded: padded.config, report: paddingReport)
+        }
         // The canonical file is written: a failing --hf-dir still gets the summary (with the error)
         // and a message saying which file is complete and which are not.
         var hfWritten: [String] = [], hfError: String?
         if let hfDir, unloadable == nil {
             do {
-                try HuggingFaceDirectory.write(exported, to: hfDir, sourceDigest: digest) { hfWritten.append($0) }
+                try HuggingFaceDirectory.write(hfModel, to: hfDir, sourceDigest: digest) { hfWritten.append($0) }
             } catch {
                 hfError = String(describing: error)
             }
@@ -98,11 +116,12 @@ struct HDExportCommand: ParsableCommand {
         var summary = try Summary(input: shrink, output: destination, hfDir: unloadable == nil && hfError == nil ? hfDir : nil,
                                   student: student, dense: dense, exportedNames: Set(exported.tensors.tensors.keys),
                                   report: report, tolerance: tolerance, hfUnloadable: unloadable)
+        summary.hfPadding = hfPadding
         if let hfError, let hfDir { summary.hfFailure = .init(dir: hfDir, error: hfError, written: hfWritten) }
         if json { try JSONOutput.print(summary) } else { summary.printText() }
         if let failure = summary.hfFailure { ToolErrors.fail("hd-export", failure.message(canonical: destination)) }
         if let hfDir, let unloadable {
-            ToolErrors.fail("hd-export", "\(hfDir): --hf-dir not written: transformers' BertConfig cannot express this model (\(unloadable)); the canonical \(destination) is written and complete, and hd-infer runs it")
+            ToolErrors.fail("hd-export", "\(hfDir): --hf-dir not written: transformers' BertConfig has no exact layout for this model (\(unloadable)); the canonical \(destination) is written and complete, and hd-infer runs it")
         }
     }
 }
