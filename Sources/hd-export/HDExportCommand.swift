@@ -24,6 +24,11 @@ struct HDExportCommand: ParsableCommand {
         checked against the dense one like the shrink. A hidden width that is not a multiple of the heads, \
         or heads wider than hidden / heads, has no exact layout: refused, naming widths that have one.
 
+        --onnx writes the same dense model as ONNX (opset 17; inputs input_ids, attention_mask, \
+        token_type_ids as int64 [batch, sequence]; outputs last_hidden_state and, with a pooler, \
+        pooler_output), in the standard BERT subgraph onnxruntime's transformer optimiser fuses, at the \
+        student's own widths. Weights above 2 GB (or with --onnx-external-data) go to <file.onnx>.data.
+
         Exit status: 0 ok, 64 bad usage, 65 bad input data (the message names the file, tensor or layer; \
         also when --hf-dir cannot be written for this shape, after the canonical file is written), 1 other.
         """)
@@ -36,6 +41,12 @@ struct HDExportCommand: ParsableCommand {
 
     @Option(name: .customLong("hf-dir"), help: ArgumentHelp("Also write config.json, model.safetensors and vocab.txt here for transformers.", valueName: "dir"))
     var hfDir: String?
+
+    @Option(name: .customLong("onnx"), help: ArgumentHelp("Also write the dense student as an ONNX model (opset 17, its true widths) here.", valueName: "file.onnx"))
+    var onnx: String?
+
+    @Flag(name: .customLong("onnx-external-data"), help: "Put the ONNX weights in <file.onnx>.data beside it (automatic above 2 GB).")
+    var onnxExternalData = false
 
     @Option(name: .customLong("check-sequences"), help: "Random sequences of the equivalence check (one padded row is added).")
     var checkSequences = 4
@@ -52,6 +63,7 @@ struct HDExportCommand: ParsableCommand {
         if checkSequences < 1 { throw ValidationError("--check-sequences must be ≥ 1, found \(checkSequences)") }
         if !(tolerance > 0 && tolerance.isFinite) { throw ValidationError("--tolerance must be a finite number > 0, found \(tolerance)") }
         _ = try outputPath()
+        if onnxExternalData && onnx == nil { throw ValidationError("--onnx-external-data needs --onnx FILE") }
     }
 
     /// `-o`, or `<stem>.safetensors` beside the input; never the input itself (that would replace
@@ -73,6 +85,10 @@ struct HDExportCommand: ParsableCommand {
         BLAS.setThreads(threads.resolved)
         let destination = try outputPath()
         try OutputPath.checkFile(destination, inputs: [shrink])
+        if let onnx {
+            try OutputPath.checkFile(onnx, flag: "--onnx", inputs: [shrink])
+            if onnxExternalData { try OutputPath.checkFile(ONNXFile.externalDataPath(for: onnx), flag: "--onnx-external-data", inputs: [shrink]) }
+        }
         if let hfDir { try OutputPath.checkDirectory(hfDir, flag: "--hf-dir", files: HuggingFaceDirectory.fileNames, inputs: [shrink]) }
         let student = try MaskedStudent(path: shrink)
         guard let masks = student.masks else {
@@ -87,6 +103,17 @@ struct HDExportCommand: ParsableCommand {
         let exported = try student.checkpoint(of: dense, source: shrink)
         let digest = try FileDigest.sha256(path: shrink)
         try SafeTensors.write(exported.canonicalTensorSet(sourceDigest: digest), to: destination)
+        // ONNX: the dense model at its true widths (no padding), so onnxruntime runs the smaller model.
+        var onnxWritten: Summary.ONNX?
+        if let onnx {
+            do {
+                let proto = try BertONNXGraph.model(dense, metadata: ["hd.config": dense.config.jsonString(), "hd.source": shrink])
+                let written = try ONNXFile.write(proto, to: onnx, externalData: onnxExternalData ? .always : .automatic)
+                onnxWritten = Summary.ONNX(written, model: dense)
+            } catch {
+                ToolErrors.fail("hd-export", "\(onnx): --onnx not written: \(error); the canonical \(destination) is written and complete (hd-infer runs it)")
+            }
+        }
         // transformers' layout: the dense model as it is, or zero-padded heads and FFN when its widths
         // have an exact padded layout (checked against the dense model like the shrink itself); nil
         // with the reason (and the nearby widths that would work) when there is none.
@@ -117,6 +144,7 @@ struct HDExportCommand: ParsableCommand {
                                   student: student, dense: dense, exportedNames: Set(exported.tensors.tensors.keys),
                                   report: report, tolerance: tolerance, hfUnloadable: unloadable)
         summary.hfPadding = hfPadding
+        summary.onnx = onnxWritten
         if let hfError, let hfDir { summary.hfFailure = .init(dir: hfDir, error: hfError, written: hfWritten) }
         if json { try JSONOutput.print(summary) } else { summary.printText() }
         if let failure = summary.hfFailure { ToolErrors.fail("hd-export", failure.message(canonical: destination)) }

@@ -83,6 +83,32 @@ struct Summary: Encodable {
     /// How `--hf-dir`'s model was padded to transformers' widths, and its check against the dense model.
     var hfPadding: Padding?
 
+    /// The ONNX file `--onnx` wrote.
+    var onnx: ONNX?
+
+    struct ONNX: Encodable {
+        var path: String
+        var externalData: String?
+        var bytes: Int
+        var opset: Int
+        var inputs: [String]
+        var outputs: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case path, bytes, opset, inputs, outputs
+            case externalData = "external_data"
+        }
+
+        init(_ written: ONNXFile.Written, model: BertModel) {
+            path = written.model
+            externalData = written.externalData
+            bytes = written.bytes
+            opset = BertONNXGraph.opset
+            inputs = BertONNXGraph.Input.allCases.map(\.rawValue)
+            outputs = [BertONNXGraph.Output.lastHiddenState.rawValue] + (model.weights.pooler == nil ? [] : [BertONNXGraph.Output.poolerOutput.rawValue])
+        }
+    }
+
     /// The zero padding of the Hugging Face layout (HuggingFaceLayout): head size and FFN width before
     /// and after, and the padded model's largest relative error against the dense one.
     struct Padding: Encodable {
@@ -130,7 +156,7 @@ struct Summary: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case input, output, unpruned, before, after, check, notes
-        case hfDir = "hf_dir", hfUnloadable = "hf_unloadable", hfFailure = "hf_error", hfPadding = "hf_padding"
+        case hfDir = "hf_dir", hfUnloadable = "hf_unloadable", hfFailure = "hf_error", hfPadding = "hf_padding", onnx
     }
 
     init(input: String, output: String, hfDir: String?, student: MaskedStudent, dense: BertModel, exportedNames: Set<String>,
@@ -165,6 +191,9 @@ struct Summary: Encodable {
         print("checked: \(check.sequences) sequences of \(check.sequenceLength) tokens (one half padding), every hidden state\(check.mlmLogits == nil ? "" : " and the MLM logits"): max relative error \(String(format: "%.2g", check.maxRelativeError)) (\(check.worst)) ≤ \(check.tolerance)")
         if let hfDir { print("wrote \(hfDir)/: config.json, model.safetensors, vocab.txt (transformers BertConfig)") }
         if hfDir != nil, let hfPadding { print("  \(hfPadding.text)") }
+        if let onnx {
+            print("wrote \(onnx.path)\(onnx.externalData.map { " + \($0)" } ?? ""): ONNX opset \(onnx.opset), \(onnx.inputs.joined(separator: ", ")) → \(onnx.outputs.joined(separator: ", ")) (\(onnx.bytes) bytes)")
+        }
         for note in notes { print("note: \(note)") }
     }
 
