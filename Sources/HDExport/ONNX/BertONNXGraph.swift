@@ -11,7 +11,7 @@ import ONNXProto
 /// Graph (DESIGN.md's conventions: linear weights are stored `[out, in]`, MatMul takes `[in, out]`,
 /// so each initializer is the transposed weight, named `<canonical name>.T`):
 /// - embeddings: Gather(word, input_ids) + Gather(token_type, token_type_ids) + Gather(position,
-///   Range(0, sequence)), LayerNormalization.
+///   Slice(position_ids, 0, sequence)), LayerNormalization (EmbedLayerNormalization once fused).
 /// - the additive mask, once: (1 − Cast(Unsqueeze(Unsqueeze(attention_mask)))) · f32 lowest, [B, 1, 1, S].
 /// - each layer: Q, K, V = MatMul + Add, Reshape [0, 0, heads, head size], Transpose (K to [B, h, d, S]);
 ///   MatMul Q·Kᵀ, Div by √(head size) (Mul by the scale when it is not 1/√(head size)), Add mask,
@@ -114,13 +114,16 @@ public enum BertONNXGraph {
             graph.initializer(BertNames.tokenTypeEmbeddings, shape: [c.typeVocabSize, c.hiddenSize], values: e.tokenType.buffer)
             let words = graph.add("Gather", [BertNames.wordEmbeddings, Input.inputIDs.rawValue], prefix: prefix)
             let types = graph.add("Gather", [BertNames.tokenTypeEmbeddings, Input.tokenTypeIDs.rawValue], prefix: prefix)
-            // Positions 0 ..< sequence length, as [1, S].
+            // Positions 0 ..< sequence length, [1, S]: a slice of transformers' `position_ids` buffer
+            // ([1, max positions]), the form onnxruntime's EmbedLayerNormalization fusion matches.
+            let positionIDs = graph.int64s((0..<Int64(c.maxPositionEmbeddings)).map { $0 }, shape: [1, c.maxPositionEmbeddings],
+                                           name: BertNames.positionIds)
             let shape = graph.add("Shape", [Input.inputIDs.rawValue], prefix: prefix)
             let length = graph.add("Gather", [shape, graph.int64s([1], scalar: true)], prefix: prefix,
                                    attributes: [ONNXGraph.attribute("axis", int: 0)])
-            let range = graph.add("Range", [graph.int64s([0], scalar: true), length, graph.int64s([1], scalar: true)], prefix: prefix)
-            let positionIDs = graph.add("Unsqueeze", [range, graph.int64s([0])], prefix: prefix)
-            let positions = graph.add("Gather", [BertNames.positionEmbeddings, positionIDs], prefix: prefix)
+            let end = graph.add("Unsqueeze", [length, graph.int64s([0])], prefix: prefix)
+            let slice = graph.add("Slice", [positionIDs, graph.int64s([0]), end, graph.int64s([1]), graph.int64s([1])], prefix: prefix)
+            let positions = graph.add("Gather", [BertNames.positionEmbeddings, slice], prefix: prefix)
             let sum = graph.add("Add", [graph.add("Add", [words, types], prefix: prefix), positions], prefix: prefix)
             return layerNorm(sum, e.layerNorm, gamma: BertNames.embeddingsLayerNormWeight, beta: BertNames.embeddingsLayerNormBias, prefix: prefix)
         }

@@ -67,13 +67,18 @@ public struct ONNXGraph {
 
     /// A 1-D int64 constant (shapes for Reshape, axes for Unsqueeze, indices), shared by value.
     public mutating func int64s(_ values: [Int64], scalar: Bool = false) -> String {
-        let key = "i64\(scalar ? "s" : ""):\(values)"
+        int64s(values, shape: scalar ? [] : [values.count], name: nil)
+    }
+
+    /// An int64 constant of `shape`, named `name` (default: from its values), shared by value.
+    public mutating func int64s(_ values: [Int64], shape: [Int], name: String?) -> String {
+        let key = "i64\(shape):\(values)"
         if let name = constants[key] { return name }
-        let name = "const_i64_\(constants.count)_" + values.map(String.init).joined(separator: "_")
+        let name = name ?? "const_i64_\(constants.count)_" + values.map(String.init).joined(separator: "_")
         var t = Onnx_TensorProto()
         t.name = name
         t.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
-        t.dims = scalar ? [] : [Int64(values.count)]
+        t.dims = shape.map(Int64.init)
         t.int64Data = values
         initializers.append(t)
         constants[key] = name
