@@ -64,6 +64,9 @@ struct HDExportCommand: ParsableCommand {
         if !(tolerance > 0 && tolerance.isFinite) { throw ValidationError("--tolerance must be a finite number > 0, found \(tolerance)") }
         _ = try outputPath()
         if onnxExternalData && onnx == nil { throw ValidationError("--onnx-external-data needs --onnx FILE") }
+        if let onnx, URL(fileURLWithPath: onnx).standardizedFileURL.path == URL(fileURLWithPath: try outputPath()).standardizedFileURL.path {
+            throw ValidationError("--onnx \(onnx) is also the canonical output (-o); give the ONNX file its own name, e.g. student.onnx")
+        }
     }
 
     /// `-o`, or `<stem>.safetensors` beside the input; never the input itself (that would replace

@@ -185,7 +185,8 @@ struct ExportCLITests {
     /// status and what the message must name.
     enum BadInput: String, CaseIterable, CustomTestStringConvertible {
         case notAStudentCheckpoint, forgedMaskLength, missingTensor, prunedWeightNotZero, outputIsTheInput,
-             unwritableOutputDirectory, toleranceExceeded, shapeTransformersCannotLoad
+             unwritableOutputDirectory, toleranceExceeded, shapeTransformersCannotLoad, unwritableONNX,
+             onnxExternalDataWithoutONNX, onnxIsTheOutput
         var testDescription: String { rawValue }
 
         func arguments(_ s: ExportStudents, _ tmp: String) throws -> [String] {
@@ -214,10 +215,16 @@ struct ExportCLITests {
                 return ["--shrink", s.pruned, "--tolerance", "1e-30"] + out
             case .shapeTransformersCannotLoad:
                 return ["--shrink", s.wideHeads, "--hf-dir", tmp + "/hf"] + out
+            case .unwritableONNX:
+                return ["--shrink", s.pruned, "--onnx", s.teacher + "/student.onnx"] + out
+            case .onnxExternalDataWithoutONNX:
+                return ["--shrink", s.pruned, "--onnx-external-data"] + out
+            case .onnxIsTheOutput:
+                return ["--shrink", s.pruned, "--onnx", tmp + "/out.safetensors"] + out
             }
         }
 
-        var status: Int32 { self == .outputIsTheInput ? 64 : 65 }
+        var status: Int32 { [.outputIsTheInput, .onnxExternalDataWithoutONNX, .onnxIsTheOutput].contains(self) ? 64 : 65 }
 
         var named: [String] {
             switch self {
@@ -229,6 +236,9 @@ struct ExportCLITests {
             case .unwritableOutputDirectory: ["out.safetensors", "Not a directory"]
             case .toleranceExceeded: ["equivalence check", "encoder layer 0", "1e-30"]
             case .shapeTransformersCannotLoad: ["--hf-dir", "head size 8 is above hidden / heads", "head size ≤ 4 at hidden 16", "hidden ≥ 32", "canonical"]
+            case .unwritableONNX: ["student.onnx", "Not a directory"]
+            case .onnxExternalDataWithoutONNX: ["--onnx-external-data needs --onnx"]
+            case .onnxIsTheOutput: ["--onnx", "is also the canonical output"]
             }
         }
     }
