@@ -28,6 +28,22 @@ import Testing
         return try Shrink.dense(try BertModel(config: config, weights: parameters.model.weights, masks: masks), masks: masks)
     }
 
+    /// `checkpoint` shrunk by seeded masks to `hidden`, `perHead` dimensions per head and `ffn` neurons in every layer.
+    static func shrunk(_ checkpoint: Checkpoint, hidden: Int, perHead: Int, ffn: Int) throws -> BertModel {
+        let parameters = try BertParameters(copying: try BertModel(checkpoint: checkpoint))
+        let config = checkpoint.config, heads = config.numAttentionHeads, hs = config.headSize
+        let masks = try PruneMasks(config: config)
+        try masks.set(.hidden, from: ShrinkTests.flags(size: config.hiddenSize, count: hidden, seed: 1), source: "<test>")
+        for l in 0..<config.numHiddenLayers {
+            for (g, seed) in [(PruneGroup.queryKey(l), 10), (.value(l), 20)] {
+                try masks.set(g, from: (0..<heads).flatMap { h in ShrinkTests.flags(size: hs, count: perHead, seed: UInt64(seed + heads * l + h)) }, source: "<test>")
+            }
+            try masks.set(.ffn(l), from: ShrinkTests.flags(size: config.intermediateSize, count: ffn, seed: UInt64(30 + l)), source: "<test>")
+        }
+        masks.zeroPruned(parameters.flat, layout: parameters.layout)
+        return try Shrink.dense(try BertModel(config: config, weights: parameters.model.weights, masks: masks), masks: masks)
+    }
+
     /// Two sequences of different lengths: the second is padded (attention mask 0, id 0).
     static let batch: TokenBatch = try! TokenBatch(ids: [[2, 15, 27, 4, 88, 9, 31, 3], [2, 41, 7, 3, 0, 0, 0, 0]],
                                                    tokenTypes: [[0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 1, 1, 0, 0, 0, 0]],
@@ -121,6 +137,31 @@ import Testing
         #expect(fused["EmbedLayerNormalization"] == 1 && fused["Attention"] == 2, "\(fused)")
         #expect(fused["SkipLayerNormalization"] == 4, "\(fused)")
         #expect((fused["Gelu"] ?? 0) + (fused["BiasGelu"] ?? 0) + (fused["FastGelu"] ?? 0) == 2, "\(fused)")
+    }
+
+    /// all-MiniLM-L6-v2 (hidden 384, 12 heads × 32, FFN 1536, 6 layers, a pooler) pruned to hidden 288,
+    /// 12 heads × 16, FFN 768: onnxruntime equals the Swift forward, and the optimiser fuses all 6 layers.
+    @Test func aPrunedMiniLMInOnnxruntime() throws {
+        let model = try Self.shrunk(try Checkpoint.load(try TestSupport.realModel("minilm")), hidden: 288, perHead: 16, ffn: 768)
+        let tmp = try TestSupport.temporaryDirectory()
+        defer { TestSupport.cleanUp(tmp) }
+        let path = tmp + "/minilm.onnx"
+        try ONNXFile.write(BertONNXGraph.model(model), to: path)
+        let out = try Self.runORT(path, optimized: tmp + "/optimized.onnx")
+        let reference = try model.forward(Self.batch)
+        for key in ["outputs", "optimized_outputs"] {
+            #expect(relativeError(try Self.values(out[key], "last_hidden_state"), reference.lastHiddenState) <= 1e-4, "\(key)")
+            if model.weights.pooler != nil {
+                #expect(relativeError(try Self.values(out[key], "pooler_output"), try model.pooled(reference)) <= 1e-4, "\(key)")
+            }
+        }
+        let fused = try #require(out["fused"] as? [String: Int])
+        #expect(fused["Attention"] == 6 && fused["SkipLayerNormalization"] == 12 && fused["BiasGelu"] == 6, "\(fused)")
+        // Its Hugging Face layout pads the heads from 16 to 288 / 12 = 24.
+        let padded = try HuggingFaceLayout.padded(model)
+        #expect(padded.config.headSize == 24 && HuggingFaceDirectory.unloadableReason(padded.config) == nil)
+        let report = try Equivalence.measure(reference: model, candidate: padded, batch: Equivalence.checkBatch(model.config, sequences: 1))
+        #expect(report.worst.error <= 1e-5, "\(report.worst)")
     }
 
     @Test func externalDataLoadsAndComputesTheSame() throws {
