@@ -35,11 +35,6 @@ public enum HuggingFaceLayout {
         return nil
     }
 
-    /// Whether `config` needs padding to load in transformers (and has an exact padded layout).
-    public static func needsPadding(_ config: BertConfig) -> Bool {
-        HuggingFaceDirectory.unloadableReason(config) != nil && refusal(config) == nil
-    }
-
     /// The config transformers gets: head size hidden / heads, the widest FFN, plain scale.
     public static func paddedConfig(_ config: BertConfig) throws -> BertConfig {
         if let reason = refusal(config) {

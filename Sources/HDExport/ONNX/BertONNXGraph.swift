@@ -40,8 +40,8 @@ public enum BertONNXGraph {
     /// transformers' additive mask value (torch.finfo(float32).min).
     public static let maskValue = -Float.greatestFiniteMagnitude
 
-    /// The ONNX model of `model` (dense: a shrunk student or any checkpoint). `producerVersion` and
-    /// `metadata` go into the model's header (`metadata_props`).
+    /// The ONNX model of `model` (dense: a shrunk student or any checkpoint); `metadata` goes into
+    /// the model's `metadata_props`.
     public static func model(_ model: BertModel, metadata: [String: String] = [:]) throws -> Onnx_ModelProto {
         var builder = Builder(model: model)
         let (outputs, shapes) = builder.build()
