@@ -123,20 +123,20 @@ struct HDExportCommand: ParsableCommand {
         let needsPadding = HuggingFaceDirectory.unloadableReason(dense.config) != nil
         let unloadable = needsPadding ? HuggingFaceLayout.refusal(dense.config) : nil
         var hfPadding: Summary.Padding?
-        var hfModel = exported
-        if hfDir != nil, needsPadding, unloadable == nil {
-            let padded = try HuggingFaceLayout.padded(dense)
-            let paddingReport = try Equivalence.measure(reference: dense, candidate: padded,
-                                                        batch: Equivalence.checkBatch(dense.config, sequences: checkSequences))
-            try paddingReport.check(tolerance: tolerance, file: shrink)
-            hfModel = try student.checkpoint(of: padded, source: shrink)
-            hfPadding = Summary.Padding(dense: dense.config, padded: padded.config, report: paddingReport)
-        }
-        // The canonical file is written: a failing --hf-dir still gets the summary (with the error)
-        // and a message saying which file is complete and which are not.
+        // The canonical file is written: a failing --hf-dir (its padding check included) still gets
+        // the summary (with the error) and a message saying which file is complete and which are not.
         var hfWritten: [String] = [], hfError: String?
         if let hfDir, unloadable == nil {
             do {
+                var hfModel = exported
+                if needsPadding {
+                    let padded = try HuggingFaceLayout.padded(dense)
+                    let paddingReport = try Equivalence.measure(reference: dense, candidate: padded,
+                                                                batch: Equivalence.checkBatch(dense.config, sequences: checkSequences))
+                    try paddingReport.check(tolerance: tolerance, file: shrink)
+                    hfModel = try student.checkpoint(of: padded, source: shrink)
+                    hfPadding = Summary.Padding(dense: dense.config, padded: padded.config, report: paddingReport)
+                }
                 try HuggingFaceDirectory.write(hfModel, to: hfDir, sourceDigest: digest) { hfWritten.append($0) }
             } catch {
                 hfError = String(describing: error)
