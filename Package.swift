@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libopenblas-dev, zlib1g-dev).
@@ -37,7 +38,10 @@ let package = Package(
         .target(name: "HDDistill", dependencies: ["HDErrors", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", "HDTraining"]),
         // Fine-tuning a sequence classifier (the loop; task files come from HDTasks through the CLI).
         .target(name: "HDFinetune", dependencies: ["HDErrors", "HDModel", "HDTensor", "HDTraining", "HDFormats"]),
-        .target(name: "HDExport", dependencies: ["HDModel", "HDTensor", "HDFormats"]),
+        // The ONNX schema's Swift types, generated once by tools/generate_onnx_swift.sh (committed): only
+        // hd-export's ONNX writer links it, so the runtime and hd-infer never carry protobuf.
+        .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "HDExport", dependencies: ["HDModel", "HDTensor", "HDFormats", "ONNXProto"]),
         .target(name: "HDTasks", dependencies: ["HDErrors", "HDTokenizer", "HDModel", "HDTensor", "HDFormats"]),
 
         // Thin command-line front ends, and what they share (flags, exit statuses, JSON output).
@@ -70,7 +74,7 @@ let package = Package(
         .testTarget(name: "HDRuntimeTests", dependencies: ["HDRuntime", "CRuntimeKernels", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
         .testTarget(name: "HDFinetuneTests", dependencies: ["HDFinetune", "HDModel", "HDFormats", "HDTensor", "HDTraining", "HDTestSupport"]),
         .testTarget(name: "HDTasksTests", dependencies: ["HDTasks", "HDTokenizer", "HDModel", "HDTestSupport"]),
-        .testTarget(name: "HDExportTests", dependencies: ["HDExport", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
+        .testTarget(name: "HDExportTests", dependencies: ["HDExport", "ONNXProto", "HDModel", "HDFormats", "HDTensor", "HDTestSupport"]),
         .testTarget(name: "HDDistillTests", dependencies: ["HDDistill", "HDTraining", "HDErrors", "HDModel", "HDFormats", "HDTensor", "HDTokenizer", "HDTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["HDFormats", "HDModel", "HDExport", "HDTestSupport", "HDDistill", "hd-convert", "hd-infer", "hd-distill", "hd-export", "hd-finetune"]),
     ]

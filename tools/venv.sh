@@ -5,7 +5,7 @@
 # last marks a complete install (a killed install is redone, never half-trusted).
 set -euo pipefail
 
-readonly REQUIREMENTS="numpy==2.4.6 safetensors==0.8.0"
+readonly REQUIREMENTS="numpy==2.4.6 safetensors==0.8.0 onnx==1.23.2 onnxruntime==1.32.0 sympy==1.14.0"
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$repo/.venv"

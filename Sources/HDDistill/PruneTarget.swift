@@ -57,6 +57,22 @@ public struct PruneTarget: Sendable, Equatable, CustomStringConvertible {
         return out
     }
 
+    /// The target moved to the nearest widths that Hugging Face's BertConfig holds exactly once
+    /// hd-export zero-pads the heads (HuggingFaceLayout): hidden rounded up to a multiple of both the
+    /// head count and `multiple` (capped at the teacher's hidden width), and head size at most
+    /// hidden / heads. FFN widths always have an exact layout.
+    public func huggingFaceCompatible(multiple: Int, for config: BertConfig) throws -> PruneTarget {
+        let heads = config.layer(0).attentionHeads
+        guard multiple >= 1, heads >= 1, config.hiddenSize % heads == 0 else {
+            throw DistillError(.invalidArgument, file: "<argument>",
+                "--hf-compatible: the teacher's hidden size \(config.hiddenSize) is not a multiple of its \(heads) heads, so no student of it has a Hugging Face layout")
+        }
+        func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+        let step = heads / gcd(heads, multiple) * multiple
+        let h = min((hidden + step - 1) / step * step, config.hiddenSize)
+        return PruneTarget(hidden: h, ffn: ffn, headSize: min(headSize, h / heads))
+    }
+
     /// The target count of one block of `group` (a head for attention groups).
     func units(_ group: PruneGroup) -> Int {
         switch group {

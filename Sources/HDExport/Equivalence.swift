@@ -36,9 +36,20 @@ public enum Equivalence {
     /// Runs `masked` (full width, with `masks`) and `dense` (its `Shrink.dense`) on `batch` and
     /// compares them tensor by tensor.
     public static func measure(masked: BertModel, masks: PruneMasks, dense: BertModel, batch: TokenBatch) throws -> EquivalenceReport {
+        let kept = masks.flags(.hidden).indices.filter { masks.flags(.hidden)[$0] != 0 }
+        return try measure(reference: masked, keptHidden: kept, candidate: dense, batch: batch)
+    }
+
+    /// Runs `reference` and `candidate`, two dense models of the same hidden width (the shrunk model
+    /// and its zero-padded Hugging Face layout, say), on `batch` and compares them tensor by tensor.
+    public static func measure(reference: BertModel, candidate: BertModel, batch: TokenBatch) throws -> EquivalenceReport {
+        try measure(reference: reference, keptHidden: Array(0..<reference.config.hiddenSize), candidate: candidate, batch: batch)
+    }
+
+    /// `reference`'s hidden states gathered on `keptHidden` against `candidate`'s.
+    static func measure(reference masked: BertModel, keptHidden kept: [Int], candidate dense: BertModel, batch: TokenBatch) throws -> EquivalenceReport {
         let options = ForwardOptions(hiddenStates: true)
         let d = masked.config.hiddenSize
-        let kept = masks.flags(.hidden).indices.filter { masks.flags(.hidden)[$0] != 0 }
         let L = batch.sequenceLength
         // One sequence at a time and one model at a time, so the check's memory is one sequence's
         // forward (a BERT-base export's peak RSS is its weights, not the check's activations). The

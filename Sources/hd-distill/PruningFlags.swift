@@ -25,6 +25,8 @@ struct PruningFlags: ParsableArguments {
     @Option(name: .customLong("head-size"), help: "Prune every attention head to this many dimensions (Q/K and V alike).") var headSize: Int?
     @Option(name: .customLong("width-multiple"), help: "Round hidden and FFN widths up to a multiple of this at every mask update.")
     var widthMultiple = 8
+    @Flag(name: .customLong("hf-compatible"), help: "Round the target to widths transformers' BertConfig holds exactly (hidden a multiple of the heads, head size ≤ hidden / heads), so hd-export --hf-dir always works.")
+    var hfCompatible = false
 
     @Option(name: .long, help: ArgumentHelp("cubic (prune gradually) or one-shot (prune to the target at the first step, then distil).", valueName: "kind"))
     var schedule: PruneSchedule.Kind = .cubic
@@ -55,6 +57,7 @@ struct PruningFlags: ParsableArguments {
         if !prunes && (pruneStart != nil || pruneEnd != nil || importance != nil) {
             throw ValidationError("--prune-start/--prune-end/--importance need a target (--target or --hidden/--ffn/--head-size)")
         }
+        if hfCompatible && !prunes { throw ValidationError("--hf-compatible rounds a pruning target: give --target or --hidden/--ffn/--head-size") }
         if widthMultiple < 1 { throw ValidationError("--width-multiple must be ≥ 1, found \(widthMultiple)") }
         if pruneEvery < 1 { throw ValidationError("--prune-every must be ≥ 1, found \(pruneEvery)") }
         for (name, value) in [("--alpha-cc", alphaCC), ("--cc-lambda", ccLambda)] where !(value >= 0 && value.isFinite) {
@@ -68,8 +71,9 @@ struct PruningFlags: ParsableArguments {
         let base = config.layer(0)
         let wanted = try target.map { try PruneTarget.preset($0, for: config) }
             ?? PruneTarget(hidden: hidden ?? config.hiddenSize, ffn: ffn ?? base.intermediateSize, headSize: headSize ?? base.headSize)
+        let target = hfCompatible ? try wanted.huggingFaceCompatible(multiple: widthMultiple, for: config) : wanted
         let start = pruneStart ?? steps / 10, end = pruneEnd ?? max(start + 1, steps * 7 / 10)
-        return PruneOptions(target: try wanted.rounded(to: widthMultiple, for: config),
+        return PruneOptions(target: try target.rounded(to: widthMultiple, for: config),
                             schedule: try PruneSchedule(kind: schedule, start: start, end: end, every: pruneEvery),
                             importance: recipe == .selfDistilled ? .magnitude : importance ?? .platon, widthMultiple: widthMultiple)
     }

@@ -18,7 +18,16 @@ struct HDExportCommand: ParsableCommand {
         refuses to write anything when a hidden state or the MLM logits differ by more than --tolerance \
         (relative to the tensor's largest value). It then writes the canonical safetensors (-o, default \
         <stem>.safetensors beside the input) and, with --hf-dir, config.json + model.safetensors + vocab.txt \
-        for transformers when its BertConfig can express the widths.
+        for transformers. Heads narrower than hidden / heads (HomoBERT prunes inside each head) and FFN \
+        widths that differ per layer are zero-padded to the widths transformers' BertConfig states, with the \
+        query scaled so its 1/√(hidden / heads) gives the student's attention exactly; the padded model is \
+        checked against the dense one like the shrink. A hidden width that is not a multiple of the heads, \
+        or heads wider than hidden / heads, has no exact layout: refused, naming widths that have one.
+
+        --onnx writes the same dense model as ONNX (opset 17; inputs input_ids, attention_mask, \
+        token_type_ids as int64 [batch, sequence]; outputs last_hidden_state and, with a pooler, \
+        pooler_output), in the standard BERT subgraph onnxruntime's transformer optimiser fuses, at the \
+        student's own widths. Weights above 2 GB (or with --onnx-external-data) go to <file.onnx>.data.
 
         Exit status: 0 ok, 64 bad usage, 65 bad input data (the message names the file, tensor or layer; \
         also when --hf-dir cannot be written for this shape, after the canonical file is written), 1 other.
@@ -32,6 +41,12 @@ struct HDExportCommand: ParsableCommand {
 
     @Option(name: .customLong("hf-dir"), help: ArgumentHelp("Also write config.json, model.safetensors and vocab.txt here for transformers.", valueName: "dir"))
     var hfDir: String?
+
+    @Option(name: .customLong("onnx"), help: ArgumentHelp("Also write the dense student as an ONNX model (opset 17, its true widths) here.", valueName: "file.onnx"))
+    var onnx: String?
+
+    @Flag(name: .customLong("onnx-external-data"), help: "Put the ONNX weights in <file.onnx>.data beside it (automatic above 2 GB).")
+    var onnxExternalData = false
 
     @Option(name: .customLong("check-sequences"), help: "Random sequences of the equivalence check (one padded row is added).")
     var checkSequences = 4
@@ -48,6 +63,10 @@ struct HDExportCommand: ParsableCommand {
         if checkSequences < 1 { throw ValidationError("--check-sequences must be ≥ 1, found \(checkSequences)") }
         if !(tolerance > 0 && tolerance.isFinite) { throw ValidationError("--tolerance must be a finite number > 0, found \(tolerance)") }
         _ = try outputPath()
+        if onnxExternalData && onnx == nil { throw ValidationError("--onnx-external-data needs --onnx FILE") }
+        if let onnx, URL(fileURLWithPath: onnx).standardizedFileURL.path == URL(fileURLWithPath: try outputPath()).standardizedFileURL.path {
+            throw ValidationError("--onnx \(onnx) is also the canonical output (-o); give the ONNX file its own name, e.g. student.onnx")
+        }
     }
 
     /// `-o`, or `<stem>.safetensors` beside the input; never the input itself (that would replace
@@ -69,6 +88,10 @@ struct HDExportCommand: ParsableCommand {
         BLAS.setThreads(threads.resolved)
         let destination = try outputPath()
         try OutputPath.checkFile(destination, inputs: [shrink])
+        if let onnx {
+            try OutputPath.checkFile(onnx, flag: "--onnx", inputs: [shrink])
+            if onnxExternalData { try OutputPath.checkFile(ONNXFile.externalDataPath(for: onnx), flag: "--onnx-external-data", inputs: [shrink]) }
+        }
         if let hfDir { try OutputPath.checkDirectory(hfDir, flag: "--hf-dir", files: HuggingFaceDirectory.fileNames, inputs: [shrink]) }
         let student = try MaskedStudent(path: shrink)
         guard let masks = student.masks else {
@@ -83,13 +106,38 @@ struct HDExportCommand: ParsableCommand {
         let exported = try student.checkpoint(of: dense, source: shrink)
         let digest = try FileDigest.sha256(path: shrink)
         try SafeTensors.write(exported.canonicalTensorSet(sourceDigest: digest), to: destination)
-        let unloadable = HuggingFaceDirectory.unloadableReason(dense.config)
-        // The canonical file is written: a failing --hf-dir still gets the summary (with the error)
-        // and a message saying which file is complete and which are not.
+        // ONNX: the dense model at its true widths (no padding), so onnxruntime runs the smaller model.
+        var onnxWritten: Summary.ONNX?
+        if let onnx {
+            do {
+                let proto = try BertONNXGraph.model(dense, metadata: ["hd.config": dense.config.jsonString(), "hd.source": shrink])
+                let written = try ONNXFile.write(proto, to: onnx, externalData: onnxExternalData ? .always : .automatic)
+                onnxWritten = Summary.ONNX(written, model: dense)
+            } catch {
+                ToolErrors.fail("hd-export", "\(onnx): --onnx not written: \(error); the canonical \(destination) is written and complete (hd-infer runs it)")
+            }
+        }
+        // transformers' layout: the dense model as it is, or zero-padded heads and FFN when its widths
+        // have an exact padded layout (checked against the dense model like the shrink itself); nil
+        // with the reason (and the nearby widths that would work) when there is none.
+        let needsPadding = HuggingFaceDirectory.unloadableReason(dense.config) != nil
+        let unloadable = needsPadding ? HuggingFaceLayout.refusal(dense.config) : nil
+        var hfPadding: Summary.Padding?
+        // The canonical file is written: a failing --hf-dir (its padding check included) still gets
+        // the summary (with the error) and a message saying which file is complete and which are not.
         var hfWritten: [String] = [], hfError: String?
         if let hfDir, unloadable == nil {
             do {
-                try HuggingFaceDirectory.write(exported, to: hfDir, sourceDigest: digest) { hfWritten.append($0) }
+                var hfModel = exported
+                if needsPadding {
+                    let padded = try HuggingFaceLayout.padded(dense)
+                    let paddingReport = try Equivalence.measure(reference: dense, candidate: padded,
+                                                                batch: Equivalence.checkBatch(dense.config, sequences: checkSequences))
+                    try paddingReport.check(tolerance: tolerance, file: shrink)
+                    hfModel = try student.checkpoint(of: padded, source: shrink)
+                    hfPadding = Summary.Padding(dense: dense.config, padded: padded.config, report: paddingReport)
+                }
+                try HuggingFaceDirectory.write(hfModel, to: hfDir, sourceDigest: digest) { hfWritten.append($0) }
             } catch {
                 hfError = String(describing: error)
             }
@@ -98,11 +146,13 @@ struct HDExportCommand: ParsableCommand {
         var summary = try Summary(input: shrink, output: destination, hfDir: unloadable == nil && hfError == nil ? hfDir : nil,
                                   student: student, dense: dense, exportedNames: Set(exported.tensors.tensors.keys),
                                   report: report, tolerance: tolerance, hfUnloadable: unloadable)
+        summary.hfPadding = hfPadding
+        summary.onnx = onnxWritten
         if let hfError, let hfDir { summary.hfFailure = .init(dir: hfDir, error: hfError, written: hfWritten) }
         if json { try JSONOutput.print(summary) } else { summary.printText() }
         if let failure = summary.hfFailure { ToolErrors.fail("hd-export", failure.message(canonical: destination)) }
         if let hfDir, let unloadable {
-            ToolErrors.fail("hd-export", "\(hfDir): --hf-dir not written: transformers' BertConfig cannot express this model (\(unloadable)); the canonical \(destination) is written and complete, and hd-infer runs it")
+            ToolErrors.fail("hd-export", "\(hfDir): --hf-dir not written: transformers' BertConfig has no exact layout for this model (\(unloadable)); the canonical \(destination) is written and complete, and hd-infer runs it")
         }
     }
 }

@@ -80,6 +80,64 @@ struct Summary: Encodable {
     var notes: [String]
     /// Why `--hf-dir` could not be written after the canonical file was, and which of its files were.
     var hfFailure: HFFailure?
+    /// How `--hf-dir`'s model was padded to transformers' widths, and its check against the dense model.
+    var hfPadding: Padding?
+
+    /// The ONNX file `--onnx` wrote.
+    var onnx: ONNX?
+
+    struct ONNX: Encodable {
+        var path: String
+        var externalData: String?
+        var bytes: Int
+        var opset: Int
+        var inputs: [String]
+        var outputs: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case path, bytes, opset, inputs, outputs
+            case externalData = "external_data"
+        }
+
+        init(_ written: ONNXFile.Written, model: BertModel) {
+            path = written.model
+            externalData = written.externalData
+            bytes = written.bytes
+            opset = BertONNXGraph.opset
+            inputs = BertONNXGraph.Input.allCases.map(\.rawValue)
+            outputs = [BertONNXGraph.Output.lastHiddenState.rawValue] + (model.weights.pooler == nil ? [] : [BertONNXGraph.Output.poolerOutput.rawValue])
+        }
+    }
+
+    /// The zero padding of the Hugging Face layout (HuggingFaceLayout): head size and FFN width before
+    /// and after, and the padded model's largest relative error against the dense one.
+    struct Padding: Encodable {
+        var headSize: [Int]
+        var paddedHeadSize: Int
+        var ffn: [Int]
+        var paddedFFN: Int
+        var maxRelativeError: Float
+        var worst: String
+
+        enum CodingKeys: String, CodingKey {
+            case ffn, worst
+            case headSize = "head_size", paddedHeadSize = "padded_head_size", paddedFFN = "padded_ffn"
+            case maxRelativeError = "max_relative_error"
+        }
+
+        init(dense: BertConfig, padded: BertConfig, report: EquivalenceReport) {
+            headSize = (0..<dense.numHiddenLayers).map { dense.layer($0).headSize }
+            ffn = (0..<dense.numHiddenLayers).map { dense.layer($0).intermediateSize }
+            paddedHeadSize = padded.headSize
+            paddedFFN = padded.intermediateSize
+            (worst, maxRelativeError) = report.worst
+        }
+
+        var text: String {
+            func list(_ v: [Int]) -> String { Set(v).count == 1 ? "\(v[0])" : v.map(String.init).joined(separator: "/") }
+            return "zero-padded for transformers: head size \(list(headSize)) → \(paddedHeadSize), FFN \(list(ffn)) → \(paddedFFN); checked against the dense model: max relative error \(String(format: "%.2g", maxRelativeError)) (\(worst))"
+        }
+    }
 
     struct HFFailure: Encodable {
         var dir: String
@@ -98,7 +156,7 @@ struct Summary: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case input, output, unpruned, before, after, check, notes
-        case hfDir = "hf_dir", hfUnloadable = "hf_unloadable", hfFailure = "hf_error"
+        case hfDir = "hf_dir", hfUnloadable = "hf_unloadable", hfFailure = "hf_error", hfPadding = "hf_padding", onnx
     }
 
     init(input: String, output: String, hfDir: String?, student: MaskedStudent, dense: BertModel, exportedNames: Set<String>,
@@ -132,6 +190,10 @@ struct Summary: Encodable {
         print("  FLOPs per \(ModelSize.flopSequenceLength)-token sequence \(b.flopsPer128TokenSequence) → \(a.flopsPer128TokenSequence) (\(percent(a.flopsPer128TokenSequence, b.flopsPer128TokenSequence)))")
         print("checked: \(check.sequences) sequences of \(check.sequenceLength) tokens (one half padding), every hidden state\(check.mlmLogits == nil ? "" : " and the MLM logits"): max relative error \(String(format: "%.2g", check.maxRelativeError)) (\(check.worst)) ≤ \(check.tolerance)")
         if let hfDir { print("wrote \(hfDir)/: config.json, model.safetensors, vocab.txt (transformers BertConfig)") }
+        if hfDir != nil, let hfPadding { print("  \(hfPadding.text)") }
+        if let onnx {
+            print("wrote \(onnx.path)\(onnx.externalData.map { " + \($0)" } ?? ""): ONNX opset \(onnx.opset), \(onnx.inputs.joined(separator: ", ")) → \(onnx.outputs.joined(separator: ", ")) (\(onnx.bytes) bytes)")
+        }
         for note in notes { print("note: \(note)") }
     }
 

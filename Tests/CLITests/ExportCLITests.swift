@@ -13,8 +13,10 @@ struct ExportStudents: Sendable {
     let teacher: String
     /// Hidden 16, 4 heads × 4, FFN 32: what transformers' BertConfig can express.
     let pruned: String
-    /// Hidden 16, 4 heads × 2: attention width 8 ≠ hidden, which transformers cannot load.
+    /// Hidden 16, 4 heads × 2: attention width 8 ≠ hidden; transformers loads it zero-padded to 4 heads × 4.
     let narrowHeads: String
+    /// Hidden 16, 4 heads × 8 (heads not pruned): heads wider than hidden / heads, no exact HF layout.
+    let wideHeads: String
 
     @TaskLocal static var current: ExportStudents?
 
@@ -23,9 +25,11 @@ struct ExportStudents: Sendable {
         teacher = try DistillCLITests.teacher(in: dir)
         pruned = dir + "/pruned.ckpt"
         narrowHeads = dir + "/narrow-heads.ckpt"
+        wideHeads = dir + "/wide-heads.ckpt"
         let schedule = ["--prune-start", "2", "--prune-end", "8", "--prune-every", "2"]
         for (out, widths) in [(pruned, ["--hidden", "16", "--ffn", "32", "--head-size", "4"]),
-                              (narrowHeads, ["--hidden", "16", "--ffn", "32", "--head-size", "2"])] {
+                              (narrowHeads, ["--hidden", "16", "--ffn", "32", "--head-size", "2"]),
+                              (wideHeads, ["--hidden", "16", "--ffn", "32"])] {
             try TestSupport.run(DistillCLITests.distill, DistillCLITests.flags(teacher, out: out, steps: 10) + widths + schedule)
         }
     }
@@ -181,7 +185,8 @@ struct ExportCLITests {
     /// status and what the message must name.
     enum BadInput: String, CaseIterable, CustomTestStringConvertible {
         case notAStudentCheckpoint, forgedMaskLength, missingTensor, prunedWeightNotZero, outputIsTheInput,
-             unwritableOutputDirectory, toleranceExceeded, shapeTransformersCannotLoad
+             unwritableOutputDirectory, toleranceExceeded, shapeTransformersCannotLoad, unwritableONNX,
+             onnxExternalDataWithoutONNX, onnxIsTheOutput
         var testDescription: String { rawValue }
 
         func arguments(_ s: ExportStudents, _ tmp: String) throws -> [String] {
@@ -209,11 +214,17 @@ struct ExportCLITests {
             case .toleranceExceeded:
                 return ["--shrink", s.pruned, "--tolerance", "1e-30"] + out
             case .shapeTransformersCannotLoad:
-                return ["--shrink", s.narrowHeads, "--hf-dir", tmp + "/hf"] + out
+                return ["--shrink", s.wideHeads, "--hf-dir", tmp + "/hf"] + out
+            case .unwritableONNX:
+                return ["--shrink", s.pruned, "--onnx", s.teacher + "/student.onnx"] + out
+            case .onnxExternalDataWithoutONNX:
+                return ["--shrink", s.pruned, "--onnx-external-data"] + out
+            case .onnxIsTheOutput:
+                return ["--shrink", s.pruned, "--onnx", tmp + "/out.safetensors"] + out
             }
         }
 
-        var status: Int32 { self == .outputIsTheInput ? 64 : 65 }
+        var status: Int32 { [.outputIsTheInput, .onnxExternalDataWithoutONNX, .onnxIsTheOutput].contains(self) ? 64 : 65 }
 
         var named: [String] {
             switch self {
@@ -224,7 +235,10 @@ struct ExportCLITests {
             case .outputIsTheInput: ["is the input checkpoint itself"]
             case .unwritableOutputDirectory: ["out.safetensors", "Not a directory"]
             case .toleranceExceeded: ["equivalence check", "encoder layer 0", "1e-30"]
-            case .shapeTransformersCannotLoad: ["--hf-dir", "attention width 8", "hidden size 16", "canonical"]
+            case .shapeTransformersCannotLoad: ["--hf-dir", "head size 8 is above hidden / heads", "head size ≤ 4 at hidden 16", "hidden ≥ 32", "canonical"]
+            case .unwritableONNX: ["student.onnx", "Not a directory"]
+            case .onnxExternalDataWithoutONNX: ["--onnx-external-data needs --onnx"]
+            case .onnxIsTheOutput: ["--onnx", "is also the canonical output"]
             }
         }
     }
@@ -241,7 +255,7 @@ struct ExportCLITests {
         #expect(Self.tempFiles(tmp).isEmpty && Self.tempFiles(students.dir).isEmpty)
         if bad == .shapeTransformersCannotLoad {
             // The canonical file is whole (it loads and runs); the HF directory is not started.
-            #expect(try Checkpoint.load(tmp + "/out.safetensors").config.headSizeOverride == 2)
+            #expect(try Checkpoint.load(tmp + "/out.safetensors").config.headSizeOverride == 8)
             #expect(!FileManager.default.fileExists(atPath: tmp + "/hf"))
         } else {
             #expect(!FileManager.default.fileExists(atPath: tmp + "/out.safetensors"))

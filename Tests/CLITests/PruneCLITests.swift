@@ -35,6 +35,28 @@ struct PruneCLITests {
         for j in flags.indices where flags[j] == 0 { #expect((0..<100).allSatisfy { word[$0 * 32 + j] == 0 }) }
     }
 
+    /// --hf-compatible moves the target to widths with an exact Hugging Face layout (the teacher has
+    /// 4 heads of 8): hidden up to a multiple of the heads and of --width-multiple, head size ≤
+    /// hidden / heads; hd-export --hf-dir then writes the student.
+    @Test(arguments: [
+        (["--hidden", "16", "--ffn", "32"], 16, 4),
+        (["--hidden", "18", "--ffn", "32", "--head-size", "2", "--width-multiple", "2"], 20, 2),
+        (["--hidden", "10", "--ffn", "32", "--head-size", "6", "--width-multiple", "1"], 12, 3),
+    ])
+    func hfCompatibleRoundsTheTarget(_ widths: [String], _ hidden: Int, _ headSize: Int) throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { TestSupport.cleanUp(dir) }
+        let teacher = try DistillCLITests.teacher(in: dir)
+        let out = dir + "/student.ckpt"
+        let schedule = ["--prune-start", "2", "--prune-end", "8", "--prune-every", "2", "--hf-compatible"]
+        let result = try DistillCLITests.run(DistillCLITests.flags(teacher, out: out, steps: 10) + widths + schedule)
+        #expect(result.status == 0, "\(result.stderr)")
+        let dense = try MaskedStudent(path: out).denseModel().config
+        #expect(dense.hiddenSize == hidden && dense.layer(0).headSize == headSize, "\(widths)")
+        let export = try TestSupport.run(TestSupport.tool("hd-export"), ["--shrink", out, "-o", dir + "/s.safetensors", "--hf-dir", dir + "/hf"], allowFailure: true)
+        #expect(export.status == 0, "\(export.stderr)")
+    }
+
     /// Inconsistent pruning flags are usage errors (64); a target wider than the teacher is bad
     /// input for this teacher (65). Each names the flag.
     @Test(arguments: [
@@ -46,6 +68,7 @@ struct PruneCLITests {
         (["--hidden", "16", "--width-multiple", "0"], 64, "--width-multiple"),
         (["--hidden", "16", "--prune-end", "50"], 64, "--prune-end"),
         (["--hidden", "16", "--mlm-only"], 64, "--mlm-only"),
+        (["--hf-compatible"], 64, "--hf-compatible"),
         (["--hidden", "64"], 65, "--hidden"),
         (["--head-size", "9"], 65, "--head-size"),
     ])
