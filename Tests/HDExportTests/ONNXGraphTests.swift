@@ -98,8 +98,8 @@ import Testing
     }
 
     /// What check_onnx.py printed for `path` on `Self.batch`.
-    static func runORT(_ path: String, optimized: String? = nil) throws -> [String: Any] {
-        let b = batch, L = b.sequenceLength
+    static func runORT(_ path: String, optimized: String? = nil, batch b: TokenBatch = batch) throws -> [String: Any] {
+        let L = b.sequenceLength
         func rows(_ v: [Int32]) -> [[Int]] { (0..<b.batchSize).map { r in v[(r * L)..<((r + 1) * L)].map(Int.init) } }
         let feeds: [String: Any] = ["input_ids": rows(b.ids), "attention_mask": rows(b.attentionMask), "token_type_ids": rows(b.tokenTypes)]
         let stdin = String(decoding: try JSONSerialization.data(withJSONObject: feeds), as: UTF8.self)
@@ -137,6 +137,29 @@ import Testing
         #expect(fused["EmbedLayerNormalization"] == 1 && fused["Attention"] == 2, "\(fused)")
         #expect(fused["SkipLayerNormalization"] == 4, "\(fused)")
         #expect((fused["Gelu"] ?? 0) + (fused["BiasGelu"] ?? 0) + (fused["FastGelu"] ?? 0) == 2, "\(fused)")
+    }
+
+    /// A sequence classifier (transformers-made fixtures/tiny-classifier, 3 labels) gets a `logits`
+    /// output, [batch, labels], equal to the training path's head ≤ 1e-4 relative on a padded batch.
+    @Test func aClassifierGetsLogits() throws {
+        let model = try BertModel(checkpoint: try Checkpoint.load(ClassifierReference.directory))
+        let tmp = try TestSupport.temporaryDirectory()
+        defer { TestSupport.cleanUp(tmp) }
+        let proto = try BertONNXGraph.model(model)
+        #expect(proto.graph.output.map(\.name) == ["last_hidden_state", "pooler_output", "logits"])
+        #expect(proto.graph.output[2].type.tensorType.shape.dim.map(\.dimValue) == [0, 3])
+        _ = try ONNXFile.write(proto, to: tmp + "/classifier.onnx")
+        let out = try Self.runORT(tmp + "/classifier.onnx", optimized: tmp + "/optimized.onnx")
+
+        let b = Self.batch
+        let activations = try BertActivations(config: model.config, batchSize: b.batchSize, sequenceLength: b.sequenceLength)
+        let head = try BertClassifierActivations(config: model.config, batchSize: b.batchSize, labels: 3)
+        var none: Dropout? = nil
+        try model.forward(b, activations: activations, dropout: &none)
+        try model.classifierForward(activations: activations, head, dropout: &none)
+        for key in ["outputs", "optimized_outputs"] {
+            #expect(relativeError(try Self.values(out[key], "logits"), Array(head.logits)) <= 1e-4, "\(key)")
+        }
     }
 
     /// all-MiniLM-L6-v2 (hidden 384, 12 heads × 32, FFN 1536, 6 layers, a pooler) pruned to hidden 288,

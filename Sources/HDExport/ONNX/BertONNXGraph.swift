@@ -18,7 +18,8 @@ import ONNXProto
 ///   Softmax, MatMul with V, Transpose, Reshape [0, 0, heads × head size]; MatMul + Add, Add the
 ///   residual, LayerNormalization; FFN MatMul + Add, GELU (erf form: Div √2, Erf, Add 1, Mul x,
 ///   Mul 0.5; tanh form: 0.5x · (1 + Tanh(√(2/π)(x + 0.044715x³)))), MatMul + Add, Add, LayerNormalization.
-/// - outputs: `last_hidden_state`; with a pooler, `pooler_output` = Tanh(dense([CLS])).
+/// - outputs: `last_hidden_state`; with a pooler, `pooler_output` = Tanh(dense([CLS])); with a
+///   classifier, `logits` = dense(pooler_output).
 public enum BertONNXGraph {
     public static let opset = 17
     /// IR version 8: ONNX 1.10+, the first IR of opset 17.
@@ -30,7 +31,7 @@ public enum BertONNXGraph {
 
     public enum Output: String, CaseIterable, Sendable {
         case lastHiddenState = "last_hidden_state", poolerOutput = "pooler_output"
-        /// Reserved for a sequence-classification head (pooler → classifier dense).
+        /// A sequence classifier's [batch, labels] logits (pooler → classifier dense).
         case logits
     }
 
@@ -95,13 +96,16 @@ public enum BertONNXGraph {
                 // [CLS]: the first token of every sequence.
                 let first = graph.add("Gather", [x, graph.int64s([0], scalar: true)], prefix: "pooler",
                                       attributes: [ONNXGraph.attribute("axis", int: 1)])
-                let dense = linear(first, pooler, name: "bert.pooler.dense", prefix: "pooler")
-                graph.add("Tanh", [dense], prefix: "pooler", outputName: Output.poolerOutput.rawValue)
+                let dense = linear(first, pooler, name: BertNames.poolerWeight, prefix: "pooler")
+                let pooled = graph.add("Tanh", [dense], prefix: "pooler", outputName: Output.poolerOutput.rawValue)
                 outputs.append(.poolerOutput)
                 shapes.append([.symbolic(batchAxis), .fixed(d)])
-                // A classifier head adds here: `linear(pooled, classifier, …, outputName: "logits")`
-                // (dropout is the identity at inference), `outputs.append(.logits)` and its shape
-                // [batch, labels].
+                if let classifier = model.weights.classifier {
+                    // BertForSequenceClassification: dropout is the identity at inference.
+                    linear(pooled, classifier, name: BertNames.classifierWeight, prefix: "classifier", outputName: Output.logits.rawValue)
+                    outputs.append(.logits)
+                    shapes.append([.symbolic(batchAxis), .fixed(classifier.outFeatures)])
+                }
             }
             return (outputs, shapes)
         }
@@ -177,6 +181,7 @@ public enum BertONNXGraph {
 
         /// x · Wᵀ + b as MatMul(x, W.T) then Add(·, b). `name` is the canonical weight's name; the
         /// bias keeps its canonical name (`….bias`).
+        @discardableResult
         mutating func linear(_ x: String, _ w: LinearWeights, name: String, prefix: String, outputName: String? = nil) -> String {
             let weight = graph.transposedInitializer(name + ".T", rows: w.outFeatures, columns: w.inFeatures, values: w.weight.buffer)
             let bias = graph.initializer(String(name.dropLast("weight".count)) + "bias", shape: [w.outFeatures], values: w.bias.buffer)
