@@ -50,10 +50,12 @@ pooled() {
     # Half the encoder: every head 32 → 16 dimensions and the FFN 1536 → 768; the hidden size stays 384,
     # so the student's embeddings live in the teacher's space and can be compared (and swapped into an
     # index built with the teacher).
-    "$bin/hd-distill" "$minilm" --corpus "$data/text/janeausten.txt" "$data/text/bbcnews.txt" -o "$work/minilm-pooled.ckpt" \
-        --steps 150 --batch 16 --seq-len 64 --lr 2e-4 --warmup 15 --head-size 16 --ffn 768 --prune-end 100 --prune-every 10 \
-        --eval-every 50 --eval-sequences 256 --threads 1 --log "$work/minilm-pooled.jsonl"
-    "$bin/hd-export" --shrink "$work/minilm-pooled.ckpt" -o "$work/minilm-pooled.safetensors"
+    if [[ ! -f $work/minilm-pooled.safetensors ]]; then
+        "$bin/hd-distill" "$minilm" --corpus "$data/text/janeausten.txt" "$data/text/bbcnews.txt" -o "$work/minilm-pooled.ckpt" \
+            --steps 150 --batch 16 --seq-len 64 --lr 2e-4 --warmup 15 --head-size 16 --ffn 768 --prune-end 100 --prune-every 10 \
+            --eval-every 50 --eval-sequences 256 --threads 1 --log "$work/minilm-pooled.jsonl"
+        "$bin/hd-export" --shrink "$work/minilm-pooled.ckpt" -o "$work/minilm-pooled.safetensors"
+    fi
     python3 tools/embedding_fidelity.py "$minilm" "$work/minilm-pooled.safetensors" --sentences "$data/tasks/snli_test.tsv" \
         --column hypothesis --count 1000 --hd-infer "$bin/hd-infer" --json "$work/fidelity.json"
     python3 - "$out" "$work/fidelity.json" <(size "$minilm") <(size "$work/minilm-pooled.safetensors") <<'PY'
@@ -72,10 +74,12 @@ task() {
     [[ -s $out ]] && return
     teacher=$work/minilm-rt-seed0.ckpt
     [[ -f $teacher ]] || finetune
-    "$bin/hd-distill" "$teacher" --task "$split/train.tsv" --task-dev "$split/dev.tsv" -o "$work/minilm-task.ckpt" \
-        --steps 120 --batch 32 --seq-len 64 --lr 1e-4 --warmup 12 --head-size 16 --ffn 768 --prune-end 80 --prune-every 10 \
-        --eval-every 40 --eval-sequences 854 --threads 1 --log "$work/minilm-task.jsonl"
-    "$bin/hd-export" --shrink "$work/minilm-task.ckpt" -o "$work/minilm-task.safetensors"
+    if [[ ! -f $work/minilm-task.safetensors ]]; then
+        "$bin/hd-distill" "$teacher" --task "$split/train.tsv" --task-dev "$split/dev.tsv" -o "$work/minilm-task.ckpt" \
+            --steps 120 --batch 32 --seq-len 64 --lr 1e-4 --warmup 12 --head-size 16 --ffn 768 --prune-end 80 --prune-every 10 \
+            --eval-every 40 --eval-sequences 854 --threads 1 --log "$work/minilm-task.jsonl"
+        "$bin/hd-export" --shrink "$work/minilm-task.ckpt" -o "$work/minilm-task.safetensors"
+    fi
     python3 - "$out" <("$bin/hd-infer" evaluate "$teacher" --data "$split/dev.tsv" --json) \
         <("$bin/hd-infer" evaluate "$work/minilm-task.safetensors" --data "$split/dev.tsv" --json) \
         <(size "$teacher") <(size "$work/minilm-task.safetensors") <<'PY'
