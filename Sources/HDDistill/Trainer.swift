@@ -67,11 +67,14 @@ public enum TeacherHead: String, Sendable {
     case classifier
 }
 
-/// MLM training, with knowledge distillation from a teacher when one is given: L = αmlm·CE +
-/// α1·τ²·KL at the masked positions + α2·Σ hidden MSE + α3·Σ attention MSE + α4·embedding MSE
-/// (`LayerDistillation`) + αcc·cross-correlation of the final hidden states (self-distilled
-/// pruning), and structured pruning of the student on a schedule when the recipe prunes (`Pruner`). Parameters, gradients and both Adam moments are flat buffers in
-/// `BertParameterLayout` order; every activation buffer is sized once for (batch, sequence length).
+/// Distillation (and MLM training without a teacher): L = αmlm·CE + α1·τ²·KL at the masked positions
+/// + α2·Σ hidden MSE + α3·Σ attention MSE + α4·embedding MSE (`LayerDistillation`) + αpooled·(1 − cos)
+/// of pooled sentence embeddings (`PooledCosineLoss`) + αcc·cross-correlation of the final hidden
+/// states (self-distilled pruning), with the terms the teacher's head allows (`TeacherHead`: for a
+/// classifier, KL on its class logits instead of the MLM ones), and structured pruning of the student
+/// on a schedule when the recipe prunes (`Pruner`). Parameters, gradients and both Adam moments are
+/// flat buffers in `BertParameterLayout` order; every activation buffer is sized once for (batch,
+/// sequence length).
 public final class Trainer {
     public let options: TrainerOptions
     /// The sequences batches come from: a corpus, or a task's examples (`--task`).
