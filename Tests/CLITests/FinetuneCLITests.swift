@@ -72,6 +72,33 @@ struct FinetuneCLITests {
         _ = try TestSupport.run(Self.infer, ["classify", "\(tmp)/student.safetensors", "the dog was happy ."])
     }
 
+    /// A pruned student.ckpt fine-tunes as the dense model it equals (its pruned units are gone, so
+    /// they stay pruned); a numeric label column trains a regression head.
+    @Test func aStudentFineTunesAndARegressionHeadTrains() throws {
+        let tmp = try TestSupport.temporaryDirectory()
+        defer { TestSupport.cleanUp(tmp) }
+        _ = try TestSupport.run(Self.distill, [TestSupport.fixture("tiny-bert"), "--corpus", TestSupport.fixture("corpus/tiny.txt"),
+                                               "-o", "\(tmp)/student.ckpt", "--steps", "2", "--batch", "4", "--seq-len", "32",
+                                               "--hidden", "24", "--ffn", "32", "--schedule", "one-shot", "--held-out-every", "0",
+                                               "--threads", "1"])
+        try Self.write(Self.task(48), "\(tmp)/train.tsv")
+        _ = try TestSupport.run(Self.finetune, ["\(tmp)/student.ckpt", "--train", "\(tmp)/train.tsv", "-o", "\(tmp)/cls.ckpt",
+                                                "--epochs", "1", "--batch", "8", "--seq-len", "16", "--threads", "1"])
+        let classifier = try Checkpoint.load("\(tmp)/cls.ckpt")
+        #expect(classifier.config.hiddenSize == 24 && classifier.config.intermediateSize == 32 && classifier.hasClassifier)
+
+        let scores = (0..<40).map { i in "\(["the cat", "a dog", "the man"][i % 3]) was \(i % 2 == 0 ? "good" : "bad") .\t\(Double(i % 2) * 2.5 - 1)" }
+        try Self.write((["text\tscore"] + scores).joined(separator: "\n") + "\n", "\(tmp)/scores.tsv")
+        let r = try TestSupport.run(Self.finetune, [TestSupport.fixture("tiny-bert"), "--train", "\(tmp)/scores.tsv", "--label-column", "score",
+                                                    "--regression", "-o", "\(tmp)/reg.ckpt", "--epochs", "2", "--batch", "8", "--seq-len", "16",
+                                                    "--threads", "1", "--json"])
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let epochs = try #require(summary["epochs"] as? [[String: Any]])
+        #expect(epochs.allSatisfy { $0["accuracy"] == nil && $0["loss"] is Double })
+        let regression = try Checkpoint.load("\(tmp)/reg.ckpt")
+        #expect(regression.config.isRegression && regression.config.id2label?.count == 1)
+    }
+
     /// A sentence-transformers-like teacher (the fixture without its MLM head) distils on plain text
     /// with the pooled cosine; asking for the MLM or KL term is a usage error that names the flag.
     @Test func headlessTeacherDistilsWithThePooledCosine() throws {
