@@ -33,12 +33,25 @@ else
     sources=("$root"/Sources/HDFormats/*.swift)
 fi
 
-echo "building $work/fuzzer from ${#sources[@]} sources" >&2
+# Everything compiles as one module, so the project's own imports (`import HDErrors`, …) are dropped
+# from copies of the sources, and HDErrors (every module's error type) always comes along.
+sources+=("$root/Sources/HDErrors/TypedError.swift")
+rm -rf "$work/src" && mkdir -p "$work/src"
+flat=()
+for f in "${sources[@]}"; do
+    copy="$work/src/$(basename "$(dirname "$f")")_$(basename "$f")"
+    grep -Ev '^import (HDErrors|HDFormats|HDTokenizer|HDModel|HDTensor|HDTasks)$' "$f" > "$copy"
+    flat+=("$copy")
+done
+echo "building $work/fuzzer from ${#flat[@]} sources" >&2
 swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name HDFormats \
     -I "$root/Sources/CZlib" -lz \
-    "${sources[@]}" "$target/main.swift" -o "$work/fuzzer"
+    "${flat[@]}" "$target/main.swift" -o "$work/fuzzer"
 
 if [[ -d "$target/seeds" ]]; then cp -n "$target"/seeds/* "$work/corpus/" 2>/dev/null || true; fi
 flags=(-max_total_time="$seconds" -artifact_prefix="$work/artifacts/" -print_final_stats=1)
 [[ -f "$target/dict" ]] && flags+=(-dict="$target/dict")
+# Swift's own crash backtracer and AddressSanitizer trip over each other on a finding (the process
+# hangs): libFuzzer's report is the one wanted.
+export SWIFT_BACKTRACE=enable=no
 exec "$work/fuzzer" "${flags[@]}" "$@" "$work/corpus"
