@@ -58,11 +58,13 @@ pooled() {
     fi
     python3 tools/embedding_fidelity.py "$minilm" "$work/minilm-pooled.safetensors" --sentences "$data/tasks/snli_test.tsv" \
         --column hypothesis --count 1000 --hd-infer "$bin/hd-infer" --json "$work/fidelity.json"
-    python3 - "$out" "$work/fidelity.json" <(size "$minilm") <(size "$work/minilm-pooled.safetensors") <<'PY'
+    python3 - "$out" "$work/fidelity.json" <(size "$minilm") <(size "$work/minilm-pooled.safetensors") "$work/minilm-pooled.jsonl" <<'PY'
 import json, sys
-out, fidelity, teacher, student = sys.argv[1:]
+out, fidelity, teacher, student, log = sys.argv[1:]
 t, s = json.load(open(teacher)), json.load(open(student))
+evals = [r for r in map(json.loads, open(log)) if r.get("kind") == "eval"]
 json.dump({"widths": "head size 16 of 32, FFN 768 of 1536, hidden 384", "fidelity": json.load(open(fidelity)),
+           "held_out_pooled_cosine": evals[-1]["pooled_cosine"], "held_out_sequences": evals[-1]["sequences"], "steps": evals[-1]["step"],
            "teacher_parameters": t["params"], "student_parameters": s["params"],
            "teacher_flops": t["flops_per_forward"], "student_flops": s["flops_per_forward"],
            "command": "bash tools/downstream_experiments.sh pooled"}, open(out, "w"), indent=1)

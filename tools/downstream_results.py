@@ -82,10 +82,12 @@ def pooled_table():
         return "Pooled-cosine student: missing."
     f = p["fidelity"]
     return "\n".join([
-        "| student | parameters | FLOPs / 128-token sequence | held-out sentences | mean cosine ± std | 5th percentile | min |",
-        "|---|---|---|---|---|---|---|",
-        f"| {p['widths']} | {p['student_parameters'] / 1e6:.2f} M of {p['teacher_parameters'] / 1e6:.2f} M | "
-        f"{p['student_flops'] / 1e9:.2f} G of {p['teacher_flops'] / 1e9:.2f} G | {f['sentences']} ({f['source']}) | "
+        "| student | steps | parameters | FLOPs / 128-token sequence | held-out corpus sequences: mean cosine | "
+        "held-out sentences | mean cosine ± std | 5th percentile | min |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {p['widths']} | {p['steps']} | {p['student_parameters'] / 1e6:.2f} M of {p['teacher_parameters'] / 1e6:.2f} M | "
+        f"{p['student_flops'] / 1e9:.2f} G of {p['teacher_flops'] / 1e9:.2f} G | {p['held_out_pooled_cosine']:.4f} ({p['held_out_sequences']}) | "
+        f"{f['sentences']} ({f['source']} hypotheses) | "
         f"{f['mean_cosine']:.4f} ± {f['std_cosine']:.4f} | {f['p05_cosine']:.4f} | {f['min_cosine']:.4f} |"])
 
 
