@@ -6,7 +6,7 @@ By hand only, never in CI (needs .venv-torch: tools/venv-torch.sh).
     .venv-torch/bin/python tools/bench_finetune_peers.py MODEL_DIR --train T.tsv --dev D.tsv \
         [--examples 1280] [--seq-len 64] [--batch 32] [--threads 2] [--repeats 3] [--json OUT]
 
-Each tool trains one epoch on the first --examples rows of --train (the same rows, the same batch
+Each tool trains one epoch on --examples evenly spaced rows of --train (the same rows, the same batch
 size and sequence length) --repeats times, the two alternating; examples/s counts the optimiser steps
 only (both tools time them the same way: tokenising, loading and evaluation excluded). Reports each
 run, the medians and hd-finetune's median over PyTorch's.
@@ -39,13 +39,15 @@ def main():
     work = tempfile.mkdtemp(prefix="bench-finetune-")
     subset = os.path.join(work, "train.tsv")
     with open(a.train, encoding="utf-8") as f, open(subset, "w", encoding="utf-8") as out:
-        # Rows may span lines inside quotes; the csv module keeps them whole.
+        # Rows may span lines inside quotes; the csv module keeps them whole. Evenly spaced rows, so a
+        # file sorted by label still gives every label.
         csv.field_size_limit(sys.maxsize)
-        reader, writer = csv.reader(f, delimiter="\t"), csv.writer(out, delimiter="\t", lineterminator="\n")
-        for i, row in enumerate(reader):
-            if i > a.examples:
-                break
-            writer.writerow(row)
+        rows = list(csv.reader(f, delimiter="\t"))
+        header, rows = rows[0], rows[1:]
+        step = max(1, len(rows) // a.examples)
+        writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows[::step][:a.examples])
     common = ["--seq-len", str(a.seq_len), "--epochs", "1", "--batch", str(a.batch), "--threads", str(a.threads), "--seed", "0"]
     runs = {"homodistil": [], "pytorch": []}
     for repeat in range(a.repeats):
