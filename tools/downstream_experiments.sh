@@ -4,7 +4,7 @@
 # docs/results/ and is skipped when that JSON exists, so an interrupted run continues where it
 # stopped; tools/downstream_results.py then regenerates the tables.
 #
-#   bash tools/downstream_experiments.sh [finetune|speed|pooled|task|quant|all]
+#   bash tools/downstream_experiments.sh [finetune|speed|pooled [snli]|task|quant|all]
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -44,30 +44,42 @@ speed() {
 # Size and cost of a model as hd-infer counts them (parameters, FLOPs of one 128-token sequence).
 size() { "$bin/hd-infer" bench "$1" --batch 1 --seq-len 128 --iterations 3 --threads 2 --json; }
 
+# pooled [corpus-name corpus-files…]: the student for sentence embeddings, distilled on the corpus
+# (default: Austen + BBC; "snli": the SNLI training sentences, one per line, the domain of the
+# held-out SNLI test sentences it is measured on).
 pooled() {
-    out=$results/distill-minilm-pooled.json
+    local name=${1:-} steps=150
+    local out=$results/distill-minilm-pooled${name:+-$name}.json stem=$work/minilm-pooled${name:+-$name}
+    local corpus=("$data/text/janeausten.txt" "$data/text/bbcnews.txt")
+    if [[ $name == snli ]]; then
+        steps=300
+        corpus=("$work/snli-train-sentences.txt")
+        [[ -f ${corpus[0]} ]] || python3 -c 'import csv, sys; csv.field_size_limit(1 << 30); rows = csv.DictReader(open(sys.argv[1], newline="", encoding="utf-8"), delimiter="\t"); print("\n".join(dict.fromkeys(s for r in rows for s in (r["premise"], r["hypothesis"]) if s.strip())))' \
+            "$data/tasks/snli_train100k.tsv" > "${corpus[0]}"
+    fi
     [[ -s $out ]] && return
     # Half the encoder: every head 32 → 16 dimensions and the FFN 1536 → 768; the hidden size stays 384,
     # so the student's embeddings live in the teacher's space and can be compared (and swapped into an
     # index built with the teacher).
-    if [[ ! -f $work/minilm-pooled.safetensors ]]; then
-        "$bin/hd-distill" "$minilm" --corpus "$data/text/janeausten.txt" "$data/text/bbcnews.txt" -o "$work/minilm-pooled.ckpt" \
-            --steps 150 --batch 16 --seq-len 64 --lr 2e-4 --warmup 15 --head-size 16 --ffn 768 --prune-end 100 --prune-every 10 \
-            --eval-every 50 --eval-sequences 256 --threads 1 --log "$work/minilm-pooled.jsonl"
-        "$bin/hd-export" --shrink "$work/minilm-pooled.ckpt" -o "$work/minilm-pooled.safetensors"
+    if [[ ! -f $stem.safetensors ]]; then
+        "$bin/hd-distill" "$minilm" --corpus "${corpus[@]}" -o "$stem.ckpt" \
+            --steps $steps --batch 16 --seq-len 64 --lr 2e-4 --warmup $((steps / 10)) --head-size 16 --ffn 768 \
+            --prune-end $((steps * 2 / 3)) --prune-every 10 --eval-every 50 --eval-sequences 256 --threads ${POOLED_THREADS:-1} \
+            --log "$stem.jsonl"
+        "$bin/hd-export" --shrink "$stem.ckpt" -o "$stem.safetensors"
     fi
-    python3 tools/embedding_fidelity.py "$minilm" "$work/minilm-pooled.safetensors" --sentences "$data/tasks/snli_test.tsv" \
-        --column hypothesis --count 1000 --hd-infer "$bin/hd-infer" --json "$work/fidelity.json"
-    python3 - "$out" "$work/fidelity.json" <(size "$minilm") <(size "$work/minilm-pooled.safetensors") "$work/minilm-pooled.jsonl" <<'PY'
+    python3 tools/embedding_fidelity.py "$minilm" "$stem.safetensors" --sentences "$data/tasks/snli_test.tsv" \
+        --column hypothesis --count 1000 --hd-infer "$bin/hd-infer" --json "$stem-fidelity.json"
+    python3 - "$out" "$stem-fidelity.json" <(size "$minilm") <(size "$stem.safetensors") "$stem.jsonl" "${name:-austen+bbc}" <<'PY'
 import json, sys
-out, fidelity, teacher, student, log = sys.argv[1:]
+out, fidelity, teacher, student, log, corpus = sys.argv[1:]
 t, s = json.load(open(teacher)), json.load(open(student))
 evals = [r for r in map(json.loads, open(log)) if r.get("kind") == "eval"]
-json.dump({"widths": "head size 16 of 32, FFN 768 of 1536, hidden 384", "fidelity": json.load(open(fidelity)),
+json.dump({"widths": "head size 16 of 32, FFN 768 of 1536, hidden 384", "corpus": corpus, "fidelity": json.load(open(fidelity)),
            "held_out_pooled_cosine": evals[-1]["pooled_cosine"], "held_out_sequences": evals[-1]["sequences"], "steps": evals[-1]["step"],
            "teacher_parameters": t["params"], "student_parameters": s["params"],
            "teacher_flops": t["flops_per_forward"], "student_flops": s["flops_per_forward"],
-           "command": "bash tools/downstream_experiments.sh pooled"}, open(out, "w"), indent=1)
+           "command": "bash tools/downstream_experiments.sh pooled" + ("" if corpus == "austen+bbc" else " " + corpus)}, open(out, "w"), indent=1)
 PY
 }
 
@@ -126,10 +138,10 @@ PY
 case ${1:-all} in
     finetune) finetune ;;
     speed) speed ;;
-    pooled) pooled ;;
+    pooled) pooled "${2:-}" ;;
     task) task ;;
     quant) quant ;;
-    all) finetune; pooled; task; quant; speed ;;
+    all) finetune; pooled; pooled snli; task; quant; speed ;;
     *) echo "usage: $0 [finetune|speed|pooled|task|quant|all]" >&2; exit 64 ;;
 esac
 python3 tools/downstream_results.py

@@ -7,7 +7,7 @@
 
 Reads: docs/results/finetune-minilm-rt/{homodistil,transformers}-seed*.json (tools/finetune_transformers.py
 and hd-finetune --json), docs/results/finetune-speed.json (tools/bench_finetune_peers.py),
-docs/results/distill-minilm-pooled.json (tools/embedding_fidelity.py) and
+docs/results/distill-minilm-pooled*.json (tools/embedding_fidelity.py) and
 docs/results/distill-minilm-task.json (hd-infer evaluate --json of the student and the teacher) and
 docs/results/quant-classifier-minilm-rt.json (hd-infer evaluate/classify at fp32, bf16, int8).
 Missing files are marked as missing.
@@ -77,18 +77,19 @@ def speed_table():
 
 
 def pooled_table():
-    p = load("distill-minilm-pooled.json")
-    if not p:
+    runs = [r for r in (load(os.path.relpath(p, RESULTS)) for p in sorted(glob.glob(os.path.join(RESULTS, "distill-minilm-pooled*.json")))) if r]
+    if not runs:
         return "Pooled-cosine student: missing."
-    f = p["fidelity"]
-    return "\n".join([
-        "| student | steps | parameters | FLOPs / 128-token sequence | held-out corpus sequences: mean cosine | "
-        "held-out sentences | mean cosine ± std | 5th percentile | min |",
-        "|---|---|---|---|---|---|---|---|---|",
-        f"| {p['widths']} | {p['steps']} | {p['student_parameters'] / 1e6:.2f} M of {p['teacher_parameters'] / 1e6:.2f} M | "
-        f"{p['student_flops'] / 1e9:.2f} G of {p['teacher_flops'] / 1e9:.2f} G | {p['held_out_pooled_cosine']:.4f} ({p['held_out_sequences']}) | "
-        f"{f['sentences']} ({f['source']} hypotheses) | "
-        f"{f['mean_cosine']:.4f} ± {f['std_cosine']:.4f} | {f['p05_cosine']:.4f} | {f['min_cosine']:.4f} |"])
+    rows = ["| student | distilled on | steps | parameters | FLOPs / 128-token sequence | held-out corpus sequences: mean cosine | "
+            "held-out sentences | mean cosine ± std | 5th percentile | min |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for p in runs:
+        f = p["fidelity"]
+        rows.append(f"| {p['widths']} | {p['corpus']} | {p['steps']} | {p['student_parameters'] / 1e6:.2f} M of {p['teacher_parameters'] / 1e6:.2f} M | "
+                    f"{p['student_flops'] / 1e9:.2f} G of {p['teacher_flops'] / 1e9:.2f} G | {p['held_out_pooled_cosine']:.4f} ({p['held_out_sequences']}) | "
+                    f"{f['sentences']} ({f['source']} hypotheses) | "
+                    f"{f['mean_cosine']:.4f} ± {f['std_cosine']:.4f} | {f['p05_cosine']:.4f} | {f['min_cosine']:.4f} |")
+    return "\n".join(rows)
 
 
 def task_table():
