@@ -95,17 +95,17 @@ public final class Trainer {
     private let m: FlatFloats, v: FlatFloats
     private let adam: AdamW
     private let schedule: LRSchedule
-    private let activations: BertActivations, buffers: BertBackwardBuffers
+    let activations: BertActivations, buffers: BertBackwardBuffers
     /// The MLM heads' activations (teacher head `.mlm`), the classifiers' (`.classifier`).
-    private let mlm: BertMLMActivations?, classifier: BertClassifierActivations?
-    private let teacherActivations: BertActivations?, teacherMLM: BertMLMActivations?
-    private let teacherClassifier: BertClassifierActivations?
+    let mlm: BertMLMActivations?, classifier: BertClassifierActivations?
+    let teacherActivations: BertActivations?, teacherMLM: BertMLMActivations?
+    let teacherClassifier: BertClassifierActivations?
     /// The hidden/attention/embedding terms and their projections; nil for MLM + KL only.
-    private let layerDistillation: LayerDistillation?
+    let layerDistillation: LayerDistillation?
     /// Structured pruning (HomoDistil or self-distilled), when the recipe prunes.
     public let pruner: Pruner?
     /// The student over `parameters`, with the pruner's masks (LayerNorms over kept dims).
-    private let model: BertModel
+    let model: BertModel
 
     /// A fresh run from `student`'s weights (`restore(from:file:)` then continues a checkpoint).
     /// The teacher's head (`TeacherHead`) decides the terms: with an MLM head (or no teacher) the
@@ -359,92 +359,6 @@ public final class Trainer {
                           pruneSeconds: pruneTime.map { Double($0.components.seconds) + Double($0.components.attoseconds) * 1e-18 })
     }
 
-    /// The held-out figures on the first `evalSequences` held-out sequences (all of them when the
-    /// split is smaller): MLM loss, top-1 accuracy and KL (teacher head `.mlm`, masked with a
-    /// generator seeded the same way at every evaluation); the student's and the teacher's task
-    /// accuracy and their KL (`.classifier`); the pooled-embedding cosine (`.none`); the layer terms.
-    /// The last batch may be short: it is filled up with sequences from the start of the split (the
-    /// activations are sized for whole batches) whose figures are not counted. Refuses an empty
-    /// held-out split.
-    public func evaluate() throws -> EvalReport {
-        try BLAS.withThreads(options.threads) { try heldOutEvaluation() }
-    }
-
-    private func heldOutEvaluation() throws -> EvalReport {
-        let B = options.batchSize, L = data.sequenceLength
-        let available = min(options.evalSequences, data.sequenceCount(.heldOut))
-        guard available > 0 else {
-            throw DistillError(.tooShort, file: data.origin,
-                "evaluation: expected at least one held-out sequence of \(L) tokens, the held-out split has none")
-        }
-        var evalRNG = Xoshiro256(seed: options.seed ^ 0x6576_616C)
-        let V = model.config.vocabSize
-        var loss = 0.0, kl = 0.0, correct = 0, labels = 0, cosine = 0.0, taskHits = 0, teacherHits = 0
-        var layerSum = LayerTerms(), tokenCount = 0
-        for start in stride(from: 0, to: available, by: B) {
-            let real = min(B, available - start)
-            let indices = Array(start..<(start + real)) + (0..<(B - real)).map { $0 % available }
-            let batch = masking.batch(data: data, split: .heldOut, indices: indices, masked: teacherHead == .mlm, rng: &evalRNG)
-            _ = try run(batch)
-            if let mlm {
-                // Positions are ascending, so the real sequences' labels are a prefix.
-                let n = batch.maskedPositions.prefix { Int($0) < real * L }.count
-                let (ce, hits) = batch.labels.withUnsafeBufferPointer {
-                    Losses.crossEntropy(logits: UnsafeBufferPointer(rebasing: mlm.logits[0..<(n * V)]),
-                                        labels: UnsafeBufferPointer(rebasing: $0[0..<n]), vocabularySize: V)
-                }
-                loss += ce * Double(n)
-                correct += hits
-                labels += n
-                if let teacherMLM {
-                    kl += Double(n) * Losses.klDivergence(teacher: UnsafeBufferPointer(teacherMLM.logits), student: UnsafeBufferPointer(mlm.logits),
-                                                          rows: n, vocabularySize: V, temperature: options.temperature)
-                }
-            }
-            if let classifier, let teacherClassifier {
-                let n = classifier.labels
-                kl += Double(real) * Losses.klDivergence(teacher: UnsafeBufferPointer(teacherClassifier.logits),
-                                                         student: UnsafeBufferPointer(classifier.logits), rows: real,
-                                                         vocabularySize: n, temperature: options.temperature)
-                for b in 0..<real {
-                    let gold = data.heldOutLabel(start + b).map(Int.init)
-                    if Self.argmax(classifier.logits, row: b, width: n) == gold { taskHits += 1 }
-                    if Self.argmax(teacherClassifier.logits, row: b, width: n) == gold { teacherHits += 1 }
-                }
-            }
-            if teacherHead == .none, let teacherActivations {
-                let last = model.config.numHiddenLayers
-                let distance = PooledCosineLoss(pooling: options.pooling)(
-                    student: UnsafeBufferPointer(rebasing: activations.hiddenState(last)[0..<(real * L * model.config.hiddenSize)]),
-                    teacher: UnsafeBufferPointer(rebasing: teacherActivations.hiddenState(last)[0..<(real * L * model.config.hiddenSize)]),
-                    batch: real, length: L, width: model.config.hiddenSize, attentionMask: Array(batch.attentionMask[0..<(real * L)]),
-                    keep: hiddenKeep)
-                cosine += Double(real) * (1 - distance)
-            }
-            if let layerDistillation, let teacherActivations {
-                // Token-weighted, so a short last batch counts for what it holds.
-                let terms = layerDistillation.terms(student: activations, teacher: teacherActivations, sequences: real, keep: hiddenKeep)
-                layerSum = layerSum + terms * Double(real * L)
-                tokenCount += real * L
-            }
-        }
-        let examples = Double(available)
-        return EvalReport(step: step, mlm: mlm == nil ? nil : loss / Double(labels), accuracy: mlm == nil ? nil : Double(correct) / Double(labels),
-                          kl: teacher == nil || teacherHead == .none ? nil : kl / (mlm == nil ? examples : Double(labels)),
-                          layers: layerDistillation == nil ? nil : layerSum * (1 / Double(tokenCount)),
-                          pooledCosine: teacherHead == .none ? cosine / examples : nil,
-                          taskAccuracy: teacherHead == .classifier ? Double(taskHits) / examples : nil,
-                          teacherTaskAccuracy: teacherHead == .classifier ? Double(teacherHits) / examples : nil,
-                          sequences: available)
-    }
-
-    /// The first index of the largest of `width` logits in row `row`.
-    private static func argmax(_ logits: UnsafeMutableBufferPointer<Float>, row: Int, width: Int) -> Int {
-        var best = 0
-        for j in 1..<width where logits[row * width + j] > logits[row * width + best] { best = j }
-        return best
-    }
-
     /// The whole training state, ready for `TrainingCheckpoint.write` (which is atomic).
     public func checkpoint() -> TrainingCheckpoint {
         let weights = parameters.tensorSet().tensors
@@ -469,7 +383,7 @@ public final class Trainer {
     }
 
     /// Student forward + MLM head at the masked positions, and the teacher's when there is one.
-    private func run(_ batch: MLMBatch) throws -> TokenBatch {
+    func run(_ batch: MLMBatch) throws -> TokenBatch {
         let tokens = try TokenBatch(batchSize: batch.batchSize, sequenceLength: batch.sequenceLength, ids: batch.ids.map(Int.init),
                                     tokenTypes: batch.tokenTypes.map(Int.init), attentionMask: batch.attentionMask.map(Int.init))
         var none: Dropout? = nil
@@ -485,7 +399,7 @@ public final class Trainer {
     }
 
     /// The hidden dimensions' keep flags while pruning, for the terms that compare hidden states.
-    private var hiddenKeep: UnsafeBufferPointer<Float>? { pruner.map { UnsafeBufferPointer($0.masks.flags(.hidden)) } }
+    var hiddenKeep: UnsafeBufferPointer<Float>? { pruner.map { UnsafeBufferPointer($0.masks.flags(.hidden)) } }
 
     /// The student's widths and size as a dense model, when pruning (for the log and progress line).
     public var studentSize: StudentSize? {
