@@ -69,16 +69,7 @@ struct ClassifierBackwardTests {
 
         buffers.prepare()
         try model.backward(batch, activations: activations, classifier: head, buffers: buffers, gradients: gradients)
-        let names = Set(parameters.layout.entries.map(\.name))
-        let referenced = Set(ref.set.tensors.keys.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) })
-        #expect(names == referenced)
-        for entry in parameters.layout.entries {
-            let expected = try ref.floats("grad.\(entry.name)")
-            let actual = Array(try #require(gradients[entry.name]))
-            let diff = zip(actual, expected).map { abs($0 - $1) }.max() ?? .infinity
-            let scale = max(expected.map(abs).max() ?? 0, 1e-2)
-            #expect(diff <= 1e-4 * scale, "\(entry.name): max|swift − torch| \(diff), scale \(scale)")
-        }
+        try BackwardTests.expectEveryGradient(gradients, of: parameters, match: ref, floor: 1e-2)
     }
 
     /// Dropout's backward is the exact derivative of the dropped forward: with the masks the forward
