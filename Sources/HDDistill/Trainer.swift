@@ -87,6 +87,8 @@ public final class Trainer {
     public let vocab: [String]?
     /// The tokenizer's casing, recorded in the checkpoint for the tools that run the student.
     public let lowercase: Bool?
+    /// Whether a classifier teacher's task has text pairs, recorded in the checkpoint (`hd.task.pairs`).
+    public let taskPairs: Bool?
     public private(set) var step: Int
     public private(set) var order: DataOrder
     public private(set) var rng: Xoshiro256
@@ -111,7 +113,7 @@ public final class Trainer {
     /// The teacher's head (`TeacherHead`) decides the terms: with an MLM head (or no teacher) the
     /// student needs one too; without, `alphaMLM` and `alphaKL` must be 0; with a classifier, the
     /// student needs the same labels, `alphaMLM` must be 0 and `data` must be the task's.
-    public init(student: BertModel, teacher: BertModel?, teacherSHA256: String?, vocab: [String]?, lowercase: Bool? = nil,
+    public init(student: BertModel, teacher: BertModel?, teacherSHA256: String?, vocab: [String]?, lowercase: Bool? = nil, taskPairs: Bool? = nil,
                 data: any DistillationData, options: TrainerOptions) throws {
         try options.validate()
         let arg = "<argument>"
@@ -164,6 +166,7 @@ public final class Trainer {
         self.teacherSHA256 = teacherSHA256
         self.vocab = vocab
         self.lowercase = lowercase
+        self.taskPairs = taskPairs
         masking = try MLMMasking(specialIDs: data.specialIDs, vocabularySize: config.vocabSize)
         adam = AdamW(weightDecay: Double(options.weightDecay))
         schedule = try LRSchedule(peak: options.learningRate, warmupSteps: options.warmupSteps, totalSteps: options.steps)
@@ -377,7 +380,7 @@ public final class Trainer {
                                   dataPosition: order.position, recipe: options.recipe, teacherSHA256: teacherSHA256,
                                   threads: options.threads)
         let pruning = pruner?.tensors()
-        return TrainingCheckpoint(config: model.config, vocab: vocab, lowercase: lowercase, weights: weights, projections: projections,
+        return TrainingCheckpoint(config: model.config, vocab: vocab, lowercase: lowercase, taskPairs: taskPairs, weights: weights, projections: projections,
                                  adamM: adamM, adamV: adamV, masks: pruning?.masks ?? [:], importance: pruning?.importance ?? [:],
                                  state: state)
     }

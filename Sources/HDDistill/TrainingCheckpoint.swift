@@ -13,6 +13,8 @@ public struct TrainingCheckpoint: Sendable {
     public var vocab: [String]?
     /// The tokenizer's casing, when known (`StudentCheckpoint.lowercase`).
     public var lowercase: Bool?
+    /// A classifier student's `hd.task.pairs` (`StudentCheckpoint.taskPairs`).
+    public var taskPairs: Bool?
     public var weights: [String: Tensor]
     /// Keyed by the part after `hd.proj.`.
     public var projections: [String: Tensor]
@@ -26,12 +28,14 @@ public struct TrainingCheckpoint: Sendable {
 
     private typealias Prefix = StudentCheckpoint.Prefix
 
-    public init(config: BertConfig, vocab: [String]?, lowercase: Bool? = nil, weights: [String: Tensor], projections: [String: Tensor] = [:],
+    public init(config: BertConfig, vocab: [String]?, lowercase: Bool? = nil, taskPairs: Bool? = nil, weights: [String: Tensor],
+                projections: [String: Tensor] = [:],
                 adamM: [String: Tensor], adamV: [String: Tensor], masks: [String: Tensor] = [:],
                 importance: [String: Tensor] = [:], state: TrainingState) {
         self.config = config
         self.vocab = vocab
         self.lowercase = lowercase
+        self.taskPairs = taskPairs
         self.weights = weights
         self.projections = projections
         self.adamM = adamM
@@ -55,7 +59,7 @@ public struct TrainingCheckpoint: Sendable {
         for (k, v) in adamM { trainer[Prefix.adamM + k] = v }
         for (k, v) in adamV { trainer[Prefix.adamV + k] = v }
         for (k, v) in importance { trainer[Prefix.importance + k] = v }
-        return StudentCheckpoint(config: config, vocab: vocab, lowercase: lowercase, weights: weights, masks: masks,
+        return StudentCheckpoint(config: config, vocab: vocab, lowercase: lowercase, taskPairs: taskPairs, weights: weights, masks: masks,
                                  trainerTensors: trainer, trainerMetadata: state.metadata)
     }
 
@@ -88,7 +92,7 @@ public struct TrainingCheckpoint: Sendable {
             }
             families[prefix, default: [:]][String(name.dropFirst(prefix.count))] = tensor
         }
-        self.init(config: student.config, vocab: student.vocab, lowercase: student.lowercase, weights: student.weights,
+        self.init(config: student.config, vocab: student.vocab, lowercase: student.lowercase, taskPairs: student.taskPairs, weights: student.weights,
                   projections: families[Prefix.projection] ?? [:], adamM: families[Prefix.adamM] ?? [:],
                   adamV: families[Prefix.adamV] ?? [:], masks: student.masks, importance: families[Prefix.importance] ?? [:],
                   state: try TrainingState(metadata: student.trainerMetadata, file: file))

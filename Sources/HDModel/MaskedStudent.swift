@@ -60,6 +60,7 @@ public struct MaskedStudent {
         // The dense model's own storage, not a copy: it is already the export's (Shrink gathered it).
         return Checkpoint(config: dense.config, tensors: try BertParameters.tensorSet(sharing: dense), vocab: checkpoint.vocab,
                           lowercase: lowercase, source: source, kind: .safetensors, scheme: NameMapping.Scheme(), configSource: "embedded (student.ckpt)",
-                          notes: notes)
+                          notes: notes,
+                          sourceMetadata: checkpoint.taskPairs.map { [Checkpoint.MetadataKey.taskPairs: String($0)] } ?? [:])
     }
 }

@@ -15,6 +15,8 @@ public struct StudentCheckpoint: Sendable {
     public var vocab: [String]?
     /// The tokenizer's casing (`Checkpoint.lowercase`), when the run recorded it.
     public var lowercase: Bool?
+    /// A classifier student's `hd.task.pairs` (trained on text pairs or not), carried from its teacher.
+    public var taskPairs: Bool?
     public var weights: [String: Tensor]
     /// Keyed by the part after `hd.mask.`.
     public var masks: [String: Tensor]
@@ -39,13 +41,14 @@ public struct StudentCheckpoint: Sendable {
     /// The metadata keys this layer owns; the rest are the trainer's.
     static let modelKeys: Set<String> = [Checkpoint.MetadataKey.format, Checkpoint.MetadataKey.kind,
                                          Checkpoint.MetadataKey.config, Checkpoint.MetadataKey.vocab,
-                                         Checkpoint.MetadataKey.lowercase]
+                                         Checkpoint.MetadataKey.lowercase, Checkpoint.MetadataKey.taskPairs]
 
-    public init(config: BertConfig, vocab: [String]?, lowercase: Bool? = nil, weights: [String: Tensor], masks: [String: Tensor] = [:],
-                trainerTensors: [String: Tensor] = [:], trainerMetadata: [String: String] = [:]) {
+    public init(config: BertConfig, vocab: [String]?, lowercase: Bool? = nil, taskPairs: Bool? = nil, weights: [String: Tensor],
+                masks: [String: Tensor] = [:], trainerTensors: [String: Tensor] = [:], trainerMetadata: [String: String] = [:]) {
         self.config = config
         self.vocab = vocab
         self.lowercase = lowercase
+        self.taskPairs = taskPairs
         self.weights = weights
         self.masks = masks
         self.trainerTensors = trainerTensors
@@ -69,6 +72,7 @@ public struct StudentCheckpoint: Sendable {
         m[Checkpoint.MetadataKey.config] = config.jsonString()
         if let vocab { m[Checkpoint.MetadataKey.vocab] = vocab.joined(separator: "\n") }
         if let lowercase { m[Checkpoint.MetadataKey.lowercase] = String(lowercase) }
+        if let taskPairs { m[Checkpoint.MetadataKey.taskPairs] = String(taskPairs) }
         set.metadata = m
         return set
     }
@@ -110,13 +114,15 @@ public struct StudentCheckpoint: Sendable {
             throw ModelError(.badMetadata, file: file, field: vocabKey,
                 "metadata \(vocabKey): expected \(config.vocabSize) tokens (vocab_size), found \(vocab.count)")
         }
-        let lowercaseKey = Checkpoint.MetadataKey.lowercase
-        let lowercase = try m[lowercaseKey].map { text in
-            guard let value = Bool(text) else {
-                throw ModelError(.badMetadata, file: file, field: lowercaseKey, "metadata \(lowercaseKey): expected \"true\" or \"false\", found \"\(text.prefix(40))\"")
+        func flag(_ key: String) throws -> Bool? {
+            try m[key].map { text in
+                guard let value = Bool(text) else {
+                    throw ModelError(.badMetadata, file: file, field: key, "metadata \(key): expected \"true\" or \"false\", found \"\(text.prefix(40))\"")
+                }
+                return value
             }
-            return value
         }
+        let lowercase = try flag(Checkpoint.MetadataKey.lowercase), taskPairs = try flag(Checkpoint.MetadataKey.taskPairs)
         var weights: [String: Tensor] = [:], masks: [String: Tensor] = [:], trainer: [String: Tensor] = [:]
         for (name, tensor) in set.tensors {
             if name.hasPrefix(Prefix.mask) {
@@ -132,7 +138,7 @@ public struct StudentCheckpoint: Sendable {
         }
         try checkWeights(weights, config: config, file: file)
         try checkMasks(masks, file: file)
-        return StudentCheckpoint(config: config, vocab: vocab, lowercase: lowercase, weights: weights, masks: masks, trainerTensors: trainer,
+        return StudentCheckpoint(config: config, vocab: vocab, lowercase: lowercase, taskPairs: taskPairs, weights: weights, masks: masks, trainerTensors: trainer,
                                  trainerMetadata: m.filter { !modelKeys.contains($0.key) })
     }
 

@@ -169,7 +169,9 @@ struct HDDistillCommand: ParsableCommand {
         options.prune = try pruning.options(config: model.config, steps: steps)
         if pruning.recipe == .selfDistilled { options.useSelfDistilledRecipe(alpha: pruning.alphaCC, lambda: pruning.ccLambda) }
         let trainer = try Trainer(student: student, teacher: mlmOnly ? nil : model, teacherSHA256: sha, vocab: vocab,
-                                  lowercase: checkpoint.lowercase, data: text, options: options)
+                                  lowercase: checkpoint.lowercase,
+                                  taskPairs: task != nil ? pairColumn != nil : checkpoint.sourceMetadata[Checkpoint.MetadataKey.taskPairs].flatMap(Bool.init),
+                                  data: text, options: options)
         if let resume { try trainer.restore(from: TrainingCheckpoint.read(path: resume), file: resume) }
         let run = DistillationRun(trainer: trainer, output: output, evalEvery: evalEvery, saveEvery: saveEvery,
                                   log: try log.map { try TrainingLog(path: $0, append: resume != nil) },

@@ -70,6 +70,11 @@ struct FinetuneCLITests {
         let shrunk = try Checkpoint.load("\(tmp)/student.safetensors")
         #expect(shrunk.config.hiddenSize == 24 && shrunk.config.id2label == ["neg", "pos"] && shrunk.hasClassifier)
         _ = try TestSupport.run(Self.infer, ["classify", "\(tmp)/student.safetensors", "the dog was happy ."])
+        // The student keeps its teacher's single-text task: a pair is refused.
+        #expect(shrunk.sourceMetadata[Checkpoint.MetadataKey.taskPairs] == "false")
+        let studentPair = try TestSupport.run(Self.infer, ["classify", "\(tmp)/student.safetensors", "the dog", "--pair", "was happy"],
+                                              allowFailure: true)
+        #expect(studentPair.status == 65)
     }
 
     /// A pruned student.ckpt fine-tunes as the dense model it equals (its pruned units are gone, so
