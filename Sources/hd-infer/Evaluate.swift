@@ -7,13 +7,15 @@ import HDTasks
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Score a sequence classifier on a labelled file: accuracy, macro-F1, per-class precision and recall, confusion matrix, examples/s.",
+        abstract: "Score a sequence classifier on a labelled file: accuracy, macro-F1, per-class precision and recall, confusion matrix, examples/s (a regression head: MSE, Pearson, Spearman).",
         discussion: """
         FILE is TSV, CSV or JSON Lines with a header (HDTasks' reader, as hd-finetune reads it). Its labels are \
         matched by name to the model's (the config's id2label); a label the model does not know is refused, \
         naming the file, line and column. Macro-F1 averages F1 over every label of the model, a label absent \
         from the file and never predicted counting as 0 (scikit-learn's f1_score with labels=range(n), \
-        zero_division=0). examples/s counts tokenising and the forwards, not loading.
+        zero_division=0). A regression head (problem_type regression) is scored on the numeric label column \
+        instead: mean squared error, Pearson's r and Spearman's ρ (average ranks for ties; a constant series \
+        has no correlation: null). examples/s counts tokenising and the forwards, not loading.
         """)
 
     @Argument(help: ArgumentHelp("Checkpoint (.safetensors, .npz, .ckpt) or Hugging Face directory of a sequence classifier.", valueName: "model"))
@@ -71,21 +73,19 @@ struct Evaluate: ParsableCommand {
             let batch = flags.batch ?? 32
             let classifier = try ClassifierModel(model, flags: flags, batch: batch)
             let source = classifier.checkpoint.source
-            guard !classifier.isRegression else {
-                throw ModelError(.unsupported, file: source, field: "problem_type",
-                    "evaluate scores a classifier (accuracy, F1); this model is a regression head (problem_type regression), which it does not score")
-            }
             if let pairColumn, let why = classifier.pairRefusal {
                 throw ModelError(.badInput, file: source, field: "--pair-column", "--pair-column \(pairColumn): \(why)")
             }
             let file = try TaskFile(contentsOfFile: data, columns: TaskColumns(text: textColumn, pair: pairColumn, label: labelColumn))
-            let labels = try LabelSet(id2label: classifier.labels, source: source)
-            let gold = try labels.ids(of: file.examples, file: data, column: labelColumn)
             let name = URL(fileURLWithPath: data).lastPathComponent
+            let regression = classifier.isRegression
+            let targets = regression ? try RegressionTargets.targets(of: file.examples, file: data, column: labelColumn) : []
+            let labels = try LabelSet(id2label: classifier.labels, source: source)
+            let gold = regression ? [] : try labels.ids(of: file.examples, file: data, column: labelColumn)
 
             let clock = ContinuousClock(), start = clock.now
-            var predicted: [Int] = []
-            predicted.reserveCapacity(gold.count)
+            var predicted: [Int] = [], values: [Float] = []
+            predicted.reserveCapacity(file.examples.count)
             for first in stride(from: 0, to: file.examples.count, by: batch) {
                 let chunk = file.examples[first..<min(first + batch, file.examples.count)]
                 let encodings = try chunk.map { example in
@@ -96,9 +96,19 @@ struct Evaluate: ParsableCommand {
                     }
                 }
                 let output = try classifier.run(encodings)
-                for b in 0..<encodings.count { predicted.append(output.predicted(b)) }
+                for b in 0..<encodings.count {
+                    if regression { values.append(output.logits(b)[0]) } else { predicted.append(output.predicted(b)) }
+                }
             }
             let seconds = (clock.now - start) / .seconds(1)
+            if regression {
+                let metrics = try RegressionMetrics(predicted: values, gold: targets)
+                let report = RegressionReport(model: model, data: data, metrics: metrics,
+                                              examplesPerSecond: Double(metrics.count) / max(seconds, 1e-9), seconds: seconds,
+                                              precision: classifier.precision.rawValue, threads: flags.threads.resolved, batch: batch)
+                if json { try JSONOutput.print(report) } else { printRegression(report) }
+                return
+            }
 
             let metrics = try ClassificationMetrics(predicted: predicted, gold: gold, classCount: labels.count)
             let report = Report(
@@ -111,6 +121,47 @@ struct Evaluate: ParsableCommand {
                 precision: classifier.precision.rawValue, threads: flags.threads.resolved, batch: batch)
             if json { try JSONOutput.print(report) } else { printTable(report) }
         }
+    }
+
+    /// A regression head's scores.
+    struct RegressionReport: Encodable {
+        var model: String
+        var data: String
+        var metrics: RegressionMetrics
+        var examplesPerSecond: Double
+        var seconds: Double
+        var precision: String
+        var threads: Int
+        var batch: Int
+
+        enum CodingKeys: String, CodingKey {
+            case model, data, examples, mse, pearson, spearman, seconds, precision, threads, batch
+            case examplesPerSecond = "examples_per_second"
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(model, forKey: .model)
+            try c.encode(data, forKey: .data)
+            try c.encode(metrics.count, forKey: .examples)
+            try c.encode(metrics.meanSquaredError, forKey: .mse)
+            try c.encode(metrics.pearson, forKey: .pearson)
+            try c.encode(metrics.spearman, forKey: .spearman)
+            try c.encode(examplesPerSecond, forKey: .examplesPerSecond)
+            try c.encode(seconds, forKey: .seconds)
+            try c.encode(precision, forKey: .precision)
+            try c.encode(threads, forKey: .threads)
+            try c.encode(batch, forKey: .batch)
+        }
+    }
+
+    private func printRegression(_ r: RegressionReport) {
+        func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "undefined (a constant series)" }
+        print("\(r.data): \(r.metrics.count) examples, regression, \(r.precision), batch \(r.batch), \(r.threads) threads")
+        print("mse       \(f(r.metrics.meanSquaredError))")
+        print("pearson   \(f(r.metrics.pearson))")
+        print("spearman  \(f(r.metrics.spearman))")
+        print("examples/s \(String(format: "%.1f", r.examplesPerSecond))  (\(String(format: "%.3f", r.seconds)) s: tokenising and forwards)")
     }
 
     private func printTable(_ r: Report) {

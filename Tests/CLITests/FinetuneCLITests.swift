@@ -102,6 +102,12 @@ struct FinetuneCLITests {
         #expect(epochs.allSatisfy { $0["accuracy"] == nil && $0["loss"] is Double })
         let regression = try Checkpoint.load("\(tmp)/reg.ckpt")
         #expect(regression.config.isRegression && regression.config.id2label?.count == 1)
+        // hd-infer evaluate scores it on the numeric column: MSE and the two correlations.
+        let e = try TestSupport.run(Self.infer, ["evaluate", "\(tmp)/reg.ckpt", "--data", "\(tmp)/scores.tsv", "--label-column", "score", "--json"])
+        let scored = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        #expect(scored["examples"] as? Int == 40)
+        let mse = try #require(scored["mse"] as? Double), pearson = try #require(scored["pearson"] as? Double)
+        #expect(mse.isFinite && mse >= 0 && abs(pearson) <= 1 && scored["accuracy"] == nil)
     }
 
     /// A sentence-transformers-like teacher (the fixture without its MLM head) distils on plain text

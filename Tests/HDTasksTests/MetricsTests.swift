@@ -60,3 +60,36 @@ struct MetricsTests {
         }
     }
 }
+
+/// Regression metrics against values worked out by hand (and by scipy's definitions: Spearman's ρ is
+/// Pearson's r of average ranks).
+@Suite struct RegressionMetricsTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var predicted: [Float], gold: [Float], mse: Double, pearson: Double?, spearman: Double?
+        var testDescription: String { "\(predicted) vs \(gold)" }
+    }
+
+    static let cases: [Case] = [
+        Case(predicted: [1, 2, 3], gold: [1, 2, 3], mse: 0, pearson: 1, spearman: 1),
+        Case(predicted: [3, 2, 1], gold: [1, 2, 3], mse: 8.0 / 3, pearson: -1, spearman: -1),
+        // Monotone but not linear: ρ is 1, r is not.
+        Case(predicted: [1, 2, 10], gold: [1, 2, 3], mse: 49.0 / 3, pearson: 0.912245460839306, spearman: 1),
+        // Ties: ranks (1.5, 1.5, 3) against (1, 2, 3).
+        Case(predicted: [5, 5, 7], gold: [1, 2, 3], mse: (16 + 9 + 16) / 3.0, pearson: 0.8660254037844387, spearman: 0.8660254037844387),
+        // A constant series has no correlation.
+        Case(predicted: [2, 2, 2], gold: [1, 2, 3], mse: 2.0 / 3, pearson: nil, spearman: nil),
+    ]
+
+    @Test(arguments: cases)
+    func matchesHandValues(_ c: Case) throws {
+        let m = try RegressionMetrics(predicted: c.predicted, gold: c.gold)
+        #expect(abs(m.meanSquaredError - c.mse) < 1e-12)
+        #expect((m.pearson == nil) == (c.pearson == nil) && abs((m.pearson ?? 0) - (c.pearson ?? 0)) < 1e-12)
+        #expect((m.spearman == nil) == (c.spearman == nil) && abs((m.spearman ?? 0) - (c.spearman ?? 0)) < 1e-12)
+    }
+
+    @Test func mismatchedCountsAreRefused() {
+        #expect(throws: TaskError.self) { _ = try RegressionMetrics(predicted: [1], gold: [1, 2]) }
+        #expect(throws: TaskError.self) { _ = try RegressionMetrics(predicted: [], gold: []) }
+    }
+}
