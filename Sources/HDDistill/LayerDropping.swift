@@ -26,7 +26,7 @@ public enum LayerDropping {
     /// order are `problem`'s to judge, against a teacher.
     public static func parse(_ text: String) -> [Int]? {
         let items = text.split(separator: ",", omittingEmptySubsequences: false)
-        let layers = items.compactMap { item in item.allSatisfy(\.isASCII) && item.allSatisfy(\.isNumber) ? Int(item) : nil }
+        let layers = items.compactMap { item in item.utf8.allSatisfy { (0x30...0x39).contains($0) } ? Int(item) : nil }
         return layers.count == items.count ? layers : nil
     }
 
