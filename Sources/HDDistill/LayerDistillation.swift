@@ -4,8 +4,9 @@ import HDModel
 import HDTensor
 
 /// The three per-layer distillation terms of DESIGN.md §4, unweighted (α not applied), each summed
-/// over its layers: Σ_k MSE(H_s^k, H_t^k W_h^kᵀ) over the layers' outputs, Σ_k MSE(A_s^k, A_t^k) over
-/// the attention probabilities, and MSE(E_s, E_t W_eᵀ) over the embeddings' output.
+/// over the student's layers: Σ_k MSE(H_s^k, H_t^m(k) W_h^kᵀ) over the layers' outputs, Σ_k
+/// MSE(A_s^k, A_t^m(k)) over the attention probabilities, and MSE(E_s, E_t W_eᵀ) over the embeddings'
+/// output; m(k) = k, or the teacher layer of a layer-dropping run (`TrainerOptions.teacherLayers`).
 public struct LayerTerms: Sendable, Equatable {
     public var hidden: Double
     public var attention: Double
@@ -27,36 +28,45 @@ public struct LayerTerms: Sendable, Equatable {
 }
 
 /// The hidden-state, attention and embedding distillation losses with their learnable projections.
-/// Projections (W_e for the embeddings' output, W_h^i for layer i's output; d × d, nn.Linear layout,
+/// Projections (W_e for the embeddings' output, W_h^i for student layer i's output; d × d, nn.Linear layout,
 /// identity at step 0) live in one flat buffer beside their gradients and Adam moments, exist only for
 /// the terms whose α is positive, and are named as in `student.ckpt` (`hd.proj.embeddings`,
 /// `hd.proj.hidden.<i>`). The [T × d] scratch for the projected teacher states is sized once.
 final class LayerDistillation {
     let alphaHidden: Float, alphaAttention: Float, alphaEmbedding: Float
     let width: Int
-    /// Projection names (after `hd.proj.`) in buffer order, and the hidden-state index each one maps.
+    /// Projection names (after `hd.proj.`) in buffer order, and the student's and the teacher's
+    /// hidden-state index each one maps (0 the embeddings' output, l + 1 layer l's).
     let names: [String]
-    private let hiddenIndex: [Int]
+    private let hiddenIndex: [Int], teacherHiddenIndex: [Int]
+    /// The teacher layer of each student layer.
+    private let teacherLayers: [Int]
     let weights: FlatFloats, gradients: FlatFloats, m: FlatFloats, v: FlatFloats
     private let projected: FlatFloats
 
     static let embeddingName = "embeddings"
     static func hiddenName(layer: Int) -> String { "hidden.\(layer)" }
 
-    /// nil when no layer term has a positive weight (KL + MLM only).
+    /// nil when no layer term has a positive weight (KL + MLM only). `config` is the student's.
     init?(options: TrainerOptions, config: BertConfig, tokens: Int) {
         guard options.distillsLayers else { return nil }
         alphaHidden = options.alphaHidden
         alphaAttention = options.alphaAttention
         alphaEmbedding = options.alphaEmbedding
         width = config.hiddenSize
-        var names: [String] = [], index: [Int] = []
-        if alphaEmbedding > 0 { names.append(Self.embeddingName); index.append(0) }
+        teacherLayers = options.teacherLayers ?? Array(0..<config.numHiddenLayers)
+        var names: [String] = [], index: [Int] = [], teacherIndex: [Int] = []
+        if alphaEmbedding > 0 { names.append(Self.embeddingName); index.append(0); teacherIndex.append(0) }
         if alphaHidden > 0 {
-            for layer in 0..<config.numHiddenLayers { names.append(Self.hiddenName(layer: layer)); index.append(layer + 1) }
+            for layer in 0..<config.numHiddenLayers {
+                names.append(Self.hiddenName(layer: layer))
+                index.append(layer + 1)
+                teacherIndex.append(teacherLayers[layer] + 1)
+            }
         }
         self.names = names
         hiddenIndex = index
+        teacherHiddenIndex = teacherIndex
         let count = names.count * width * width
         weights = FlatFloats(count: count)
         gradients = FlatFloats(count: count)
@@ -85,10 +95,10 @@ final class LayerDistillation {
         let L = student.sequenceLength, d = width
         let tokens = sequences * L
         var result = LayerTerms()
-        for (p, k) in hiddenIndex.enumerated() {
+        for (p, (k, t)) in zip(hiddenIndex, teacherHiddenIndex).enumerated() {
             let alpha = k == 0 ? alphaEmbedding : alphaHidden
             let loss = Losses.projectedMSE(
-                student: prefix(student.hiddenState(k), tokens * d), teacher: prefix(teacher.hiddenState(k), tokens * d),
+                student: prefix(student.hiddenState(k), tokens * d), teacher: prefix(teacher.hiddenState(t), tokens * d),
                 projection: UnsafeBufferPointer(slice(weights, p)), width: d, keep: keep,
                 projected: UnsafeMutableBufferPointer(rebasing: projected.buffer[0..<(tokens * d)]),
                 studentGradient: buffers.map { UnsafeMutableBufferPointer(rebasing: $0.hiddenStateGradient(k)[0..<(tokens * d)]) },
@@ -100,7 +110,7 @@ final class LayerDistillation {
                 let probs = student[slots.probabilities]
                 let count = probs.count / student.batchSize * sequences
                 result.attention += Losses.meanSquaredError(
-                    student: prefix(probs, count), target: prefix(teacher[teacher.layers[i].probabilities], count), rowLength: L,
+                    student: prefix(probs, count), target: prefix(teacher[teacher.layers[teacherLayers[i]].probabilities], count), rowLength: L,
                     studentGradient: buffers?.attentionGradient(i).map { UnsafeMutableBufferPointer(rebasing: $0[0..<count]) },
                     scale: alphaAttention * weight)
             }

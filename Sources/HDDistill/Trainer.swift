@@ -154,6 +154,10 @@ public final class Trainer {
                 throw DistillError(.invalidArgument, file: arg,
                     "teacher/student vocabulary mismatch: teacher has \(teacher.config.vocabSize) tokens, student \(config.vocabSize)")
             }
+            try Self.checkLayerMap(options.teacherLayers, student: config, teacher: teacher.config)
+        } else if let layers = options.teacherLayers {
+            throw DistillError(.invalidArgument, file: arg, field: "--keep-layers",
+                "--keep-layers \(LayerDropping.text(layers)): maps student layers onto a teacher's, and this run has none (--mlm-only?)")
         }
         guard data.sequenceLength <= config.maxPositionEmbeddings else {
             throw DistillError(.invalidArgument, file: arg,
@@ -205,10 +209,17 @@ public final class Trainer {
         guard step == 0 else {
             throw DistillError(.invalidArgument, file: file, "resume: this run has already trained \(step) steps; restore a checkpoint into a fresh trainer")
         }
+        let state = checkpoint.state
+        // Before the config: a different map usually means a different depth, and this names why.
+        guard state.teacherLayers == options.teacherLayers else {
+            let described = { (layers: [Int]?) in layers.map { "teacher layers \(LayerDropping.text($0)) (--keep-layers)" } ?? "every teacher layer (no --keep-layers)" }
+            throw DistillError(.badMetadata, file: file, field: TrainingState.Key.teacherLayers,
+                "resume: metadata \(TrainingState.Key.teacherLayers): the checkpoint's student distils \(described(state.teacherLayers)), this run's \(described(options.teacherLayers))"
+                + (state.teacherLayers.map { "; pass --keep-layers \(LayerDropping.text($0))" } ?? "; drop --keep-layers"))
+        }
         guard checkpoint.config == model.config else {
             throw DistillError(.invalidArgument, file: file, "resume: the checkpoint's config differs from the student's (another teacher or --init?)")
         }
-        let state = checkpoint.state
         guard state.recipe == options.recipe else {
             let keys = Set(state.recipe.keys).union(options.recipe.keys).filter { state.recipe[$0] != options.recipe[$0] }.sorted()
             throw DistillError(.badMetadata, file: file, "resume: the recipe differs in " + keys.map {
@@ -308,10 +319,11 @@ public final class Trainer {
                 total += Double(options.alphaHidden) * terms.hidden + Double(options.alphaAttention) * terms.attention
                     + Double(options.alphaEmbedding) * terms.embedding
             }
-            let last = model.config.numHiddenLayers
+            // The last hidden states of each model (the student may be shallower: `--keep-layers`).
+            let last = model.config.numHiddenLayers, teacherLast = teacher?.config.numHiddenLayers ?? last
             if options.alphaPooled > 0, let teacherActivations {
                 let pooled = PooledCosineLoss(pooling: options.pooling)(
-                    student: UnsafeBufferPointer(activations.hiddenState(last)), teacher: UnsafeBufferPointer(teacherActivations.hiddenState(last)),
+                    student: UnsafeBufferPointer(activations.hiddenState(last)), teacher: UnsafeBufferPointer(teacherActivations.hiddenState(teacherLast)),
                     batch: batch.batchSize, length: batch.sequenceLength, width: model.config.hiddenSize, attentionMask: batch.attentionMask,
                     keep: hiddenKeep, studentGradient: buffers.hiddenStateGradient(last), scale: options.alphaPooled * w)
                 try check(pooled, "pooled-embedding cosine")
@@ -320,7 +332,7 @@ public final class Trainer {
             }
             if options.alphaCrossCorrelation > 0, let teacherActivations {
                 let cc = CrossCorrelationLoss(offDiagonalWeight: options.crossCorrelationLambda)(
-                    student: UnsafeBufferPointer(activations.hiddenState(last)), teacher: UnsafeBufferPointer(teacherActivations.hiddenState(last)),
+                    student: UnsafeBufferPointer(activations.hiddenState(last)), teacher: UnsafeBufferPointer(teacherActivations.hiddenState(teacherLast)),
                     width: model.config.hiddenSize, keep: hiddenKeep, studentGradient: buffers.hiddenStateGradient(last),
                     scale: options.alphaCrossCorrelation * w)
                 try check(cc, "cross-correlation")
@@ -378,7 +390,7 @@ public final class Trainer {
         }
         let state = TrainingState(step: step, rng: rng.stateWords, dataSeed: options.seed, dataEpoch: order.epoch,
                                   dataPosition: order.position, recipe: options.recipe, teacherSHA256: teacherSHA256,
-                                  threads: options.threads)
+                                  threads: options.threads, teacherLayers: options.teacherLayers)
         let pruning = pruner?.tensors()
         return TrainingCheckpoint(config: model.config, vocab: vocab, lowercase: lowercase, taskPairs: taskPairs, weights: weights, projections: projections,
                                  adamM: adamM, adamV: adamV, masks: pruning?.masks ?? [:], importance: pruning?.importance ?? [:],
@@ -413,6 +425,26 @@ public final class Trainer {
                                           classifierLabels: model.weights.classifier?.outFeatures ?? 0) else { return nil }
         return StudentSize(hidden: widths.hidden, ffn: widths.layers.map(\.ffn).max() ?? 0,
                            headSize: widths.layers.map(\.queryKeyHeadSize).max() ?? 0, size: size)
+    }
+
+    /// A layer map (`TrainerOptions.teacherLayers`) fits these models: one strictly increasing teacher
+    /// layer per student layer; without one the depths must agree, layers matching one to one.
+    static func checkLayerMap(_ layers: [Int]?, student: BertConfig, teacher: BertConfig) throws {
+        let arg = "<argument>"
+        guard let layers else {
+            guard student.numHiddenLayers == teacher.numHiddenLayers else {
+                throw DistillError(.invalidArgument, file: arg,
+                    "teacher/student depth mismatch: teacher has \(teacher.numHiddenLayers) layers, student \(student.numHiddenLayers); layers match one to one unless a map says which teacher layer each student layer learns from (--keep-layers)")
+            }
+            return
+        }
+        if let problem = LayerDropping.problem(layers, teacherDepth: teacher.numHiddenLayers) {
+            throw DistillError(.invalidArgument, file: arg, field: "--keep-layers", "--keep-layers \(LayerDropping.text(layers)): \(problem)")
+        }
+        guard layers.count == student.numHiddenLayers else {
+            throw DistillError(.invalidArgument, file: arg, field: "--keep-layers",
+                "--keep-layers \(LayerDropping.text(layers)): expected one teacher layer per student layer (\(student.numHiddenLayers)), found \(layers.count)")
+        }
     }
 
     private func check(_ value: Double, _ term: String) throws {

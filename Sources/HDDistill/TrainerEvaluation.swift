@@ -57,10 +57,10 @@ extension Trainer {
                 }
             }
             if teacherHead == .none, let teacherActivations {
-                let last = model.config.numHiddenLayers
+                let last = model.config.numHiddenLayers, teacherLast = teacher?.config.numHiddenLayers ?? last
                 let distance = PooledCosineLoss(pooling: options.pooling)(
                     student: UnsafeBufferPointer(rebasing: activations.hiddenState(last)[0..<(real * L * model.config.hiddenSize)]),
-                    teacher: UnsafeBufferPointer(rebasing: teacherActivations.hiddenState(last)[0..<(real * L * model.config.hiddenSize)]),
+                    teacher: UnsafeBufferPointer(rebasing: teacherActivations.hiddenState(teacherLast)[0..<(real * L * model.config.hiddenSize)]),
                     batch: real, length: L, width: model.config.hiddenSize, attentionMask: Array(batch.attentionMask[0..<(real * L)]),
                     keep: hiddenKeep)
                 cosine += Double(real) * (1 - distance)

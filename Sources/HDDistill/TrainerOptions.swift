@@ -36,6 +36,11 @@ public struct TrainerOptions: Sendable, Equatable {
     public var pooling: SentencePooling = .mean
     /// Structured pruning while training; nil trains at full width.
     public var prune: PruneOptions?
+    /// Layer dropping (`--keep-layers`): student layer j is distilled from teacher layer
+    /// `teacherLayers[j]` (hidden-state and attention terms); nil matches layers one to one. Recorded
+    /// as `hd.teacher_layers` rather than in `recipe`, so runs without it keep their checkpoints as
+    /// they were; a resume must match it all the same (`Trainer.restore`).
+    public var teacherLayers: [Int]?
     /// Threads of every step and evaluation (OpenBLAS's and the element-wise passes'), set for the
     /// call and restored after it. Results are bit-identical for a given count, not across counts,
     /// so the count is recorded in the checkpoint (`hd.threads`) and a resume must match it.

@@ -96,6 +96,10 @@ public struct TrainingCheckpoint: Sendable {
                   projections: families[Prefix.projection] ?? [:], adamM: families[Prefix.adamM] ?? [:],
                   adamV: families[Prefix.adamV] ?? [:], masks: student.masks, importance: families[Prefix.importance] ?? [:],
                   state: try TrainingState(metadata: student.trainerMetadata, file: file))
+        if let layers = state.teacherLayers, layers.count != config.numHiddenLayers {
+            throw DistillError(.badMetadata, file: file, field: TrainingState.Key.teacherLayers,
+                "metadata \(TrainingState.Key.teacherLayers): expected one teacher layer per student layer (\(config.numHiddenLayers), num_hidden_layers), found \(layers.count) (\"\(LayerDropping.text(layers))\")")
+        }
         let d = config.hiddenSize
         for (name, t) in projections { try Self.expectFloat(t, Prefix.projection + name, shape: [d, d], file: file) }
         try checkMoments(file: file)

@@ -20,9 +20,12 @@ public struct TrainingState: Sendable, Equatable {
     /// thread count and OpenBLAS's do too, so results are bit-exact per count only: a resume with
     /// another count is refused (`checkResume`). Nil in checkpoints written before it was recorded.
     public var threads: Int?
+    /// The teacher layer each student layer is distilled from (`hd.teacher_layers`, "1,3,5"): a
+    /// layer-dropping run's map (`TrainerOptions.teacherLayers`); nil matches layers one to one.
+    public var teacherLayers: [Int]?
 
     public init(step: Int = 0, rng: [UInt64], dataSeed: UInt64, dataEpoch: Int = 0, dataPosition: Int = 0,
-                recipe: [String: String] = [:], teacherSHA256: String? = nil, threads: Int? = nil) {
+                recipe: [String: String] = [:], teacherSHA256: String? = nil, threads: Int? = nil, teacherLayers: [Int]? = nil) {
         self.step = step
         self.rng = rng
         self.dataSeed = dataSeed
@@ -31,6 +34,7 @@ public struct TrainingState: Sendable, Equatable {
         self.recipe = recipe
         self.teacherSHA256 = teacherSHA256
         self.threads = threads
+        self.teacherLayers = teacherLayers
     }
 
     public enum Key {
@@ -40,6 +44,7 @@ public struct TrainingState: Sendable, Equatable {
         public static let recipe = "hd.recipe"
         public static let teacher = "hd.teacher.sha256"
         public static let threads = "hd.threads"
+        public static let teacherLayers = "hd.teacher_layers"
     }
 
     public var metadata: [String: String] {
@@ -51,6 +56,7 @@ public struct TrainingState: Sendable, Equatable {
         ]
         if let teacherSHA256 { m[Key.teacher] = teacherSHA256 }
         if let threads { m[Key.threads] = String(threads) }
+        if let teacherLayers { m[Key.teacherLayers] = LayerDropping.text(teacherLayers) }
         return m
     }
 
@@ -88,8 +94,16 @@ public struct TrainingState: Sendable, Equatable {
             guard let count = Int(text), count > 0, String(count) == text else { throw bad(Key.threads, "a positive decimal integer", text) }
             threads = count
         }
+        var teacherLayers: [Int]?
+        if let text = m[Key.teacherLayers] {
+            // The range is the teacher's to judge (`Trainer.restore` compares the map with the run's).
+            guard let layers = LayerDropping.parse(text), !layers.isEmpty, zip(layers, layers.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw bad(Key.teacherLayers, "strictly increasing teacher layer indices separated by commas, such as \"1,3,5\"", text)
+            }
+            teacherLayers = layers
+        }
         self.init(step: step, rng: rng, dataSeed: seed, dataEpoch: epoch, dataPosition: position,
-                  recipe: recipe, teacherSHA256: teacher, threads: threads)
+                  recipe: recipe, teacherSHA256: teacher, threads: threads, teacherLayers: teacherLayers)
     }
 
     /// Refuses to continue this state with `threads` threads when it was computed with another count
@@ -99,6 +113,15 @@ public struct TrainingState: Sendable, Equatable {
         throw DistillError(.badMetadata, file: file,
             "resume: metadata \(Key.threads): the checkpoint was trained with \(threads) thread\(threads == 1 ? "" : "s"), this run uses \(now); "
             + "its sums are split by the thread count, so it would not continue exactly: pass --threads \(threads)")
+    }
+
+    /// Refuses to continue a layer-dropping state with a teacher too shallow for its map (another
+    /// teacher than the run's), before the run's own `--keep-layers` is judged against that teacher.
+    public func checkTeacherLayers(teacherDepth: Int, file: String) throws {
+        guard let teacherLayers, let deepest = teacherLayers.last, deepest >= teacherDepth else { return }
+        throw DistillError(.badMetadata, file: file, field: Key.teacherLayers,
+            "resume: metadata \(Key.teacherLayers) \"\(LayerDropping.text(teacherLayers))\": the checkpoint's student learns from teacher layer \(deepest), "
+            + "and TEACHER has \(teacherDepth) layers (0…\(teacherDepth - 1)); resume with the teacher the run started from")
     }
 
     static func hex(_ x: UInt64) -> String {

@@ -15,7 +15,10 @@ struct HDDistillCommand: ParsableCommand {
         commandName: "hd-distill",
         abstract: "Train a student BERT from a teacher on text: masked-LM plus distillation (MLM logits, hidden states, attention, embeddings).",
         discussion: """
-        The student starts as a copy of TEACHER (--init random: BERT's initialisation instead). Loss: \
+        The student starts as a copy of TEACHER (--init random: BERT's initialisation instead); with \
+        --keep-layers I,J,… it has only those layers of TEACHER (layer dropping, at full width, pruning \
+        flags apply to it), and student layer j's hidden-state and attention terms are against teacher \
+        layer I_j (the map is stored as hd.teacher_layers; --resume must give the same). Loss: \
         α_mlm·MLM + α_kl·KL + α_hidden·Σ hidden MSE + α_attention·Σ attention MSE + α_embedding·embedding MSE; \
         --no-distill-layers keeps MLM + KL. With --mlm-only there is no teacher: TEACHER's weights are \
         trained on masked-LM alone (to warm up a teacher).
@@ -74,6 +77,10 @@ struct HDDistillCommand: ParsableCommand {
     @Flag(name: .customLong("no-distill-layers"), help: "KL + MLM only: no hidden, attention or embedding term.") var noDistillLayers = false
     @Option(name: .customLong("init"), help: "Student's starting weights: copy (of TEACHER) or random (BERT init N(0, 0.02) from --seed).")
     var initialization: StudentInitialization = .copy
+    @Option(name: .customLong("keep-layers"), help: ArgumentHelp(
+        "Layer dropping: the student is TEACHER with only these encoder layers (0-based, strictly increasing, e.g. 1,3,5), renumbered 0…k−1; student layer j is distilled from teacher layer I_j.",
+        valueName: "I,J,…"))
+    var keepLayers: String?
     @Option(name: .long, help: "Softmax temperature τ of the KL term (scaled by τ²).") var temperature: Float = 1
     @Flag(name: .customLong("mlm-only"), help: "No teacher: masked-LM training of TEACHER's weights.") var mlmOnly = false
     @Option(name: .customLong("held-out-every"), help: "Hold out paragraph i when hash(i) % k == 0 (0: none).") var heldOutEvery = 20
@@ -95,6 +102,10 @@ struct HDDistillCommand: ParsableCommand {
             throw ValidationError("--prune-end must be ≤ --steps (\(steps)) so the target is reached, found \(end)")
         }
         if mlmOnly && initialization == .random { throw ValidationError("--init random needs a teacher; it cannot go with --mlm-only") }
+        if let keepLayers {
+            if mlmOnly { throw ValidationError("--keep-layers maps student layers onto TEACHER's; it cannot go with --mlm-only") }
+            _ = try parsedKeepLayers(keepLayers, teacherDepth: nil)
+        }
         for (name, value) in [("--alpha-mlm", alphaMLM ?? 0), ("--alpha-kl", alphaKL ?? 0), ("--alpha-pooled", alphaPooled ?? 0),
                               ("--alpha-hidden", alphaHidden),
                               ("--alpha-attention", alphaAttention), ("--alpha-embedding", alphaEmbedding)]
@@ -156,7 +167,13 @@ struct HDDistillCommand: ParsableCommand {
             }
             text = corpusText
         }
-        let student = initialization == .random ? try RandomInit.model(like: model, seed: seed) : model
+        // A checkpoint to continue is read first, so a teacher too shallow for its layer map is named
+        // as the wrong teacher (bad input) rather than as a bad --keep-layers.
+        let resumed = try resume.map { try TrainingCheckpoint.read(path: $0) }
+        if let resume, let resumed { try resumed.state.checkTeacherLayers(teacherDepth: model.config.numHiddenLayers, file: resume) }
+        let teacherLayers = try keepLayers.map { try parsedKeepLayers($0, teacherDepth: model.config.numHiddenLayers) }
+        let shape = try teacherLayers.map { try LayerDropping.student(of: model, keeping: $0) } ?? model
+        let student = initialization == .random ? try RandomInit.model(like: shape, seed: seed) : shape
         let sha = mlmOnly ? nil : try FileDigest.sha256(path: try Checkpoint.resolveModelFile(teacher).model)
         let layers: Float = mlmOnly || noDistillLayers ? 0 : 1
         var options = TrainerOptions(steps: steps, batchSize: batch, accumulate: accumulate, learningRate: lr,
@@ -166,13 +183,14 @@ struct HDDistillCommand: ParsableCommand {
                                      temperature: temperature, evalSequences: evalSequences, initialization: initialization)
         options.threads = threadsFlag.resolved
         (options.alphaPooled, options.pooling) = (mlmOnly ? 0 : alphas.pooled, pooling)
-        options.prune = try pruning.options(config: model.config, steps: steps)
+        options.prune = try pruning.options(config: student.config, steps: steps)
+        options.teacherLayers = teacherLayers
         if pruning.recipe == .selfDistilled { options.useSelfDistilledRecipe(alpha: pruning.alphaCC, lambda: pruning.ccLambda) }
         let trainer = try Trainer(student: student, teacher: mlmOnly ? nil : model, teacherSHA256: sha, vocab: vocab,
                                   lowercase: checkpoint.lowercase,
                                   taskPairs: task != nil ? pairColumn != nil : checkpoint.sourceMetadata[Checkpoint.MetadataKey.taskPairs].flatMap(Bool.init),
                                   data: text, options: options)
-        if let resume { try trainer.restore(from: TrainingCheckpoint.read(path: resume), file: resume) }
+        if let resume, let resumed { try trainer.restore(from: resumed, file: resume) }
         let run = DistillationRun(trainer: trainer, output: output, evalEvery: evalEvery, saveEvery: saveEvery,
                                   log: try log.map { try TrainingLog(path: $0, append: resume != nil) },
                                   progress: ProgressLine(total: steps, startStep: trainer.step))
@@ -190,6 +208,21 @@ struct HDDistillCommand: ParsableCommand {
 }
 
 extension StudentInitialization: ExpressibleByArgument {}
+
+extension HDDistillCommand {
+    /// `--keep-layers` as indices, or a usage error naming the flag, the value and what is allowed:
+    /// a comma list of decimal indices, strictly increasing, at least one, and (once TEACHER is
+    /// loaded, `teacherDepth`) each below TEACHER's layer count.
+    func parsedKeepLayers(_ text: String, teacherDepth: Int?) throws -> [Int] {
+        guard let layers = LayerDropping.parse(text) else {
+            throw ValidationError("--keep-layers \(text): expected 0-based teacher layer indices separated by commas, such as 1,3,5 (no spaces)")
+        }
+        if let problem = LayerDropping.problem(layers, teacherDepth: teacherDepth) {
+            throw ValidationError("--keep-layers \(text): \(problem)")
+        }
+        return layers
+    }
+}
 
 extension HDDistillCommand {
     /// The loss weights for TEACHER's head: the defaults it implies, and a usage error (naming the

@@ -96,7 +96,7 @@ struct HDExportCommand: ParsableCommand {
         let student = try MaskedStudent(path: shrink)
         guard let masks = student.masks else {
             throw ModelError(.badMask, file: shrink,
-                "tensors \(StudentCheckpoint.Prefix.mask)*: expected the masks of a pruning run, found none (the student was trained without --target or widths), so there is nothing to shrink; `hd-convert \(shrink) --allow-extra -o OUT.safetensors` writes its weights as they are")
+                "tensors \(StudentCheckpoint.Prefix.mask)*: expected the masks of a pruning run, found none (the student was trained without --target or widths), so there is nothing to shrink; `hd-convert \(shrink) -o OUT.safetensors` writes its weights as they are")
         }
         let dense = try student.denseModel()
         let report = try Equivalence.measure(masked: student.model, masks: masks, dense: dense,

@@ -16,11 +16,12 @@ struct DistillCLITests {
         try TestSupport.run(distill, args, allowFailure: true)
     }
 
-    /// Writes a canonical teacher (config and vocabulary embedded) into `dir`; `edit` may change its
-    /// tensors (a forged teacher). Weights from a fixed linear congruential sequence, LayerNorm γ 1.
-    static func teacher(in dir: String, name: String = "teacher.safetensors",
+    /// Writes a canonical teacher (config and vocabulary embedded; 2 layers unless `layers` says) into
+    /// `dir`; `edit` may change its tensors (a forged teacher). Weights from a fixed linear
+    /// congruential sequence, LayerNorm γ 1.
+    static func teacher(in dir: String, name: String = "teacher.safetensors", layers: Int = 2,
                         edit: (inout TensorSet) -> Void = { _ in }) throws -> String {
-        let config = BertConfig(vocabSize: 30522, hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4,
+        let config = BertConfig(vocabSize: 30522, hiddenSize: 32, numHiddenLayers: layers, numAttentionHeads: 4,
                                 intermediateSize: 64, maxPositionEmbeddings: 64)
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         var set = TensorSet()

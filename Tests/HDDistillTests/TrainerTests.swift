@@ -8,14 +8,15 @@ import HDTestSupport
 import Testing
 
 @Suite(.serialized) struct TrainerTests {
-    /// A small BERT over the real bert-base vocabulary (hidden 32, 2 layers), seeded, tied MLM head,
-    /// so the committed Austen corpus tokenises to real word pieces.
-    static func model(seed: UInt64 = 1) throws -> BertModel {
-        let config = BertConfig(vocabSize: 30522, hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4,
+    /// A small BERT over the real bert-base vocabulary (hidden 32, 2 layers unless `layers` says),
+    /// seeded, tied MLM head (none without `mlmHead`), so the committed Austen corpus tokenises to
+    /// real word pieces.
+    static func model(seed: UInt64 = 1, layers: Int = 2, mlmHead: Bool = true) throws -> BertModel {
+        let config = BertConfig(vocabSize: 30522, hiddenSize: 32, numHiddenLayers: layers, numAttentionHeads: 4,
                                 intermediateSize: 64, maxPositionEmbeddings: 64)
         var rng = Xoshiro256(seed: seed)
         var set = TensorSet()
-        let head = BertNames.optionalGroups(config).first { $0.group == "MLM head" }?.tensors ?? []
+        let head = mlmHead ? BertNames.optionalGroups(config).first { $0.group == "MLM head" }?.tensors ?? [] : []
         for (name, shape) in BertNames.requiredShapes(config) + head {
             let n = shape.reduce(1, *)
             let values: [Float]
