@@ -80,6 +80,10 @@ public struct Checkpoint: Sendable {
         /// "true" or "false" in a fine-tuned classifier: whether it was trained on text pairs.
         /// Carried into every canonical file made from it, so `hd-infer classify` can refuse a pair.
         public static let taskPairs = "hd.task.pairs"
+        /// In a shrunk student (and every canonical file made from it): which of its teacher's hidden
+        /// dimensions it kept, a JSON array of ascending indices (`KeptHidden`), so its embeddings can
+        /// be compared with the teacher's over those dimensions.
+        public static let keptHidden = "hd.kept.hidden"
     }
 
     public static let formatVersion = "1"
@@ -95,6 +99,8 @@ public struct Checkpoint: Sendable {
         let base = source.split(separator: "/").last.map(String.init) ?? source
         m[MetadataKey.source] = sourceDigest.map { "\(base) sha256:\($0)" } ?? base
         if hasClassifier, let pairs = sourceMetadata[MetadataKey.taskPairs] { m[MetadataKey.taskPairs] = pairs }
+        // Converting or fine-tuning keeps the hidden width, so the record stays true of the copy.
+        if let kept = sourceMetadata[MetadataKey.keptHidden] { m[MetadataKey.keptHidden] = kept }
         return m
     }
 

@@ -51,16 +51,19 @@ public struct MaskedStudent {
         return try Shrink.dense(model, masks: masks)
     }
 
-    /// `dense` (from `denseModel`) as a checkpoint that carries the student's vocabulary: what
-    /// hd-export writes and every tool runs when given a student.ckpt.
+    /// `dense` (from `denseModel`) as a checkpoint that carries the student's vocabulary, and with
+    /// masks the teacher hidden dimensions it kept (`hd.kept.hidden`): what hd-export writes and
+    /// every tool runs when given a student.ckpt.
     public func checkpoint(of dense: BertModel, source: String) throws -> Checkpoint {
         var notes = ["a student.ckpt: run as the dense model it equals (masks applied, pruned rows and columns removed)"]
         if let step = checkpoint.trainerMetadata["hd.step"] { notes[0] += ", saved at step \(step)" }
         let lowercase = checkpoint.lowercase ?? Checkpoint.casing(ofVocabulary: checkpoint.vocab, notes: &notes)
+        var metadata: [String: String] = [:]
+        if let pairs = checkpoint.taskPairs { metadata[Checkpoint.MetadataKey.taskPairs] = String(pairs) }
+        if let masks { metadata[Checkpoint.MetadataKey.keptHidden] = KeptHidden.record(masks) }
         // The dense model's own storage, not a copy: it is already the export's (Shrink gathered it).
         return Checkpoint(config: dense.config, tensors: try BertParameters.tensorSet(sharing: dense), vocab: checkpoint.vocab,
                           lowercase: lowercase, source: source, kind: .safetensors, scheme: NameMapping.Scheme(), configSource: "embedded (student.ckpt)",
-                          notes: notes,
-                          sourceMetadata: checkpoint.taskPairs.map { [Checkpoint.MetadataKey.taskPairs: String($0)] } ?? [:])
+                          notes: notes, sourceMetadata: metadata)
     }
 }

@@ -36,11 +36,7 @@ public enum Benchmark {
     /// Weights in int8 or bf16 are not an f32 matrix OpenBLAS could read: no OpenBLAS runs then.
     public static func time(_ session: InferenceSession, batch: TokenBatch, warmup: Int, iterations: Int,
                             roofline: Bool = false) throws -> Samples {
-        func timed(_ scope: InferenceSession.Scope) throws -> Double {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try session.forward(batch, scope: scope)
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        }
+        func timed(_ scope: InferenceSession.Scope) throws -> Double { try milliseconds(session, batch, scope) }
         let interleaved: [InferenceSession.Scope] = roofline ? [.all, .gemmsOnly] : [.all]
         for _ in 0..<warmup {
             for scope in interleaved { try session.forward(batch, scope: scope) }
@@ -54,6 +50,31 @@ public enum Benchmark {
         for _ in 0..<warmup { try session.forward(batch, scope: .openBLASDenseOnly) }
         samples.openBLASDenseOnly = try (0..<iterations).map { _ in try timed(.openBLASDenseOnly) }
         return samples
+    }
+
+    /// Times several models in one run (`hd-infer compare`): `warmup` untimed forwards of each, then
+    /// `iterations` rounds that time one forward of each, in reverse order every other round. The
+    /// models take turns so that whatever the machine does meanwhile (clock changes, other jobs)
+    /// falls on all of them alike, and none always runs straight after the same other one. Returns
+    /// milliseconds per forward, one list per entry of `runs`.
+    public static func alternating(_ runs: [(session: InferenceSession, batch: TokenBatch)], warmup: Int,
+                                   iterations: Int) throws -> [[Double]] {
+        for _ in 0..<warmup {
+            for run in runs { try run.session.forward(run.batch) }
+        }
+        var samples = [[Double]](repeating: [], count: runs.count)
+        for i in 0..<iterations {
+            let order = i % 2 == 0 ? Array(runs.indices) : runs.indices.reversed()
+            for r in order { samples[r].append(try milliseconds(runs[r].session, runs[r].batch, .all)) }
+        }
+        return samples
+    }
+
+    /// Wall-clock milliseconds of one forward.
+    private static func milliseconds(_ session: InferenceSession, _ batch: TokenBatch, _ scope: InferenceSession.Scope) throws -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try session.forward(batch, scope: scope)
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
     }
 
     /// The machine's single-precision FMA peak on `threads` cores in GFLOP/s (the median of 7

@@ -180,13 +180,7 @@ struct Bench: ParsableCommand {
     }
 
     private func makeBatch(_ config: BertConfig, vocabulary: [String]?) throws -> TokenBatch {
-        guard let text else {
-            var rng = SystemRandomNumberGenerator()
-            // Ids past the special tokens, as real text would have.
-            let low = min(1000, config.vocabSize - 1)
-            return try TokenBatch(batchSize: batch, sequenceLength: seqLen,
-                                  ids: (0..<(batch * seqLen)).map { _ in Int.random(in: low..<config.vocabSize, using: &rng) })
-        }
+        guard let text else { return try Self.randomBatch(batch: batch, seqLen: seqLen, vocabSize: config.vocabSize) }
         guard let vocabulary else {
             throw ModelError(.badVocab, file: model!, "--text needs the model's vocabulary (vocab.txt beside it or embedded)")
         }
@@ -202,6 +196,15 @@ struct Bench: ParsableCommand {
         func padded(_ row: [Int], _ value: Int) -> [Int] { row + [Int](repeating: value, count: seqLen - row.count) }
         return try TokenBatch(ids: sequences.map { padded($0, tokenizer.specialIDs.pad) },
                               attentionMask: sequences.map { padded([Int](repeating: 1, count: $0.count), 0) })
+    }
+
+    /// `batch` sequences of `seqLen` random ids below `vocabSize`, every token real.
+    static func randomBatch(batch: Int, seqLen: Int, vocabSize: Int) throws -> TokenBatch {
+        var rng = SystemRandomNumberGenerator()
+        // Ids past the special tokens, as real text would have.
+        let low = min(1000, vocabSize - 1)
+        return try TokenBatch(batchSize: batch, sequenceLength: seqLen,
+                              ids: (0..<(batch * seqLen)).map { _ in Int.random(in: low..<vocabSize, using: &rng) })
     }
 
     private func printTable(_ r: Report) {

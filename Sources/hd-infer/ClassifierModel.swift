@@ -45,27 +45,42 @@ struct ClassifierModel {
     let precision: Precision
 
     init(_ path: String, flags: ClassifierFlags, batch: Int) throws {
-        checkpoint = try Checkpoint.load(path, options: flags.load.options(threads: flags.threads.threads))
-        guard checkpoint.hasClassifier, let labels = checkpoint.config.id2label else {
-            throw ModelError(.unsupported, file: checkpoint.source, field: BertNames.classifierWeight,
-                "expected a sequence classifier (\(BertNames.classifierWeight), \(BertNames.classifierBias) and labels in the config's id2label), found a model without one\(checkpoint.hasMLMHead ? " (it has an MLM head: try fill-mask)" : ""); fine-tune it first with hd-finetune, or convert a transformers BertForSequenceClassification with hd-convert")
-        }
+        let checkpoint = try Checkpoint.load(path, options: flags.load.options(threads: flags.threads.threads))
+        // Refused before the runtime packs its weights, which is the slow part of loading.
+        try Self.requireClassifier(checkpoint)
+        let runtime = try RuntimeModel(model: try BertModel(checkpoint: checkpoint), precision: flags.precision)
+        try self.init(checkpoint: checkpoint, runtime: runtime, seqLen: flags.seqLen, batch: batch, cased: flags.cased,
+                      threads: flags.threads.resolved)
+    }
+
+    /// `runtime` (built from `checkpoint`) with a session for `batch` inputs of up to `seqLen` tokens
+    /// (nil: the position table).
+    init(checkpoint: Checkpoint, runtime: RuntimeModel, seqLen: Int?, batch: Int, cased: Bool, threads: Int) throws {
+        try Self.requireClassifier(checkpoint)
         guard let vocab = checkpoint.vocab else {
             throw ModelError(.badVocab, file: checkpoint.source, "the checkpoint carries no vocabulary and there is no vocab.txt beside it; pass --vocab")
         }
-        let limit = checkpoint.config.maxPositionEmbeddings, seqLen = flags.seqLen ?? limit
+        let limit = checkpoint.config.maxPositionEmbeddings, seqLen = seqLen ?? limit
         guard seqLen <= limit else {
             throw ModelError(.badInput, file: checkpoint.source, field: "max_position_embeddings",
                 "--seq-len \(seqLen): expected at most the model's \(limit) positions (max_position_embeddings); pass --seq-len \(limit) or less")
         }
         let tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: vocab, source: checkpoint.source),
-                                          lowercase: flags.cased ? false : checkpoint.lowercase)
+                                          lowercase: cased ? false : checkpoint.lowercase)
+        self.checkpoint = checkpoint
         encoder = try TaskEncoder(tokenizer: tokenizer, maxLength: seqLen)
-        let runtime = try RuntimeModel(model: try BertModel(checkpoint: checkpoint), precision: flags.precision)
-        session = try InferenceSession(model: runtime, maxBatch: batch, maxLength: seqLen, threads: flags.threads.resolved)
-        self.labels = labels
+        session = try InferenceSession(model: runtime, maxBatch: batch, maxLength: seqLen, threads: threads)
+        labels = checkpoint.config.id2label ?? []
         isRegression = checkpoint.config.isRegression
-        precision = flags.precision
+        precision = runtime.precision
+    }
+
+    /// Refuses a checkpoint without a sequence classifier, saying how to get one.
+    static func requireClassifier(_ checkpoint: Checkpoint) throws {
+        guard checkpoint.hasClassifier, checkpoint.config.id2label != nil else {
+            throw ModelError(.unsupported, file: checkpoint.source, field: BertNames.classifierWeight,
+                "expected a sequence classifier (\(BertNames.classifierWeight), \(BertNames.classifierBias) and labels in the config's id2label), found a model without one\(checkpoint.hasMLMHead ? " (it has an MLM head: try fill-mask)" : ""); fine-tune it first with hd-finetune, or convert a transformers BertForSequenceClassification with hd-convert")
+        }
     }
 
     /// The metadata a fine-tuned checkpoint carries to say whether it was trained on pairs.
@@ -107,5 +122,29 @@ struct ClassifierModel {
     func run(_ encodings: [Encoding]) throws -> ClassifierOutput {
         try session.forward(encoder.batch(encodings))
         return try session.classify()
+    }
+
+    /// Every example run in batches of the session's size: each one's predicted label id, or for a
+    /// regression head its value. An example that cannot be encoded is refused naming `file`, its
+    /// line and `column`.
+    func predict(_ examples: [Example], file: String, column: String) throws -> (labels: [Int], values: [Float]) {
+        let name = URL(fileURLWithPath: file).lastPathComponent
+        var predicted: [Int] = [], values: [Float] = []
+        predicted.reserveCapacity(examples.count)
+        for first in stride(from: 0, to: examples.count, by: session.maxBatch) {
+            let chunk = examples[first..<min(first + session.maxBatch, examples.count)]
+            let encodings = try chunk.map { example in
+                do {
+                    return try encode(example.text, pair: example.pair, place: "\(name):\(example.line)")
+                } catch let error as ModelError {
+                    throw ModelError(.badInput, file: file, field: column, error.message)
+                }
+            }
+            let output = try run(encodings)
+            for b in 0..<encodings.count {
+                if isRegression { values.append(output.logits(b)[0]) } else { predicted.append(output.predicted(b)) }
+            }
+        }
+        return (predicted, values)
     }
 }

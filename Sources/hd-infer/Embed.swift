@@ -27,7 +27,7 @@ struct Embed: ParsableCommand {
             let model = try TextModel(args)
             let d = model.checkpoint.config.hiddenSize
             try args.forEachInput { line, text in
-                let ids = try model.encode(text, line: line, source: args.text)
+                let ids = try model.encode(text, place: args.describe(line: line))
                 try model.run(ids)
                 let hidden = model.session.lastHiddenState()
                 let embedding = pooling.pool(hidden, batch: 1, sequenceLength: ids.count, width: d,

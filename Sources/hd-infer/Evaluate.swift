@@ -77,29 +77,13 @@ struct Evaluate: ParsableCommand {
                 throw ModelError(.badInput, file: source, field: "--pair-column", "--pair-column \(pairColumn): \(why)")
             }
             let file = try TaskFile(contentsOfFile: data, columns: TaskColumns(text: textColumn, pair: pairColumn, label: labelColumn))
-            let name = URL(fileURLWithPath: data).lastPathComponent
             let regression = classifier.isRegression
             let targets = regression ? try RegressionTargets.targets(of: file.examples, file: data, column: labelColumn) : []
             let labels = try LabelSet(id2label: classifier.labels, source: source)
             let gold = regression ? [] : try labels.ids(of: file.examples, file: data, column: labelColumn)
 
             let clock = ContinuousClock(), start = clock.now
-            var predicted: [Int] = [], values: [Float] = []
-            predicted.reserveCapacity(file.examples.count)
-            for first in stride(from: 0, to: file.examples.count, by: batch) {
-                let chunk = file.examples[first..<min(first + batch, file.examples.count)]
-                let encodings = try chunk.map { example in
-                    do {
-                        return try classifier.encode(example.text, pair: example.pair, place: "\(name):\(example.line)")
-                    } catch let error as ModelError {
-                        throw ModelError(.badInput, file: data, field: textColumn, error.message)
-                    }
-                }
-                let output = try classifier.run(encodings)
-                for b in 0..<encodings.count {
-                    if regression { values.append(output.logits(b)[0]) } else { predicted.append(output.predicted(b)) }
-                }
-            }
+            let (predicted, values) = try classifier.predict(file.examples, file: data, column: textColumn)
             let seconds = (clock.now - start) / .seconds(1)
             if regression {
                 let metrics = try RegressionMetrics(predicted: values, gold: targets)

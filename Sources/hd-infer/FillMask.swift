@@ -55,7 +55,7 @@ struct FillMask: ParsableCommand {
             let vocab = model.tokenizer.vocabulary.tokens
             let limit = model.checkpoint.config.maxPositionEmbeddings
             try args.forEachInput { line, text in
-                let ids = try model.encode(text, line: line, source: args.text)
+                let ids = try model.encode(text, place: args.describe(line: line))
                 let positions = ids.indices.filter { ids[$0] == maskID }
                 // A text of exactly `limit` ids may have been cut: count the masks of the whole text.
                 var cut: [Int] = [], firstCutPosition = 0, fullLength = ids.count

@@ -42,28 +42,36 @@ struct TextModel {
     let truncate: Bool
 
     init(_ args: TextArguments) throws {
-        checkpoint = try Checkpoint.load(args.model, options: args.load.options(threads: args.threads.threads))
+        let checkpoint = try Checkpoint.load(args.model, options: args.load.options(threads: args.threads.threads))
+        let runtime = try RuntimeModel(model: try BertModel(checkpoint: checkpoint), precision: args.precision)
+        try self.init(checkpoint: checkpoint, runtime: runtime, cased: args.cased, truncate: args.truncate, maxBatch: 1,
+                      threads: args.threads.resolved)
+    }
+
+    /// `runtime` (built from `checkpoint`) with a session for up to `maxBatch` sequences as long as
+    /// the position table.
+    init(checkpoint: Checkpoint, runtime: RuntimeModel, cased: Bool, truncate: Bool, maxBatch: Int, threads: Int) throws {
         guard let vocab = checkpoint.vocab else {
             throw ModelError(.badVocab, file: checkpoint.source, "the checkpoint carries no vocabulary and there is no vocab.txt beside it; pass --vocab")
         }
-        tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: vocab, source: checkpoint.source), lowercase: args.cased ? false : checkpoint.lowercase)
-        let model = try RuntimeModel(model: try BertModel(checkpoint: checkpoint), precision: args.precision)
-        session = try InferenceSession(model: model, maxBatch: 1, maxLength: checkpoint.config.maxPositionEmbeddings,
-                                       threads: args.threads.resolved)
-        truncate = args.truncate
+        self.checkpoint = checkpoint
+        tokenizer = try BertTokenizer(vocabulary: Vocabulary(tokens: vocab, source: checkpoint.source), lowercase: cased ? false : checkpoint.lowercase)
+        session = try InferenceSession(model: runtime, maxBatch: maxBatch, maxLength: checkpoint.config.maxPositionEmbeddings,
+                                       threads: threads)
+        self.truncate = truncate
     }
 
-    /// `[CLS] text [SEP]` ids, refusing empty text and (unless --truncate) text over the position table.
-    func encode(_ text: String, line: Int, source: String) throws -> [Int] {
+    /// `[CLS] text [SEP]` ids, refusing empty text and (unless --truncate) text over the position
+    /// table; `place` names the input in messages ("stdin line 3", "the text").
+    func encode(_ text: String, place: String) throws -> [Int] {
         let limit = checkpoint.config.maxPositionEmbeddings
-        let where_ = source == "-" ? "stdin line \(line)" : "the text"
         guard !text.allSatisfy(\.isWhitespace) else {
-            throw ModelError(.badInput, file: "<input>", "\(where_) is empty; expected some text")
+            throw ModelError(.badInput, file: "<input>", "\(place) is empty; expected some text")
         }
         let full = try tokenizer.encode(text, pair: nil)
         if full.ids.count <= limit { return full.ids }
         guard truncate else {
-            throw ModelError(.badInput, file: "<input>", "\(where_) is \(full.ids.count) tokens with [CLS]/[SEP], longer than the model's \(limit) positions; pass --truncate to cut it")
+            throw ModelError(.badInput, file: "<input>", "\(place) is \(full.ids.count) tokens with [CLS]/[SEP], longer than the model's \(limit) positions; pass --truncate to cut it")
         }
         return try tokenizer.encode(text, pair: nil, maxLength: limit, truncation: true).ids
     }

@@ -16,7 +16,7 @@ struct Tokenize: ParsableCommand {
         try ToolErrors.reporting("hd-infer") {
             let model = try TextModel(args)
             try args.forEachInput { line, text in
-                let ids = try model.encode(text, line: line, source: args.text)
+                let ids = try model.encode(text, place: args.describe(line: line))
                 if args.json {
                     try JSONOutput.print(Result(text: text, ids: ids), pretty: false)
                 } else {

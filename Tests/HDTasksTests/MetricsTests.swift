@@ -93,3 +93,37 @@ struct MetricsTests {
         #expect(throws: TaskError.self) { _ = try RegressionMetrics(predicted: [], gold: []) }
     }
 }
+
+/// ROC AUC against pairs counted by hand: of the nP·nN (positive, negative) pairs, the share where
+/// the positive scores higher, a tie counting ½.
+@Suite struct ROCAUCTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var scores: [Double], positive: [Bool], auc: Double
+        var testDescription: String { "\(scores) \(positive.map { $0 ? "P" : "N" }.joined())" }
+    }
+
+    static let cases: [Case] = [
+        // Every positive above every negative, and the reverse.
+        Case(scores: [0.9, 0.8, 0.2, 0.1], positive: [true, true, false, false], auc: 1),
+        Case(scores: [0.1, 0.2, 0.8, 0.9], positive: [true, true, false, false], auc: 0),
+        // P {0.9, 0.8}, N {0.8, 0.3}: 0.9 > 0.8, 0.9 > 0.3, 0.8 = 0.8 (½), 0.8 > 0.3 → 3.5 / 4.
+        Case(scores: [0.9, 0.8, 0.8, 0.3], positive: [true, true, false, false], auc: 0.875),
+        // P {0.5, 0.2, 0.7}, N {0.4, 0.6}: wins 0.5>0.4, 0.7>0.4, 0.7>0.6 → 3 / 6.
+        Case(scores: [0.5, 0.4, 0.2, 0.6, 0.7], positive: [true, false, true, false, true], auc: 0.5),
+        // All tied: every pair is ½.
+        Case(scores: [1, 1, 1], positive: [true, false, false], auc: 0.5),
+        // P {−1, 0}, N {0, 0, −2}: −1 beats −2 only; 0 ties 0 twice (½ each) and beats −2 → 3 / 6.
+        Case(scores: [-1, 0, 0, 0, -2], positive: [true, true, false, false, false], auc: 0.5),
+    ]
+
+    @Test(arguments: cases)
+    func matchesHandCount(_ c: Case) throws {
+        #expect(abs(try ROCAUC.area(scores: c.scores, positive: c.positive) - c.auc) < 1e-12)
+    }
+
+    @Test func oneClassOrNonFiniteIsRefused() {
+        #expect(throws: TaskError.self) { _ = try ROCAUC.area(scores: [1, 2], positive: [true, true]) }
+        #expect(throws: TaskError.self) { _ = try ROCAUC.area(scores: [1], positive: [true, false]) }
+        #expect(throws: TaskError.self) { _ = try ROCAUC.area(scores: [.nan, 2], positive: [true, false]) }
+    }
+}
