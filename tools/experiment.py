@@ -25,7 +25,6 @@ Needs ../shared/data (corpus and tasks; HD_SHARED_DATA overrides), the release b
 import argparse
 import csv
 import json
-import math
 import os
 import shlex
 import statistics
@@ -48,7 +47,11 @@ STUDENTS = {
     "b": ("one-shot pruning, then distillation", ["--schedule", "one-shot", "--importance", "platon"] + SIZE["flags"]),
     "e": ("same shape, random init, distilled", ["--init", "random", "--schedule", "one-shot"] + SIZE["flags"]),
     "f": ("layer dropping (layers 1, 3, 5), distilled", ["--keep-layers", "1,3,5"]),
+    # Beyond the table: (a) with twice the tokens, to see how the gap to the teacher moves with the
+    # budget (the table's budget is half a million tokens; the paper's is billions).
+    "a2": ("HomoDistil (cubic, PLATON), 2× the tokens", ["--schedule", "cubic", "--importance", "platon"] + SIZE["flags"]),
 }
+STEPS_FACTOR = {"a2": 2}
 # The distillation recipe every student shares; --quick shortens it.
 RECIPE = {"steps": 500, "batch": 16, "seq_len": 64, "lr": "2e-4", "warmup": 50, "eval_every": 100, "eval_sequences": 256}
 QUICK_STEPS = 150
@@ -85,17 +88,9 @@ def safetensors_header(path):
         return json.loads(f.read(n)), 8 + n
 
 
-def kept_hidden(checkpoint):
-    """Indices of the teacher's hidden dimensions a student.ckpt keeps (its hd.mask.hidden)."""
-    header, start = safetensors_header(checkpoint)
-    entry = header.get("hd.mask.hidden")
-    if entry is None:
-        return None
-    begin, end = entry["data_offsets"]
-    with open(checkpoint, "rb") as f:
-        f.seek(start + begin)
-        flags = struct.unpack(f"<{(end - begin) // 4}i", f.read(end - begin))
-    return [i for i, flag in enumerate(flags) if flag]
+def pruned(checkpoint):
+    """Whether a student.ckpt has masks (a layer-dropping run without pruning has none)."""
+    return "hd.mask.hidden" in safetensors_header(checkpoint)[0]
 
 
 def checkpoint_step(checkpoint):
@@ -166,20 +161,22 @@ class Experiment:
                 deps = [] if s == "g" else [f"distill/{s}"]
                 out.append((f"rt-polarity/{s}/seed{seed}", self.result(s, f"rt_polarity-split{self.split_seed}-seed{seed}.json"), deps,
                             lambda s=s, seed=seed: self.finetune(s, seed)))
+        # Run alone on the machine (it waits for this invocation's other cells); it needs only the models.
         out.append(("latency", os.path.join(self.results, f"{TEACHER['name']}-{SIZE['name']}-latency.json"),
-                    [c[0] for c in out], self.latency))
+                    [f"distill/{s}" for s in self.timed()], self.latency))
         return out
 
     def distill(self, s):
         d = self.student_dir(s)
         os.makedirs(d, exist_ok=True)
         ckpt, log = os.path.join(d, "student.ckpt"), os.path.join(d, "distill.jsonl")
+        steps = self.steps * STEPS_FACTOR.get(s, 1)
         command = [os.path.join(BIN, "hd-distill"), self.teacher, "--corpus", self.corpus, "-o", ckpt,
-                   "--steps", str(self.steps), "--batch", str(RECIPE["batch"]), "--seq-len", str(RECIPE["seq_len"]),
-                   "--lr", RECIPE["lr"], "--warmup", str(self.steps // 10), "--prune-every", "10",
-                   "--eval-every", str(min(RECIPE["eval_every"], self.steps)), "--eval-sequences", str(RECIPE["eval_sequences"]),
+                   "--steps", str(steps), "--batch", str(RECIPE["batch"]), "--seq-len", str(RECIPE["seq_len"]),
+                   "--lr", RECIPE["lr"], "--warmup", str(steps // 10), "--prune-every", "10",
+                   "--eval-every", str(min(RECIPE["eval_every"], steps)), "--eval-sequences", str(RECIPE["eval_sequences"]),
                    "--save-every", "50", "--seed", "0", "--threads", "1", "--log", log] + STUDENTS[s][1]
-        done = os.path.exists(ckpt) and checkpoint_step(ckpt) == self.steps
+        done = os.path.exists(ckpt) and checkpoint_step(ckpt) == steps
         if not done:
             resume = ["--resume", ckpt] if os.path.exists(ckpt) and os.path.exists(log) else []
             if not resume and os.path.exists(log):
@@ -187,7 +184,7 @@ class Experiment:
             with open(os.path.join(d, "distill.stderr"), "a") as err:
                 run(command + resume, stderr=err)
         export = os.path.join(d, "student.safetensors")
-        if kept_hidden(ckpt) is None:  # nothing pruned (layer dropping): the checkpoint's weights as they are
+        if not pruned(ckpt):  # nothing pruned (layer dropping): the checkpoint's weights as they are
             run([os.path.join(BIN, "hd-convert"), ckpt, "-o", export], stdout=subprocess.DEVNULL)
         else:
             run([os.path.join(BIN, "hd-export"), "--shrink", ckpt, "-o", export], stdout=subprocess.DEVNULL)
@@ -197,68 +194,50 @@ class Experiment:
         summary = [r for r in records if r.get("kind") == "summary"]
         size = self.size(export)
         return {"student": s, "title": STUDENTS[s][0], "teacher": TEACHER["title"], "size": SIZE["title"] if s != "f" else "3 of 6 layers, full width",
-                "steps": self.steps, "tokens": self.steps * RECIPE["batch"] * RECIPE["seq_len"],
+                "steps": steps, "tokens": steps * RECIPE["batch"] * RECIPE["seq_len"],
                 "held_out": evals[-1], "curve": evals,
                 "train_curve": [{k: r.get(k) for k in ("step", "loss", "hidden", "attention", "embedding", "pooled")} for r in train],
                 "train_seconds": sum(r["step_seconds"] for r in train), "throughput": summary[-1] if summary else None,
                 "parameters": size["params"], "flops_per_128_token_sequence": size["flops_per_forward"],
-                "kept_hidden": len(kept_hidden(ckpt) or []) or None, "command": shlex.join(self.relative(command))}
+                "command": shlex.join(self.relative(command))}
 
     def size(self, model):
         out = run([os.path.join(BIN, "hd-infer"), "bench", model, "--batch", "1", "--seq-len", "128", "--iterations", "1",
                    "--threads", "1", "--json"], capture_output=True, text=True).stdout
         return json.loads(out)
 
-    def embeddings(self, model, texts):
-        out = run([os.path.join(BIN, "hd-infer"), "embed", model, "-", "--json", "--threads", "1"],
-                  input="\n".join(texts) + "\n", capture_output=True, text=True).stdout
-        return [json.loads(line)["embedding"] for line in out.splitlines() if line.strip()]
-
-    def teacher_embeddings(self, name, texts):
-        """The teacher's embeddings of a sentence set, computed once and kept beside the work files."""
-        path = os.path.join(ROOT, ".cache", "evidence", f"teacher-{name}.json")
-        with self.lock:
-            if os.path.exists(path):
-                cached = read_json(path)
-                if cached["texts"] == texts:
-                    return cached["embeddings"]
-        vectors = self.embeddings(self.teacher, texts)
-        with self.lock:
-            write_json(path, {"texts": texts, "embeddings": vectors})
-        return vectors
-
-    def fidelity_sentences(self):
-        with open(os.path.join(DATA, "tasks", "snli_test.tsv"), encoding="utf-8", newline="") as f:
-            values = [r["hypothesis"] for r in csv.DictReader(f, delimiter="\t")]
-        return list(dict.fromkeys(v for v in values if v.strip()))[:FIDELITY_SENTENCES]
+    def compare(self, s, quality):
+        """`hd-infer compare` of the teacher and student `s` on one thread (the timing it also does is
+        not used: latency is the latency cell's), as JSON."""
+        command = [os.path.join(BIN, "hd-infer"), "compare", self.teacher, self.model(s), "--iterations", "1", "--warmup", "0",
+                   "--threads", "1", "--json"] + quality
+        return json.loads(run(command, capture_output=True, text=True).stdout), shlex.join(self.relative(command))
 
     def fidelity(self, s):
-        """Cosine between the student's and the teacher's mean-pooled embeddings of held-out sentences,
-        over the teacher dimensions the student kept (a student pruned in its hidden width lives in
-        that subspace; its pooled-cosine loss was taken there too)."""
-        texts = self.fidelity_sentences()
-        teacher = self.teacher_embeddings("fidelity", texts)
-        student = self.embeddings(self.model(s), texts)
-        kept = kept_hidden(os.path.join(self.student_dir(s), "student.ckpt")) or list(range(len(teacher[0])))
-        if len(kept) != len(student[0]):
-            raise RuntimeError(f"{s}: {len(student[0])}-d embeddings but {len(kept)} kept teacher dimensions")
-        cosines = [cosine([t[i] for i in kept], v) for t, v in zip(teacher, student)]
-        ordered = sorted(cosines)
-        return {"student": s, "sentences": len(texts), "source": "snli_test.tsv hypotheses (distinct, file order)",
-                "dimensions": len(kept), "mean_cosine": statistics.fmean(cosines), "std_cosine": statistics.pstdev(cosines),
-                "min_cosine": ordered[0], "p05_cosine": ordered[len(ordered) // 20], "median_cosine": statistics.median(cosines)}
+        """Cosine between the student's and the teacher's mean-pooled embeddings of held-out sentences
+        (SNLI test hypotheses: not in the corpus), over the teacher dimensions the student kept (a
+        student pruned in its hidden width lives in that subspace; its pooled-cosine loss was taken
+        there too)."""
+        path = os.path.join(ROOT, ".cache", "evidence", "fidelity-sentences.txt")
+        if not os.path.exists(path):
+            with open(os.path.join(DATA, "tasks", "snli_test.tsv"), encoding="utf-8", newline="") as f:
+                values = [r["hypothesis"] for r in csv.DictReader(f, delimiter="\t")]
+            with open(path + ".tmp", "w", encoding="utf-8") as f:
+                f.write("\n".join(list(dict.fromkeys(v for v in values if v.strip()))[:FIDELITY_SENTENCES]) + "\n")
+            os.replace(path + ".tmp", path)
+        result, command = self.compare(s, ["--sentences", path])
+        c = result["sentences"]
+        return {"student": s, "sentences": c["sentences"], "source": "snli_test.tsv hypotheses (distinct, file order)",
+                "dimensions": c["compared_dims"], "mean_cosine": c["mean"], "std_cosine": c["std"], "min_cosine": c["min"],
+                "command": command}
 
     def zero_shot(self, s):
-        """SNLI test pairs, entailment vs contradiction ranked by cos(premise, hypothesis): ROC AUC."""
-        with open(os.path.join(DATA, "tasks", "snli_test.tsv"), encoding="utf-8", newline="") as f:
-            pairs = [(r["premise"], r["hypothesis"], r["label"]) for r in csv.DictReader(f, delimiter="\t")
-                     if r["label"] in ("entailment", "contradiction")]
-        texts = list(dict.fromkeys(t for p, h, _ in pairs for t in (p, h)))
-        vectors = self.teacher_embeddings("snli-test", texts) if s == "g" else self.embeddings(self.model(s), texts)
-        index = dict(zip(texts, vectors))
-        scores = [(cosine(index[p], index[h]), label == "entailment") for p, h, label in pairs]
-        return {"student": s, "pairs": len(pairs), "positives": sum(y for _, y in scores), "source": "snli_test.tsv",
-                "roc_auc": roc_auc(scores)}
+        """SNLI test pairs, entailment against contradiction ranked by cos(premise, hypothesis): each
+        model's own ROC AUC, no fine-tuning (the teacher's own row: it beside itself)."""
+        result, command = self.compare(s, ["--pairs", os.path.join(DATA, "tasks", "snli_test.tsv")])
+        p = result["pairs"]
+        return {"student": s, "pairs": p["entailment"] + p["contradiction"], "positives": p["entailment"], "source": "snli_test.tsv",
+                "roc_auc": p["student"], "teacher_roc_auc": p["teacher"], "command": command}
 
     def finetune(self, s, seed):
         reused = os.path.join(ROOT, "docs", "results", "finetune-minilm-rt", f"homodistil-seed{seed}.json")
@@ -281,7 +260,7 @@ class Experiment:
     def latency(self):
         """p50 latency of every model at 1 × 128 and 8 × 128 on 2 threads, the models interleaved
         round by round so machine noise falls on all of them; the median over rounds."""
-        models = ["g"] + self.students
+        models = ["g"] + self.timed()
         shapes, rounds = [(1, 128, 30), (8, 128, 6)], 5
         samples = {(m, b): [] for m in models for b, _, _ in shapes}
         for _ in range(rounds):
@@ -304,16 +283,20 @@ class Experiment:
             result["models"][m] = entry
         return result
 
+    def timed(self):
+        """The students whose latency is measured: one per shape (a2 has a's)."""
+        return [s for s in self.students if s not in STEPS_FACTOR]
+
     def relative(self, command):
         return [os.path.relpath(a, ROOT) if os.path.isabs(a) and a.startswith(ROOT) else a for a in command]
 
     # Scheduling ------------------------------------------------------------------------------------
     def execute(self, jobs, only):
         self.prepare()
-        cells = [c for c in self.cells() if not only or any(c[0].startswith(o) for o in only)]
+        cells = [c for c in self.cells() if not only or any(c[0] == o or c[0].startswith(o.rstrip("/") + "/") for o in only)]
         finished = {c[0] for c in self.cells() if os.path.exists(c[1])}
         pending = [c for c in cells if c[0] not in finished]
-        print(f"experiment: {len(cells)} cells, {len(finished)} finished, {len(pending)} to run", file=sys.stderr)
+        print(f"experiment: {len(cells)} cells, {len(cells) - len(pending)} finished, {len(pending)} to run", file=sys.stderr)
 
         def ready(cell):
             if cell[0] == "latency":  # alone on the machine, after everything else it measures
@@ -361,29 +344,6 @@ class Experiment:
         return not self.failed
 
 
-def cosine(a, b):
-    dot = sum(x * y for x, y in zip(a, b))
-    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
-
-
-def roc_auc(scores):
-    """Probability that a positive outranks a negative (ties count ½): the Mann–Whitney statistic
-    from average ranks."""
-    ordered = sorted(scores, key=lambda t: t[0])
-    ranks, i = [0.0] * len(ordered), 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1][0] == ordered[i][0]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[k] = (i + j) / 2 + 1
-        i = j + 1
-    positives = sum(1 for _, y in ordered if y)
-    negatives = len(ordered) - positives
-    rank_sum = sum(r for r, (_, y) in zip(ranks, ordered) if y)
-    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
-
-
 def cpu_name():
     try:
         with open("/proc/cpuinfo") as f:
@@ -398,7 +358,7 @@ def main():
     p.add_argument("--jobs", type=int, default=2, help="cells run side by side (one thread each)")
     p.add_argument("--seeds", default=None, help="fine-tuning seeds (default 0,1,2; --quick: 0)")
     p.add_argument("--split-seed", type=int, default=0, help="seed of rt_polarity's train/dev split (10 %% dev, stratified)")
-    p.add_argument("--only", nargs="*", default=[], help="run only the cells whose names start with these (see --list)")
+    p.add_argument("--only", nargs="*", default=[], help="run only these cells, or the cells under these prefixes, such as distill or rt-polarity/a (see --list)")
     p.add_argument("--list", action="store_true", help="list the cells and whether each is finished")
     args = p.parse_args()
     if args.seeds is None:

@@ -14,10 +14,18 @@ import statistics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEGIN, END = "<!-- evidence:begin (tools/experiment_results.py) -->", "<!-- evidence:end -->"
-ORDER = ["g", "a", "b", "e", "f"]
+ORDER = ["g", "a", "b", "e", "f", "a2"]
 NAMES = {"a": "(a) HomoDistil (cubic, PLATON)", "b": "(b) one-shot pruning, then distillation",
          "e": "(e) same shape, random init, distilled", "f": "(f) layer dropping (layers 1, 3, 5), distilled",
-         "g": "(g) teacher: all-MiniLM-L6-v2"}
+         "g": "(g) teacher: all-MiniLM-L6-v2", "a2": "(a) with 2× the tokens"}
+# Students timed under another one's name: the same shape.
+SAME_SHAPE = {"a2": "a"}
+# Student layers, for the per-layer hidden-state MSE (the logged term sums over the student's layers).
+LAYERS = {"f": 3}
+
+
+def short(s):
+    return {"g": "(g) teacher", "a2": "(a) 2×"}.get(s, NAMES[s][:3])
 # The issue's target for (a): at most this many points below the teacher, at least this much faster at 1 × 128.
 TARGET_POINTS, TARGET_SPEEDUP = 2.0, 1.6
 
@@ -41,6 +49,10 @@ def collect(directory):
     return students, load(os.path.join(directory, "minilm-half-latency.json"))
 
 
+def per_layer(s, distill):
+    return distill["held_out"]["hidden"] / LAYERS.get(s, 6)
+
+
 def accuracy(runs):
     values = [r["accuracy"] for r in runs]
     if not values:
@@ -57,14 +69,14 @@ def fmt_accuracy(runs):
 
 def table(students, latency, title):
     lines = [f"**{title}**", "",
-             "| student | parameters | GFLOP / 128-token seq | p50 1 × 128 ms (speed-up) | p50 8 × 128 ms (speed-up) | held-out hidden MSE / pooled cosine | embedding cosine to teacher (1,000 SNLI test sentences) | SNLI zero-shot ROC AUC | rt_polarity dev accuracy % | Δ vs teacher (points) |",
+             "| student | parameters | GFLOP / 128-token seq | p50 1 × 128 ms (speed-up) | p50 8 × 128 ms (speed-up) | held-out hidden MSE per layer / pooled cosine | embedding cosine to teacher (1,000 SNLI test sentences) | SNLI zero-shot ROC AUC | rt_polarity dev accuracy % | Δ vs teacher (points) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     teacher_mean = accuracy(students["g"]["rt"])[0]
     for s in ORDER:
         r = students[s]
         if s != "g" and not r["distill"] and not r["rt"]:
             continue
-        lat = (latency or {}).get("models", {}).get(s)
+        lat = (latency or {}).get("models", {}).get(SAME_SHAPE.get(s, s))
         size = f"{lat['parameters'] / 1e6:.2f} M" if lat else (f"{r['distill']['parameters'] / 1e6:.2f} M" if r["distill"] else "missing")
         flops = lat["flops_per_128_token_sequence"] if lat else (r["distill"]["flops_per_128_token_sequence"] if r["distill"] else None)
         cells = [NAMES[s], size, f"{flops / 1e9:.2f}" if flops else "missing"]
@@ -75,7 +87,7 @@ def table(students, latency, title):
             cells.append("1 (itself)")
         else:
             d = r["distill"]
-            cells.append(f"{d['held_out']['hidden']:.4f} / {d['held_out']['pooled_cosine']:.4f}" if d else "missing")
+            cells.append(f"{per_layer(s, d):.4f} / {d['held_out']['pooled_cosine']:.4f}" if d else "missing")
             f = r["fidelity"]
             cells.append(f"{f['mean_cosine']:.4f} ± {f['std_cosine']:.4f} (over {f['dimensions']} dims)" if f else "missing")
         z = r["zero_shot"]
@@ -100,24 +112,28 @@ def target(students, latency):
             f"{speedup:.2f}× faster at 1 × 128 on 2 threads (target ≥ {TARGET_SPEEDUP}: {verdict(speedup >= TARGET_SPEEDUP)})."]
 
 
-def comparisons(students):
-    """(a) against each other student on every figure: the differences the reading talks about."""
+def comparisons(students, base="a", others=("b", "e", "f")):
+    """`base` against each of `others` on every figure: the differences the reading talks about."""
     out = []
-    a = students["a"]
-    for s in ("b", "e", "f"):
+    a = students[base]
+    for s in others:
+        if s not in students:
+            continue
         o = students[s]
         parts = []
-        ma, mo = accuracy(a["rt"])[0], accuracy(o["rt"])[0]
+        (ma, sa, na), (mo, so, no) = accuracy(a["rt"]), accuracy(o["rt"])
         if ma is not None and mo is not None:
-            parts.append(f"rt_polarity {100 * (ma - mo):+.2f} points")
+            spread = " (within the seeds' spread)" if na > 1 and no > 1 and abs(ma - mo) < max(sa, so) else ""
+            parts.append(f"rt_polarity {100 * (ma - mo):+.2f} points{spread}")
         if a["fidelity"] and o["fidelity"]:
             parts.append(f"embedding cosine {a['fidelity']['mean_cosine'] - o['fidelity']['mean_cosine']:+.4f}")
         if a["zero_shot"] and o["zero_shot"]:
             parts.append(f"zero-shot AUC {a['zero_shot']['roc_auc'] - o['zero_shot']['roc_auc']:+.4f}")
         if a["distill"] and o["distill"]:
-            parts.append(f"held-out hidden MSE {a['distill']['held_out']['hidden'] - o['distill']['held_out']['hidden']:+.4f}")
+            parts.append(f"held-out hidden MSE per layer {per_layer(base, a['distill']) - per_layer(s, o['distill']):+.4f}")
+            parts.append(f"held-out pooled cosine {a['distill']['held_out']['pooled_cosine'] - o['distill']['held_out']['pooled_cosine']:+.4f}")
         if parts:
-            out.append(f"- (a) − {NAMES[s][:3]}: " + ", ".join(parts))
+            out.append(f"- {short(base)} − {short(s)}: " + ", ".join(parts))
     return out
 
 
@@ -126,7 +142,7 @@ def svg_accuracy_latency(students, latency, path):
     points = []
     for s in ORDER:
         mean, std, n = accuracy(students[s]["rt"])
-        lat = (latency or {}).get("models", {}).get(s)
+        lat = (latency or {}).get("models", {}).get(SAME_SHAPE.get(s, s))
         if mean is not None and lat:
             points.append((s, lat["p50_ms_1x128"], 100 * mean, 100 * std))
     if not points:
@@ -155,7 +171,7 @@ def svg_accuracy_latency(students, latency, path):
         shape = (f'<rect x="{X(x) - 5:.1f}" y="{Y(y) - 5:.1f}" width="10" height="10" fill="{colour}"/>' if s == "g"
                  else f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="5" fill="{colour}"/>')
         out.append(shape)
-        out.append(f'<text x="{X(x) + 8:.1f}" y="{Y(y) - 6:.1f}">{NAMES[s].split(":")[0] if s == "g" else NAMES[s][:3]}</text>')
+        out.append(f'<text x="{X(x) + 8:.1f}" y="{Y(y) - 6:.1f}">{short(s)}</text>')
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
@@ -169,27 +185,46 @@ def svg_curves(students, path):
         return False
     W, H, M = 640, 420, 60
     steps = max(r["step"] for c in series.values() for r in c)
-    top = max(r["hidden"] for c in series.values() for r in c) * 1.1 or 1
+    top = max(max(r["hidden"] for c in series.values() for r in c),
+              max((r["hidden"] or 0) for s in series for r in students[s]["distill"]["train_curve"][20:])) * 1.1 or 1
     X = lambda v: M + v / steps * (W - 2 * M)
     Y = lambda v: H - M - v / top * (H - 2 * M)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{H}" fill="white"/>',
            f'<line x1="{M}" y1="{H - M}" x2="{W - M}" y2="{H - M}" stroke="black"/><line x1="{M}" y1="{M}" x2="{M}" y2="{H - M}" stroke="black"/>',
            f'<text x="{W / 2}" y="{H - 20}" text-anchor="middle">step</text>',
-           f'<text x="18" y="{H / 2}" text-anchor="middle" transform="rotate(-90 18 {H / 2})">held-out Σ hidden-state MSE (6 layers)</text>',
+           f'<text x="18" y="{H / 2}" text-anchor="middle" transform="rotate(-90 18 {H / 2})">Σ hidden-state MSE over 6 layers (thick: held-out; thin: training, 20-step mean)</text>',
            f'<text x="{W / 2}" y="24" text-anchor="middle" font-size="14">Layer loss over distillation: (a) HomoDistil vs (b) one-shot</text>']
     for k in range(6):
         out.append(f'<text x="{X(steps * k / 5):.1f}" y="{H - M + 16}" text-anchor="middle">{steps * k // 5}</text>')
         out.append(f'<text x="{M - 6}" y="{Y(top * k / 5) + 4:.1f}" text-anchor="end">{top * k / 5:.3f}</text>')
     for s, colour in (("a", "#c0392b"), ("b", "#2e86c1")):
+        # Thin: the training batches' term, a moving mean over 20 steps; thick, with dots: held-out.
+        train = [r for r in students[s]["distill"]["train_curve"] if r.get("hidden") is not None]
+        smooth = [(r["step"], statistics.fmean(t["hidden"] for t in train[max(0, i - 19):i + 1])) for i, r in enumerate(train)]
+        pts = " ".join(f"{X(step):.1f},{Y(v):.1f}" for step, v in smooth[::5])
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1" stroke-opacity="0.5"/>')
         pts = " ".join(f"{X(r['step']):.1f},{Y(r['hidden']):.1f}" for r in series[s])
         out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        out.extend(f'<circle cx="{X(r["step"]):.1f}" cy="{Y(r["hidden"]):.1f}" r="3" fill="{colour}"/>' for r in series[s])
         last = series[s][-1]
         out.append(f'<text x="{X(last["step"]) - 4:.1f}" y="{Y(last["hidden"]) - 8:.1f}" text-anchor="end" fill="{colour}">{NAMES[s][:3]}</text>')
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
     return True
+
+
+def cell_hours(directory):
+    """Σ of the cells' own times: each cell's `seconds`, plus a distillation's training time (a
+    distillation cell that found its checkpoint finished only exported it)."""
+    total = 0.0
+    for path in glob.glob(os.path.join(directory, "*", "*.json")) + glob.glob(os.path.join(directory, "*.json")):
+        cell = load(path) or {}
+        total += cell.get("seconds", 0)
+        total += cell.get("train_seconds", 0) if os.path.basename(path) == "distill.json" else 0
+        total += cell.get("finetune", {}).get("train_seconds", 0) if "reused_from" in cell.get("finetune", {}) else 0
+    return total / 3600
 
 
 def section():
@@ -208,17 +243,22 @@ def section():
         lines += [f"Latency: `hd-infer bench`, {full_latency['threads']} threads, median of {full_latency['rounds']} interleaved "
                   f"rounds, CPU {full_latency['cpu']}, OPENBLAS_CORETYPE={full_latency['openblas_coretype']}.", ""]
     lines += table(full, full_latency, "Tier 1: all-MiniLM-L6-v2, one student size") + [""]
+    lines += [f"Compute: {cell_hours(os.path.join(ROOT, 'docs/results/evidence')):.1f} core-hours over the cells above "
+              "(each cell on one thread; `--jobs 2` runs two at once, so the wall time is about half).", ""]
     lines += target(full, full_latency) + [""]
     comp = comparisons(full)
     if comp:
         lines += ["Differences, (a) minus each alternative:", ""] + comp + [""]
+    budget = comparisons(full, "a2", ("a",))
+    if budget:
+        lines += ["The budget: (a) distilled on twice the tokens (1,000 steps, the same schedule stretched) minus (a):", ""] + budget + [""]
     if svg_accuracy_latency(full, full_latency, os.path.join(ROOT, "docs/results/evidence-accuracy-latency.svg")):
         lines += ["![accuracy against latency](results/evidence-accuracy-latency.svg)", ""]
     if svg_curves(full, os.path.join(ROOT, "docs/results/evidence-layer-loss.svg")):
         lines += ["![held-out layer loss, (a) vs (b)](results/evidence-layer-loss.svg)", ""]
     if quick["a"]["distill"] or quick["b"]["distill"]:
         lines += table(quick, quick_latency, "`--quick` (students a and b, fewer steps, one seed)") + [""]
-        lines += comparisons({**quick, "e": quick["e"], "f": quick["f"]}) + [""]
+        lines += comparisons(quick, "a", ("b",)) + [""]
     lines.append(END)
     return "\n".join(lines)
 
