@@ -249,6 +249,13 @@ def section():
     comp = comparisons(full)
     if comp:
         lines += ["Differences, (a) minus each alternative:", ""] + comp + [""]
+    hotter = load(os.path.join(ROOT, "docs/results/evidence/minilm-half-a/rt_polarity-hotter-split0-seed0.json"))
+    teacher_mean = accuracy(full["g"]["rt"])[0]
+    if hotter and teacher_mean is not None:
+        seed0 = [r for r in full["a"]["rt"] if r["seed"] == 0]
+        lines += [f"Diagnostic: (a) fine-tuned hotter (lr 1e-4, 3 epochs instead of 5e-5 and 2; seed 0): {100 * hotter['accuracy']:.2f} % "
+                  f"({100 * (hotter['accuracy'] - teacher_mean):+.2f} points against the teacher's mean"
+                  + (f"; the table's recipe gave {100 * seed0[0]['accuracy']:.2f} % with the same seed" if seed0 else "") + ").", ""]
     budget = comparisons(full, "a2", ("a",))
     if budget:
         lines += ["The budget: (a) distilled on twice the tokens (1,000 steps, the same schedule stretched) minus (a):", ""] + budget + [""]
