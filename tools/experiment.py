@@ -165,8 +165,11 @@ class Experiment:
                 out.append((f"rt-polarity/{s}/seed{seed}", self.result(s, f"rt_polarity-split{self.split_seed}-seed{seed}.json"), deps,
                             lambda s=s, seed=seed: self.finetune(s, seed)))
         if "a" in self.students and not self.quick:
-            out.append(("rt-polarity-hotter/a/seed0", self.result("a", f"rt_polarity-hotter-split{self.split_seed}-seed0.json"),
-                        ["distill/a"], lambda: self.finetune("a", 0, FINETUNE_HOTTER, "hotter-")))
+            # (a) with every seed; the teacher (does it gain too?), (b) and (f) with the first.
+            for s, seeds in (("a", self.seeds), ("g", self.seeds[:1]), ("b", self.seeds[:1]), ("f", self.seeds[:1])):
+                for seed in seeds:
+                    out.append((f"rt-polarity-hotter/{s}/seed{seed}", self.result(s, f"rt_polarity-hotter-split{self.split_seed}-seed{seed}.json"),
+                                [] if s == "g" else [f"distill/{s}"], lambda s=s, seed=seed: self.finetune(s, seed, FINETUNE_HOTTER, "hotter-")))
         # Run alone on the machine (it waits for this invocation's other cells); it needs only the models.
         out.append(("latency", os.path.join(self.results, f"{TEACHER['name']}-{SIZE['name']}-latency.json"),
                     [f"distill/{s}" for s in self.timed()], self.latency))
