@@ -165,8 +165,8 @@ class Experiment:
                 out.append((f"rt-polarity/{s}/seed{seed}", self.result(s, f"rt_polarity-split{self.split_seed}-seed{seed}.json"), deps,
                             lambda s=s, seed=seed: self.finetune(s, seed)))
         if "a" in self.students and not self.quick:
-            # (a) with every seed; the teacher (does it gain too?), (b) and (f) with the first.
-            for s, seeds in (("a", self.seeds), ("g", self.seeds[:1]), ("b", self.seeds[:1]), ("f", self.seeds[:1])):
+            # (a) and (b) with every seed; the teacher (does it gain too?) and (f) with the first.
+            for s, seeds in (("a", self.seeds), ("b", self.seeds), ("g", self.seeds[:1]), ("f", self.seeds[:1])):
                 for seed in seeds:
                     out.append((f"rt-polarity-hotter/{s}/seed{seed}", self.result(s, f"rt_polarity-hotter-split{self.split_seed}-seed{seed}.json"),
                                 [] if s == "g" else [f"distill/{s}"], lambda s=s, seed=seed: self.finetune(s, seed, FINETUNE_HOTTER, "hotter-")))

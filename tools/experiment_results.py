@@ -240,14 +240,19 @@ def hotter_lines(directory, students, latency):
              "| model | rt_polarity dev accuracy %, table's recipe | hotter recipe |", "|---|---|---|"]
     for s in ("g", "a", "b", "f"):
         lines.append(f"| {NAMES[s]} | {fmt_accuracy(students[s]['rt'])} | {fmt_accuracy(runs[s]) if runs[s] else 'not run'} |")
-    teacher_best = max(m for m in (accuracy(students["g"]["rt"])[0], accuracy(runs["g"])[0]) if m is not None)
+    teacher_best, teacher_seeds = max((accuracy(r)[0], accuracy(r)[2]) for r in (students["g"]["rt"], runs["g"]) if r)
     mean, std, n = accuracy(runs["a"])
     drop = 100 * (teacher_best - mean)
     lat = (latency or {}).get("models", {}).get("a")
     lines += ["", f"Target check with the hotter recipe for (a): {drop:.2f} points below the teacher's better recipe "
-              f"({100 * teacher_best:.2f} %; (a) over {n} seed{'s' if n > 1 else ''}{f', ± {100 * std:.2f}' if n > 1 else ''}) — target ≤ {TARGET_POINTS:.1f}: "
+              f"({100 * teacher_best:.2f} % over {teacher_seeds} seed{'s' if teacher_seeds > 1 else ''}; (a) over {n} seed{'s' if n > 1 else ''}{f', ± {100 * std:.2f}' if n > 1 else ''}) — target ≤ {TARGET_POINTS:.1f}: "
               f"{'met' if drop <= TARGET_POINTS else 'missed'}"
               + (f"; {lat['speedup_1x128']:.2f}× faster at 1 × 128." if lat else "."), ""]
+    hotter = {s: dict(students[s], rt=runs[s]) for s in ("a", "b", "f") if runs[s]}
+    compared = comparisons(hotter, "a", tuple(s for s in ("b", "f") if s in hotter))
+    if compared:
+        lines += ["With the hotter recipe, (a) minus each alternative (rt_polarity only; the other figures do not depend on fine-tuning):", ""]
+        lines += [line.split(", embedding")[0] for line in compared] + [""]
     return lines
 
 
