@@ -18,6 +18,8 @@ import json
 import os
 import statistics
 
+from results_section import replace_section
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "docs/results")
 BEGIN, END = "<!-- downstream:begin (tools/downstream_results.py) -->", "<!-- downstream:end -->"
@@ -131,14 +133,7 @@ def main():
     if a.print:
         print(text)
         return
-    path = os.path.join(ROOT, "docs/RESULTS.md")
-    doc = open(path).read()
-    if BEGIN in doc:
-        doc = doc[:doc.index(BEGIN)] + text + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc.rstrip() + "\n\n" + text + "\n"
-    open(path, "w").write(doc)
-
+    replace_section(os.path.join(ROOT, "docs/RESULTS.md"), BEGIN, END, text)
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,8 @@ import json
 import os
 import statistics
 
+from results_section import replace_section
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEGIN, END = "<!-- evidence:begin (tools/experiment_results.py) -->", "<!-- evidence:end -->"
 ORDER = ["g", "a", "b", "e", "f", "a2"]
@@ -304,17 +306,7 @@ def main():
     if args.print:
         print(text)
         return
-    path = os.path.join(ROOT, "docs/RESULTS.md")
-    doc = open(path).read()
-    if BEGIN in doc:
-        head, rest = doc.split(BEGIN, 1)
-        doc = head + text + rest.split(END, 1)[1]
-    else:
-        doc = doc.rstrip("\n") + "\n\n## Evidence: does a HomoDistil student keep its teacher's accuracy? (issue 14)\n\n" + text + "\n"
-    with open(path + ".tmp", "w") as f:
-        f.write(doc)
-    os.replace(path + ".tmp", path)
-
+    replace_section(os.path.join(ROOT, "docs/RESULTS.md"), BEGIN, END, text)
 
 if __name__ == "__main__":
     main()
