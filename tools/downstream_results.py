@@ -135,5 +135,6 @@ def main():
         return
     replace_section(os.path.join(ROOT, "docs/RESULTS.md"), BEGIN, END, text)
 
+
 if __name__ == "__main__":
     main()
