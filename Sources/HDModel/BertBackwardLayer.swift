@@ -71,12 +71,12 @@ extension BertModel {
         // workers split them), then dQ and dK per sequence.
         for b in 0..<B {
             let rows = b * L * a, p = attended + b * heads * L * L, dp = dProbs + b * heads * L * L
-            BLAS.gemmStridedBatched(count: heads, transB: true, m: L, n: L, k: size,
-                                    a: dContext + rows, lda: a, strideA: size, b: v + rows, ldb: a, strideB: size,
-                                    beta: injected ? 1 : 0, c: dp, ldc: L, strideC: L * L)
-            BLAS.gemmStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
-                                    a: p, lda: L, strideA: L * L, b: dContext + rows, ldb: a, strideB: size,
-                                    c: dV + rows, ldc: a, strideC: size)
+            GEMM.multiplyStridedBatched(count: heads, transB: true, m: L, n: L, k: size,
+                                        a: dContext + rows, lda: a, strideA: size, b: v + rows, ldb: a, strideB: size,
+                                        beta: injected ? 1 : 0, c: dp, ldc: L, strideC: L * L)
+            GEMM.multiplyStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
+                                        a: p, lda: L, strideA: L * L, b: dContext + rows, ldb: a, strideB: size,
+                                        c: dV + rows, ldc: a, strideC: size)
         }
         if let masks {
             Dropout.multiply(dProbs, by: act[masks.probabilityMasks[index]].baseAddress!, count: B * heads * L * L)
@@ -84,12 +84,12 @@ extension BertModel {
         Kernels.softmaxRowsBackward(dProbs, probs: probs, rows: B * heads * L, width: L, scale: scale)
         for b in 0..<B {
             let rows = b * L * a, dp = dProbs + b * heads * L * L
-            BLAS.gemmStridedBatched(count: heads, m: L, n: size, k: L,
-                                    a: dp, lda: L, strideA: L * L, b: k + rows, ldb: a, strideB: size,
-                                    c: dQ + rows, ldc: a, strideC: size)
-            BLAS.gemmStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
-                                    a: dp, lda: L, strideA: L * L, b: q + rows, ldb: a, strideB: size,
-                                    c: dK + rows, ldc: a, strideC: size)
+            GEMM.multiplyStridedBatched(count: heads, m: L, n: size, k: L,
+                                        a: dp, lda: L, strideA: L * L, b: k + rows, ldb: a, strideB: size,
+                                        c: dQ + rows, ldc: a, strideC: size)
+            GEMM.multiplyStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
+                                        a: dp, lda: L, strideA: L * L, b: q + rows, ldb: a, strideB: size,
+                                        c: dK + rows, ldc: a, strideC: size)
         }
     }
 

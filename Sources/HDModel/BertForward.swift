@@ -113,9 +113,9 @@ public struct BertModel: Sendable {
 
     /// y = x · Wᵀ + b for `rows` rows of x.
     func linear(_ x: UnsafePointer<Float>, rows: Int, _ w: LinearWeights, out: UnsafeMutablePointer<Float>) {
-        BLAS.gemm(transB: true, m: rows, n: w.outFeatures, k: w.inFeatures, a: x, lda: w.inFeatures,
-                  b: w.weight.buffer.baseAddress!, ldb: w.inFeatures, c: out, ldc: w.outFeatures)
-        Kernels.addBias(out, rows: rows, width: w.outFeatures, bias: w.bias.buffer.baseAddress!)
+        GEMM.multiply(transB: true, m: rows, n: w.outFeatures, k: w.inFeatures, a: x, lda: w.inFeatures,
+                      b: w.weight.buffer.baseAddress!, ldb: w.inFeatures, c: out, ldc: w.outFeatures,
+                      bias: w.bias.buffer.baseAddress!)
     }
 
     func layerNorm(_ x: UnsafePointer<Float>, rows: Int, _ w: LayerNormWeights, out: UnsafeMutablePointer<Float>,

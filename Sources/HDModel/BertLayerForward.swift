@@ -24,10 +24,10 @@ extension BertModel {
         let scale = config.attentionScale(layer: index)
         for b in 0..<B {
             let rowsOffset = b * L * a, p = probs + b * heads * L * L
-            BLAS.gemmStridedBatched(count: heads, transB: true, m: L, n: L, k: size,
-                                    a: q + rowsOffset, lda: a, strideA: size,
-                                    b: k + rowsOffset, ldb: a, strideB: size,
-                                    c: p, ldc: L, strideC: L * L)
+            GEMM.multiplyStridedBatched(count: heads, transB: true, m: L, n: L, k: size,
+                                        a: q + rowsOffset, lda: a, strideA: size,
+                                        b: k + rowsOffset, ldb: a, strideB: size,
+                                        c: p, ldc: L, strideC: L * L)
         }
         Kernels.softmaxRows(probs, rows: B * heads * L, width: L, scale: scale, mask: mask, rowsPerMask: heads * L)
         // The context reads the dropped probabilities; the softmax backward needs the undropped ones.
@@ -39,10 +39,10 @@ extension BertModel {
         }
         for b in 0..<B {
             let rowsOffset = b * L * a, p = attended + b * heads * L * L
-            BLAS.gemmStridedBatched(count: heads, m: L, n: size, k: L,
-                                    a: p, lda: L, strideA: L * L,
-                                    b: v + rowsOffset, ldb: a, strideB: size,
-                                    c: context + rowsOffset, ldc: a, strideC: size)
+            GEMM.multiplyStridedBatched(count: heads, m: L, n: size, k: L,
+                                        a: p, lda: L, strideA: L * L,
+                                        b: v + rowsOffset, ldb: a, strideB: size,
+                                        c: context + rowsOffset, ldc: a, strideC: size)
         }
 
         let attentionSum = act[s.attentionSum].baseAddress!, h1 = act[s.attentionOutput].baseAddress!

@@ -122,8 +122,8 @@ public enum Losses {
                                     scale: Float = 1) -> Double {
         let rows = student.count / max(d, 1)
         guard rows > 0 else { return 0 }
-        BLAS.gemm(transB: true, m: rows, n: d, k: d, a: teacher.baseAddress!, lda: d,
-                  b: projection.baseAddress!, ldb: d, c: projected.baseAddress!, ldc: d)
+        GEMM.multiply(transB: true, m: rows, n: d, k: d, a: teacher.baseAddress!, lda: d,
+                      b: projection.baseAddress!, ldb: d, c: projected.baseAddress!, ldc: d)
         let loss = meanSquaredError(student: student, target: UnsafeBufferPointer(projected), rowLength: d, keep: keep,
                                     studentGradient: studentGradient, scale: scale)
         guard let projectionGradient else { return loss }
@@ -143,8 +143,8 @@ public enum Losses {
                 }
             }
         }
-        BLAS.gemm(transA: true, m: d, n: d, k: rows, a: UnsafePointer(p), lda: d,
-                  b: teacher.baseAddress!, ldb: d, beta: 1, c: projectionGradient.baseAddress!, ldc: d)
+        GEMM.multiply(transA: true, m: d, n: d, k: rows, a: UnsafePointer(p), lda: d,
+                      b: teacher.baseAddress!, ldb: d, beta: 1, c: projectionGradient.baseAddress!, ldc: d)
         return loss
     }
 

@@ -62,11 +62,14 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 8, 1001])
-    func geluVariants(_ count: Int) {
+    /// The paths `Kernels.gelu` can take here: the Swift loop always, AVX-512 where the CPU has it.
+    static let avx512Choices = [false] + (GEMMKernel.isPackedSupported ? [true] : [])
+
+    @Test(arguments: [1, 8, 1001], avx512Choices)
+    func geluVariants(_ count: Int, avx512: Bool) {
         let x = randomFloats(count, seed: 15, range: -6...6)
         var exact = [Float](repeating: 0, count: count), approx = exact
-        exact.withUnsafeMutableBufferPointer { Kernels.gelu(x, count: count, out: $0.baseAddress!) }
+        exact.withUnsafeMutableBufferPointer { Kernels.gelu(x, count: count, out: $0.baseAddress!, avx512: avx512) }
         approx.withUnsafeMutableBufferPointer { Kernels.geluTanh(x, count: count, out: $0.baseAddress!) }
         #expect(relativeError(exact, Reference.gelu(x)) < 1e-6)
         #expect(relativeError(approx, Reference.geluTanh(x)) < 1e-6)
