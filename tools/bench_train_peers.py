@@ -416,7 +416,7 @@ def distill_torch_worker(args) -> None:
             couplings.append((named[p + sub + ".bias"], rows, None))
     assert len(couplings) == len(named), "every trainable tensor has a coupling"
     importance_mean = [torch.zeros_like(w) for w, _, _ in couplings]
-    importance_var = [torch.zeros_like(w) for w, _, _ in couplings]
+    importance_uncertainty = [torch.zeros_like(w) for w, _, _ in couplings]
 
     def zero_pruned(tensor, rows, cols):
         if rows is not None:
@@ -428,15 +428,15 @@ def distill_torch_worker(args) -> None:
         """Pruner.afterBackward: importance, masks on the schedule, pruned gradients zeroed."""
         nonlocal hidden_pruned
         if t <= schedule["end"]:
-            for (w, _, _), mean, var in zip(couplings, importance_mean, importance_var):
+            for (w, _, _), mean, uncertainty in zip(couplings, importance_mean, importance_uncertainty):
                 current = (w.detach() * w.grad).abs_()
                 mean.mul_(0.85).add_(current, alpha=0.15)
-                var.mul_(0.95).add_(current.sub_(mean).abs_(), alpha=0.05)
+                uncertainty.mul_(0.95).add_(current.sub_(mean).abs_(), alpha=0.05)
         changed = False
         if updates_masks(t, schedule):
             scores = {g: torch.zeros(len(m), dtype=torch.float64) for g, m in masks.items()}
-            for (w, rows, cols), mean, var in zip(couplings, importance_mean, importance_var):
-                s = mean * var
+            for (w, rows, cols), mean, uncertainty in zip(couplings, importance_mean, importance_uncertainty):
+                s = mean * uncertainty
                 if rows is not None:
                     scores[rows] += (s.sum(1) if s.dim() == 2 else s).double()
                 if cols is not None:
@@ -451,9 +451,10 @@ def distill_torch_worker(args) -> None:
                         changed = True
             if changed:
                 with torch.no_grad():
-                    for (w, rows, cols), mean, var in zip(couplings, importance_mean, importance_var):
+                    for (w, rows, cols), mean, uncertainty in zip(couplings, importance_mean, importance_uncertainty):
                         state = optimiser.state.get(w, {})
-                        for tensor in [w, mean, var] + [state[k] for k in ("exp_avg", "exp_avg_sq") if k in state]:
+                        moments = [state[key] for key in ("exp_avg", "exp_avg_sq") if key in state]
+                        for tensor in [w, mean, uncertainty] + moments:
                             zero_pruned(tensor, rows, cols)
                 hidden_pruned = bool((masks["hidden"] == 0).any())
         if any(bool((m == 0).any()) for m in masks.values()):
