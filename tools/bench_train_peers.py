@@ -73,7 +73,9 @@ distill: the HomoDistil step with a headless teacher, at one of two shapes (`--s
     - hd-distill's pruner passes and masked LayerNorms are fused loops; torch's are several
       element-wise passes per tensor (how one writes them in PyTorch without a custom kernel); its
       masked LayerNorm is used only once a hidden dimension is pruned, F.layer_norm before, as
-      hd-distill switches kernels;
+      hd-distill switches kernels. Measured at minilm shape, 1 thread, under load: the pruner takes
+      0.03–0.08 s (hd-distill, its log's prune_seconds) and 0.06–0.09 s (torch) of a 1.5–3.5 s step
+      while importance is accumulated, 0.16–0.18 s on both at a mask update, 0.01 s after prune-end;
     - the teacher's forward in hd-distill writes the same activation buffers a student's does
       (it is the same forward), torch's keeps nothing;
     - the data order (hd-distill: its shuffled packed sequences of the whole corpus; torch: packed
