@@ -46,12 +46,12 @@ public enum GEMM {
         if m == 0 || n == 0 { return }
         let panelWidth = GEMMKernel.panelWidth
         let panels = (n + panelWidth - 1) / panelWidth
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: hd_packed_weights_count(n, k))
-        defer { packed.deallocate() }
+        let packed = PackingBuffers.shared.take(hd_packed_weights_count(n, k))
+        defer { PackingBuffers.shared.give(back: packed) }
         // Each worker packs a contiguous range of panels, then all take chunks of (row group, panel)
         // from a shared counter: a busy core then takes fewer chunks instead of holding the rest up.
         ParallelFor.ranges(panels, cost: k * panelWidth, threads: threads) { _, range in
-            packPanels(range, transB: transB, n: n, k: k, b: b, ldb: ldb, into: packed)
+            packPanels(range, transB: transB, n: n, k: k, b: b, ldb: ldb, into: packed.baseAddress!)
         }
         let groups = (m + groupRows - 1) / groupRows, chunks = groups * panels
         let next = Atomic<Int>(0)
@@ -60,7 +60,7 @@ public enum GEMM {
             while case let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue, chunk < chunks {
                 let row = chunk / panels * groupRows, panel = chunk % panels, rows = min(groupRows, m - row)
                 let block = transA ? a + row : a + row * lda
-                hd_packed_gemm(rows, n, k, block, lda, transA ? 1 : 0, packed, panel, panel + 1, c + row * ldc, ldc,
+                hd_packed_gemm(rows, n, k, block, lda, transA ? 1 : 0, packed.baseAddress!, panel, panel + 1, c + row * ldc, ldc,
                                beta == 1 ? 1 : 0, bias == nil ? HD_EPILOGUE_NONE : HD_EPILOGUE_BIAS, bias)
                 if alpha != 1 {
                     scale(c + row * ldc + panel * panelWidth, ld: ldc, rows: rows,
@@ -90,12 +90,12 @@ public enum GEMM {
         if m == 0 || n == 0 || count == 0 { return }
         let panels = (n + GEMMKernel.panelWidth - 1) / GEMMKernel.panelWidth
         ParallelFor.ranges(count, cost: m * n * k / 16, threads: threads) { _, range in
-            let packed = UnsafeMutablePointer<Float>.allocate(capacity: hd_packed_weights_count(n, k))
-            defer { packed.deallocate() }
+            let packed = PackingBuffers.shared.take(hd_packed_weights_count(n, k))
+            defer { PackingBuffers.shared.give(back: packed) }
             for item in range {
-                packPanels(0..<panels, transB: transB, n: n, k: k, b: b + item * strideB, ldb: ldb, into: packed)
+                packPanels(0..<panels, transB: transB, n: n, k: k, b: b + item * strideB, ldb: ldb, into: packed.baseAddress!)
                 let cItem = c + item * strideC
-                hd_packed_gemm(m, n, k, a + item * strideA, lda, transA ? 1 : 0, packed, 0, panels, cItem, ldc,
+                hd_packed_gemm(m, n, k, a + item * strideA, lda, transA ? 1 : 0, packed.baseAddress!, 0, panels, cItem, ldc,
                                beta == 1 ? 1 : 0, HD_EPILOGUE_NONE, nil)
                 if alpha != 1 { scale(cItem, ld: ldc, rows: m, columns: n, by: alpha) }
             }
@@ -128,5 +128,40 @@ public enum GEMM {
             let row = c + r * ld
             for j in 0..<columns { row[j] *= alpha }
         }
+    }
+}
+
+/// The packed operands' memory, kept between calls: a training step makes hundreds of GEMM calls
+/// whose packed operands are up to megabytes, and freshly allocated buffers of that size come from
+/// the kernel zero-filled, page by page (perf, MiniLM distillation step at 1 thread: 4 % of the
+/// time in page faults). Callers on several threads (the workers of a batched product, parallel
+/// tests) each take their own buffer; the pool holds as many as were ever in use at once.
+final class PackingBuffers: Sendable {
+    static let shared = PackingBuffers()
+
+    /// A buffer no caller holds: handed from one thread to the next only through the lock.
+    private struct Free: @unchecked Sendable { let buffer: UnsafeMutableBufferPointer<Float> }
+    private let free = Mutex<[Free]>([])
+
+    /// A buffer of at least `count` floats (at least one), its contents undefined: the smallest
+    /// free one that fits, or else a new one (the largest free one, too small, is freed for it).
+    func take(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+        let count = max(count, 1)
+        let reused: Free? = free.withLock { buffers in
+            if let i = buffers.indices.filter({ buffers[$0].buffer.count >= count })
+                .min(by: { buffers[$0].buffer.count < buffers[$1].buffer.count }) {
+                return buffers.remove(at: i)
+            }
+            if let largest = buffers.indices.max(by: { buffers[$0].buffer.count < buffers[$1].buffer.count }) {
+                buffers.remove(at: largest).buffer.deallocate()
+            }
+            return nil
+        }
+        return reused?.buffer ?? .allocate(capacity: count)
+    }
+
+    func give(back buffer: UnsafeMutableBufferPointer<Float>) {
+        let returned = Free(buffer: buffer)
+        free.withLock { $0.append(returned) }
     }
 }
