@@ -264,7 +264,7 @@ public final class InferenceSession {
             hd_pack_weights_strided(k, n, size, 3 * a, 1, panels)
             hd_packed_gemm(n, n, size, q, 3 * a, 0, panels, 0, (n + panel - 1) / panel, s, n, 0, HD_EPILOGUE_NONE, nil)
             // The scale is the softmax's (the packed GEMM has no α).
-            if softmax { hd_softmax_rows(s, n, n, scale) }
+            if softmax { hd_softmax_rows(s, n, n, scale, nil, 1) }
             hd_pack_weights_strided(v, size, n, 1, 3 * a, panels)
             hd_packed_gemm(n, size, n, s, n, 0, panels, 0, (size + panel - 1) / panel, out, a, 0, HD_EPILOGUE_NONE, nil)
         }

@@ -129,9 +129,22 @@ public enum Kernels {
     /// among all rows). Workers split the rows. Separate map and reduction passes over the
     /// (L1-resident) row with the polynomial exp, so each loop vectorizes; a fused scalar loop with
     /// a running max and sum cannot (Float addition is not reassociated).
+    /// With `avx512` (the default where the CPU has AVX-512F), CRuntimeKernels' 16-wide version
+    /// of the same passes (`hd_softmax_rows`).
     public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, scale: Float,
-                                   mask: UnsafePointer<Float>?, rowsPerMask: Int = .max, threads: Int = BLAS.threads) {
+                                   mask: UnsafePointer<Float>?, rowsPerMask: Int = .max, threads: Int = BLAS.threads,
+                                   avx512: Bool = GEMMKernel.isPackedSupported) {
         ParallelFor.ranges(rows, cost: width, threads: threads) { _, range in
+            if avx512 {
+                // One call per mask row's group of rows: a worker's range may start inside a group.
+                var r = range.lowerBound
+                while r < range.upperBound {
+                    let group = r / rowsPerMask, end = mask == nil ? range.upperBound : min(range.upperBound, (group + 1) * rowsPerMask)
+                    hd_softmax_rows(x + r * width, end - r, width, scale, mask.map { $0 + group * width }, end - r)
+                    r = end
+                }
+                return
+            }
             for r in range {
                 let xr = x + r * width
                 if let mask {

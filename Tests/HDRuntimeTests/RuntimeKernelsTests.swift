@@ -85,7 +85,7 @@ struct RuntimeKernelsTests {
     func softmaxEqualsReference(rows: Int, width: Int, scale: Float) {
         let x = FusedKernelTests.values(rows * width, seed: 8, spread: 30)
         var got = x
-        hd_softmax_rows(&got, rows, width, scale)
+        hd_softmax_rows(&got, rows, width, scale, nil, 1)
         #expect(FusedKernelTests.maxError(got, Reference.softmaxRows(x, width: width, scale: scale, mask: nil)) < 1e-6)
     }
 }

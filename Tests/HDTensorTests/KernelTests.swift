@@ -97,8 +97,8 @@ import Testing
         #expect(x == sum)
     }
 
-    @Test(arguments: shapes)
-    func softmaxWithMask(_ shape: (rows: Int, width: Int)) {
+    @Test(arguments: shapes, avx512Choices)
+    func softmaxWithMask(_ shape: (rows: Int, width: Int), avx512: Bool) {
         let (rows, width) = shape
         let x = randomFloats(rows * width, seed: 19, range: -20...20)
         // Drop every third column but never the first, as a padded sequence would.
@@ -106,8 +106,13 @@ import Testing
         for m in [nil, mask] {
             var out = x
             out.withUnsafeMutableBufferPointer { o in
-                if let m { m.withUnsafeBufferPointer { Kernels.softmaxRows(o.baseAddress!, rows: rows, width: width, scale: 0.125, mask: $0.baseAddress!) } }
-                else { Kernels.softmaxRows(o.baseAddress!, rows: rows, width: width, scale: 0.125, mask: nil) }
+                if let m {
+                    m.withUnsafeBufferPointer {
+                        Kernels.softmaxRows(o.baseAddress!, rows: rows, width: width, scale: 0.125, mask: $0.baseAddress!, avx512: avx512)
+                    }
+                } else {
+                    Kernels.softmaxRows(o.baseAddress!, rows: rows, width: width, scale: 0.125, mask: nil, avx512: avx512)
+                }
             }
             #expect(relativeError(out, Reference.softmaxRows(x, width: width, scale: 0.125, mask: m)) < 1e-5)
             for r in 0..<rows {

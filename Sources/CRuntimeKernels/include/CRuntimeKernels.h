@@ -142,11 +142,13 @@ void hd_bf16_gemm(size_t m, size_t n, size_t k, const unsigned short *a, size_t 
 
 // MARK: softmax
 
-/// In place, each of `rows` rows (stride `width`) becomes the softmax of `scale` times it, as
-/// `FusedKernels.softmaxRows` of the scaled row (e^x by the same polynomial); `scale` > 0. The
-/// attention's 1/√(head size) is applied here because the packed GEMM that computes Q·Kᵀ has no
-/// α. Call only when `hd_avx512f_supported()`.
-void hd_softmax_rows(float *x, size_t rows, size_t width, float scale);
+/// In place, each of `rows` rows (stride `width`) becomes softmax(scale · row + mask row), as
+/// `Kernels.softmaxRows` (e^x by the same polynomial, exactly 0 below −87.3 from the row's
+/// maximum): `mask` (null for none) holds one row of additive values per `rows_per_mask`
+/// consecutive rows — a sequence's key mask shared by its heads and queries. The attention's
+/// 1/√(head size) is applied here because the packed GEMM that computes Q·Kᵀ has no α. Call only
+/// when `hd_avx512f_supported()`.
+void hd_softmax_rows(float *x, size_t rows, size_t width, float scale, const float *mask, size_t rows_per_mask);
 
 // MARK: GELU
 
