@@ -12,6 +12,7 @@ extension BertModel {
         let dOut = buf.hiddenStateGradient(index + 1).baseAddress!, dX = buf.hiddenStateGradient(index).baseAddress!
         let dSum = buf[buf.sum].baseAddress!, dAttentionSum = buf[buf.attentionSum].baseAddress!
         let dFF = buf[buf.ffn].baseAddress!, dContext = buf[buf.context].baseAddress!
+        let kept = keptUnits(layer: index)
 
         // output LayerNorm, then FFN out; the residual sends dSum to the attention output unchanged,
         // so the FFN's input gradient is added to it there: dSum becomes dL/d(attention output).
@@ -25,10 +26,11 @@ extension BertModel {
             Dropout.multiply(scaled, by: act[masks.output[index]].baseAddress!, count: T * d)
             dBranch = UnsafePointer(scaled)
         }
-        linearBackward(dBranch, x: act[s.intermediate].baseAddress!, rows: T, w.output, g.output, dx: dFF, accumulate: false)
+        linearBackward(dBranch, x: act[s.intermediate].baseAddress!, rows: T, w.output, g.output, dx: dFF, accumulate: false,
+                       kept: kept.ffnOutput)
         activationBackward(dFF, x: act[s.intermediatePre].baseAddress!, count: T * f)
         linearBackward(dFF, x: act[s.attentionOutput].baseAddress!, rows: T, w.intermediate, g.intermediate,
-                       dx: dSum, accumulate: true)
+                       dx: dSum, accumulate: true, kept: kept.intermediate)
 
         // attention LayerNorm, then attention-out; the residual sends its input gradient to the layer input.
         layerNormBackward(dSum, x: act[s.attentionSum].baseAddress!, rows: T, mean: act[s.attentionMean].baseAddress!,
@@ -39,13 +41,13 @@ extension BertModel {
             Dropout.multiply(dAttentionSum, by: act[masks.attentionOutput[index]].baseAddress!, count: T * d)
         }
         linearBackward(dAttentionSum, x: act[s.context].baseAddress!, rows: T, w.attention.output, g.attention.output,
-                       dx: dContext, accumulate: false)
+                       dx: dContext, accumulate: false, kept: kept.output)
 
         attentionBackward(index, act, buf)
         let dQ = buf[buf.query].baseAddress!, dK = buf[buf.key].baseAddress!, dV = buf[buf.value].baseAddress!
-        linearBackward(dQ, x: x, rows: T, w.attention.query, g.attention.query, dx: dX, accumulate: true)
-        linearBackward(dK, x: x, rows: T, w.attention.key, g.attention.key, dx: dX, accumulate: true)
-        linearBackward(dV, x: x, rows: T, w.attention.value, g.attention.value, dx: dX, accumulate: true)
+        linearBackward(dQ, x: x, rows: T, w.attention.query, g.attention.query, dx: dX, accumulate: true, kept: kept.query)
+        linearBackward(dK, x: x, rows: T, w.attention.key, g.attention.key, dx: dX, accumulate: true, kept: kept.query)
+        linearBackward(dV, x: x, rows: T, w.attention.value, g.attention.value, dx: dX, accumulate: true, kept: kept.value)
     }
 
     /// From dL/d(context) to dL/dQ, dL/dK, dL/dV, per sequence and head, through BLAS on the same

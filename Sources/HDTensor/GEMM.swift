@@ -46,8 +46,8 @@ public enum GEMM {
         if m == 0 || n == 0 { return }
         let panelWidth = GEMMKernel.panelWidth
         let panels = (n + panelWidth - 1) / panelWidth
-        let packed = PackingBuffers.shared.take(hd_packed_weights_count(n, k))
-        defer { PackingBuffers.shared.give(back: packed) }
+        let packed = ScratchBuffers.shared.take(hd_packed_weights_count(n, k))
+        defer { ScratchBuffers.shared.give(back: packed) }
         // Each worker packs a contiguous range of panels, then all take chunks of (row group, panel)
         // from a shared counter: a busy core then takes fewer chunks instead of holding the rest up.
         ParallelFor.ranges(panels, cost: k * panelWidth, threads: threads) { _, range in
@@ -90,8 +90,8 @@ public enum GEMM {
         if m == 0 || n == 0 || count == 0 { return }
         let panels = (n + GEMMKernel.panelWidth - 1) / GEMMKernel.panelWidth
         ParallelFor.ranges(count, cost: m * n * k / 16, threads: threads) { _, range in
-            let packed = PackingBuffers.shared.take(hd_packed_weights_count(n, k))
-            defer { PackingBuffers.shared.give(back: packed) }
+            let packed = ScratchBuffers.shared.take(hd_packed_weights_count(n, k))
+            defer { ScratchBuffers.shared.give(back: packed) }
             for item in range {
                 packPanels(0..<panels, transB: transB, n: n, k: k, b: b + item * strideB, ldb: ldb, into: packed.baseAddress!)
                 let cItem = c + item * strideC
@@ -131,21 +131,24 @@ public enum GEMM {
     }
 }
 
-/// The packed operands' memory, kept between calls: a training step makes hundreds of GEMM calls
-/// whose packed operands are up to megabytes, and freshly allocated buffers of that size come from
-/// the kernel zero-filled, page by page (perf, MiniLM distillation step at 1 thread: 4 % of the
-/// time in page faults). Callers on several threads (the workers of a batched product, parallel
-/// tests) each take their own buffer; the pool holds as many as were ever in use at once.
-final class PackingBuffers: Sendable {
-    static let shared = PackingBuffers()
+/// Float buffers kept between calls for the training path's scratch: the packed operands of every
+/// GEMM (a training step makes hundreds of calls whose packed operands are up to megabytes, and
+/// freshly allocated buffers of that size come from the kernel zero-filled, page by page — perf,
+/// MiniLM distillation step at 1 thread: 4 % of the time in page faults) and the gathered operands
+/// of a pruned student's dense layers. Callers on several threads (the workers of a batched
+/// product, parallel tests) each take their own buffer; the pool holds as many as were ever in use
+/// at once.
+public final class ScratchBuffers: Sendable {
+    public static let shared = ScratchBuffers()
 
     /// A buffer no caller holds: handed from one thread to the next only through the lock.
     private struct Free: @unchecked Sendable { let buffer: UnsafeMutableBufferPointer<Float> }
     private let free = Mutex<[Free]>([])
 
-    /// A buffer of at least `count` floats (at least one), its contents undefined: the smallest
-    /// free one that fits, or else a new one (the largest free one, too small, is freed for it).
-    func take(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+    /// A buffer of at least `count` floats (at least one), its contents undefined, to be given
+    /// back: the smallest free one that fits, or else a new one (the largest free one, too small,
+    /// is freed for it).
+    public func take(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
         let count = max(count, 1)
         let reused: Free? = free.withLock { buffers in
             if let i = buffers.indices.filter({ buffers[$0].buffer.count >= count })
@@ -160,7 +163,7 @@ final class PackingBuffers: Sendable {
         return reused?.buffer ?? .allocate(capacity: count)
     }
 
-    func give(back buffer: UnsafeMutableBufferPointer<Float>) {
+    public func give(back buffer: UnsafeMutableBufferPointer<Float>) {
         let returned = Free(buffer: buffer)
         free.withLock { $0.append(returned) }
     }
