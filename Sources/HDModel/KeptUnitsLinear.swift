@@ -119,10 +119,12 @@ extension BertModel {
         let buffer = ScratchBuffers.shared.take(rows * columns.count)
         defer { ScratchBuffers.shared.give(back: buffer) }
         let out = buffer.baseAddress!, count = columns.count
-        ParallelFor.ranges(rows, cost: count) { _, range in
-            for r in range {
-                let source = x + r * width, row = out + r * count
-                for (j, c) in columns.enumerated() { row[j] = source[c] }
+        columns.withUnsafeBufferPointer { columns in
+            ParallelFor.ranges(rows, cost: count) { _, range in
+                for r in range {
+                    let source = x + r * width, row = out + r * count
+                    for j in 0..<count { row[j] = source[columns[j]] }
+                }
             }
         }
         body(out, count)
@@ -138,20 +140,22 @@ extension BertModel {
         let buffer = ScratchBuffers.shared.take(rows * columns.count)
         defer { ScratchBuffers.shared.give(back: buffer) }
         let block = buffer.baseAddress!, count = columns.count
-        if accumulate {
-            ParallelFor.ranges(rows, cost: count) { _, range in
-                for r in range {
-                    let source = y + r * width, row = block + r * count
-                    for (j, c) in columns.enumerated() { row[j] = source[c] }
+        columns.withUnsafeBufferPointer { columns in
+            if accumulate {
+                ParallelFor.ranges(rows, cost: count) { _, range in
+                    for r in range {
+                        let source = y + r * width, row = block + r * count
+                        for j in 0..<count { row[j] = source[columns[j]] }
+                    }
                 }
             }
-        }
-        body(block, count)
-        ParallelFor.ranges(rows, cost: width) { _, range in
-            for r in range {
-                let target = y + r * width, row = block + r * count
-                if !accumulate { target.update(repeating: 0, count: width) }
-                for (j, c) in columns.enumerated() { target[c] = row[j] }
+            body(block, count)
+            ParallelFor.ranges(rows, cost: width) { _, range in
+                for r in range {
+                    let target = y + r * width, row = block + r * count
+                    if !accumulate { target.update(repeating: 0, count: width) }
+                    for j in 0..<count { target[columns[j]] = row[j] }
+                }
             }
         }
     }
