@@ -10,7 +10,8 @@ import Synchronization
 /// of the FMA peak) instead of OpenBLAS's AVX2 one (this machine and CI set
 /// `OPENBLAS_CORETYPE=Haswell`): op(B) is packed into 32-column panels per call — a pass over n × k
 /// values, small next to the 2·m·n·k of a training batch's product (m is batch × sequence rows) —
-/// and op(A) is read in place, transposed or not. OpenBLAS stays the fallback elsewhere.
+/// and op(A) is read in place, or copied row-major first when transposed (`hd_transpose`).
+/// OpenBLAS stays the fallback elsewhere.
 ///
 /// Determinism: on the packed kernel every output is the same sum in the same order whatever
 /// worker computes it and however the rows and panels are cut, so results do not depend on the
@@ -48,8 +49,17 @@ public enum GEMM {
         let panels = (n + panelWidth - 1) / panelWidth
         let packed = ScratchBuffers.shared.take(hd_packed_weights_count(n, k))
         defer { ScratchBuffers.shared.give(back: packed) }
-        // Each worker packs a contiguous range of panels, then all take chunks of (row group, panel)
-        // from a shared counter: a busy core then takes fewer chunks instead of holding the rest up.
+        // A transposed A is copied row-major first (its rows split over the workers); each worker
+        // packs a contiguous range of panels; then all take chunks of (row group, panel) from a
+        // shared counter: a busy core then takes fewer chunks instead of holding the rest up.
+        let transposed = transA ? ScratchBuffers.shared.take(m * k) : nil
+        defer { transposed.map { ScratchBuffers.shared.give(back: $0) } }
+        if let transposed {
+            ParallelFor.ranges(m, cost: k, threads: threads) { _, range in
+                hd_transpose(a, k, m, lda, range.lowerBound, range.upperBound, transposed.baseAddress!)
+            }
+        }
+        let (a, lda) = transposed.map { (UnsafePointer($0.baseAddress!), k) } ?? (a, lda)
         ParallelFor.ranges(panels, cost: k * panelWidth, threads: threads) { _, range in
             packPanels(range, transB: transB, n: n, k: k, b: b, ldb: ldb, into: packed.baseAddress!)
         }
@@ -59,8 +69,7 @@ public enum GEMM {
         WorkerPool.shared.run(workers) { _ in
             while case let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue, chunk < chunks {
                 let row = chunk / panels * groupRows, panel = chunk % panels, rows = min(groupRows, m - row)
-                let block = transA ? a + row : a + row * lda
-                hd_packed_gemm(rows, n, k, block, lda, transA ? 1 : 0, packed.baseAddress!, panel, panel + 1, c + row * ldc, ldc,
+                hd_packed_gemm(rows, n, k, a + row * lda, lda, packed.baseAddress!, panel, panel + 1, c + row * ldc, ldc,
                                beta == 1 ? 1 : 0, bias == nil ? HD_EPILOGUE_NONE : HD_EPILOGUE_BIAS, bias)
                 if alpha != 1 {
                     scale(c + row * ldc + panel * panelWidth, ld: ldc, rows: rows,
@@ -91,11 +100,20 @@ public enum GEMM {
         let panels = (n + GEMMKernel.panelWidth - 1) / GEMMKernel.panelWidth
         ParallelFor.ranges(count, cost: m * n * k / 16, threads: threads) { _, range in
             let packed = ScratchBuffers.shared.take(hd_packed_weights_count(n, k))
-            defer { ScratchBuffers.shared.give(back: packed) }
+            let transposed = transA ? ScratchBuffers.shared.take(m * k) : nil
+            defer {
+                ScratchBuffers.shared.give(back: packed)
+                transposed.map { ScratchBuffers.shared.give(back: $0) }
+            }
             for item in range {
                 packPanels(0..<panels, transB: transB, n: n, k: k, b: b + item * strideB, ldb: ldb, into: packed.baseAddress!)
+                var (aItem, ldaItem) = (a + item * strideA, lda)
+                if let transposed {
+                    hd_transpose(aItem, k, m, lda, 0, m, transposed.baseAddress!)
+                    (aItem, ldaItem) = (UnsafePointer(transposed.baseAddress!), k)
+                }
                 let cItem = c + item * strideC
-                hd_packed_gemm(m, n, k, a + item * strideA, lda, transA ? 1 : 0, packed.baseAddress!, 0, panels, cItem, ldc,
+                hd_packed_gemm(m, n, k, aItem, ldaItem, packed.baseAddress!, 0, panels, cItem, ldc,
                                beta == 1 ? 1 : 0, HD_EPILOGUE_NONE, nil)
                 if alpha != 1 { scale(cItem, ld: ldc, rows: m, columns: n, by: alpha) }
             }

@@ -42,7 +42,7 @@ struct RuntimeKernelsTests {
                 let ldc = n + 1
                 var got = [Float](repeating: -7, count: m * ldc)
                 for (first, end) in zip(splits, splits.dropFirst()) {
-                    hd_packed_gemm(m, n, k, a, lda, 0, panels, first, end, &got, ldc, 0, epilogue, bias)
+                    hd_packed_gemm(m, n, k, a, lda, panels, first, end, &got, ldc, 0, epilogue, bias)
                 }
                 var worst: Float = 0
                 for i in 0..<m {

@@ -17,7 +17,7 @@
 ///   docs/PERFORMANCE.md). The attention's two products run on it too, their right-hand
 ///   operands packed per (sequence, head). Training runs every GEMM of its forward and backward
 ///   on it, packing the right-hand operand per call (a pass over it, small next to the product at
-///   a training batch's rows) and reading a transposed left-hand operand in place.
+///   a training batch's rows) and copying a transposed left-hand operand (`hd_transpose`).
 /// - The same GEMM in int8 (AVX-512 VNNI) and bf16 (AVX-512 BF16), for the dense layers of a
 ///   session that asks for that precision; each needs its own CPUID check.
 /// - The attention softmax, and GELU with its derivative (the training FFN's).
@@ -71,18 +71,24 @@ typedef enum {
 } hd_epilogue;
 
 /// C[m × columns] = epilogue(A[m × k] · Wᵀ) for the output columns of panels
-/// `first_panel ..< end_panel` (columns 32·first_panel ..< min(32·end_panel, n)), from A read in
-/// place (no packing of the input) — row-major, A[r][i] at `a[r·lda + i]`, or when `a_transposed`
-/// stored as its transpose, A[r][i] at `a[i·lda + r]` (the training backward's dW = dYᵀ·X) — and
-/// W packed by `hd_pack_weights` or `hd_pack_weights_strided`; C has row stride `ldc`. Overwrites
-/// those columns of C, or adds the product to them when `accumulate` (the epilogue then applies to
-/// the sum); `bias` (n floats) may be null with `HD_EPILOGUE_NONE`. Each output is summed in the
-/// same order whatever the panel range and whichever rows share its tile, so workers given
-/// disjoint panel or row ranges may run at once and the result does not depend on the split.
-/// Call only when `hd_avx512f_supported()`.
-void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, int a_transposed,
-                    const float *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
-                    int accumulate, hd_epilogue epilogue, const float *bias);
+/// `first_panel ..< end_panel` (columns 32·first_panel ..< min(32·end_panel, n)), from A row-major
+/// with row stride `lda` (read in place: no packing of the input) and W packed by
+/// `hd_pack_weights` or `hd_pack_weights_strided`; C has row stride `ldc`. Overwrites those
+/// columns of C, or adds the product to them when `accumulate` (the epilogue then applies to the
+/// sum); `bias` (n floats) may be null with `HD_EPILOGUE_NONE`. Each output is summed in the same
+/// order whatever the panel range and whichever rows share its tile, so workers given disjoint
+/// panel or row ranges may run at once and the result does not depend on the split. Call only
+/// when `hd_avx512f_supported()`.
+void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed_weights,
+                    size_t first_panel, size_t end_panel, float *c, size_t ldc, int accumulate, hd_epilogue epilogue,
+                    const float *bias);
+
+/// Rows `first_column ..< end_column` of Aᵀ, for A `[rows × columns]` with row stride `lda`:
+/// out[c·rows + r] = A[r][c]. The training GEMM's transposed left-hand operand (dW = dYᵀ·X) is
+/// copied this way before the packed GEMM reads it: read in place, a step's inputs sat in one
+/// cache line per step and the product ran at about half the rate (MiniLM's dW shapes, one core).
+void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_t first_column, size_t end_column,
+                  float *out);
 
 // MARK: int8 and bf16 packed GEMMs
 
