@@ -47,19 +47,6 @@ void hd_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_s
     }
 }
 
-void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_t first_column, size_t end_column,
-                  float *out) {
-    // 32 × 32 blocks: a block's source lines and its destination lines both stay in L1.
-    for (size_t c0 = first_column; c0 < end_column; c0 += 32) {
-        size_t c1 = c0 + 32 < end_column ? c0 + 32 : end_column;
-        for (size_t r0 = 0; r0 < rows; r0 += 32) {
-            size_t r1 = r0 + 32 < rows ? r0 + 32 : rows;
-            for (size_t c = c0; c < c1; c++)
-                for (size_t r = r0; r < r1; r++) out[c * rows + r] = a[r * lda + c];
-        }
-    }
-}
-
 #if defined(__x86_64__)
 #include "Epilogue.h"
 
@@ -110,6 +97,53 @@ void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_
 DEFINE_TILE(1) DEFINE_TILE(2) DEFINE_TILE(3) DEFINE_TILE(4) DEFINE_TILE(5) DEFINE_TILE(6)
 DEFINE_TILE(7) DEFINE_TILE(8) DEFINE_TILE(9) DEFINE_TILE(10) DEFINE_TILE(11) DEFINE_TILE(12)
 
+/// out[j][i] = a[i][j] for a 16 × 16 block: 16 loads, four rounds of shuffles, 16 stores.
+__attribute__((target("avx512f"))) static inline void transpose16(const float *a, size_t lda, float *out, size_t ldo) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(a + i * lda);
+    // Pairs of rows interleaved by 32-bit lanes, then by 64-bit lanes, then 128-bit quarters twice.
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d t0 = _mm512_castps_pd(t[4 * i]), t1 = _mm512_castps_pd(t[4 * i + 1]);
+        __m512d t2 = _mm512_castps_pd(t[4 * i + 2]), t3 = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 4; j++) {
+            t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0x88);
+            t[8 * i + j + 4] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0xdd);
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+    }
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(out + i * ldo, r[i]);
+}
+
+__attribute__((target("avx512f"))) void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda,
+                                                    size_t first_column, size_t end_column, float *out) {
+    size_t full_rows = rows - rows % 16;
+    for (size_t c0 = first_column; c0 < end_column; c0 += 16) {
+        size_t c1 = c0 + 16 < end_column ? c0 + 16 : end_column;
+        float *o = out + (c0 - first_column) * rows;
+        if (c1 - c0 == 16) {
+            for (size_t r0 = 0; r0 < full_rows; r0 += 16) transpose16(a + r0 * lda + c0, lda, o + r0, rows);
+        } else {
+            for (size_t c = c0; c < c1; c++)
+                for (size_t r = 0; r < full_rows; r++) o[(c - c0) * rows + r] = a[r * lda + c];
+        }
+        for (size_t c = c0; c < c1; c++)
+            for (size_t r = full_rows; r < rows; r++) o[(c - c0) * rows + r] = a[r * lda + c];
+    }
+}
+
 typedef void (*tile_function)(size_t, const float *, size_t, const float *, float *, size_t, __mmask16, __mmask16,
                               int, const float *, size_t, size_t);
 static const tile_function tiles[TILE_ROWS + 1] = {
@@ -154,6 +188,11 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, co
 #else
 
 // Unreachable: callers check hd_avx512f_supported() first and use OpenBLAS here.
+void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_t first_column, size_t end_column,
+                  float *out) {
+    __builtin_trap();
+}
+
 void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed_weights,
                     size_t first_panel, size_t end_panel, float *c, size_t ldc, int accumulate, hd_epilogue epilogue,
                     const float *bias) {

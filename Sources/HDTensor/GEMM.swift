@@ -49,31 +49,44 @@ public enum GEMM {
         let panels = (n + panelWidth - 1) / panelWidth
         let packed = ScratchBuffers.shared.take(hd_packed_weights_count(n, k))
         defer { ScratchBuffers.shared.give(back: packed) }
-        // A transposed A is copied row-major first (its rows split over the workers); each worker
-        // packs a contiguous range of panels; then all take chunks of (row group, panel) from a
-        // shared counter: a busy core then takes fewer chunks instead of holding the rest up.
-        let transposed = transA ? ScratchBuffers.shared.take(m * k) : nil
+        let groups = (m + groupRows - 1) / groupRows
+        let workers = min(threads, groups * panels, max(1, m * n * k / minimumWorkPerWorker))
+        // A transposed A is copied row-major: a row group at a time by the worker that multiplies
+        // it, while the copy is in L2, when there are groups enough to share out (the MLM decoder's
+        // dW: 30,522 rows); else whole, up front, its rows split over the workers.
+        let transposeByGroup = transA && groups >= 2 * workers
+        let transposed = transA && !transposeByGroup ? ScratchBuffers.shared.take(m * k) : nil
         defer { transposed.map { ScratchBuffers.shared.give(back: $0) } }
         if let transposed {
             ParallelFor.ranges(m, cost: k, threads: threads) { _, range in
-                hd_transpose(a, k, m, lda, range.lowerBound, range.upperBound, transposed.baseAddress!)
+                hd_transpose(a, k, m, lda, range.lowerBound, range.upperBound, transposed.baseAddress! + range.lowerBound * k)
             }
         }
         let (a, lda) = transposed.map { (UnsafePointer($0.baseAddress!), k) } ?? (a, lda)
+        // Each worker packs a contiguous range of panels; then all take chunks of a row group and
+        // panels (one panel, or all of them when the group is transposed by its worker) from a
+        // shared counter: a busy core then takes fewer chunks instead of holding the rest up.
         ParallelFor.ranges(panels, cost: k * panelWidth, threads: threads) { _, range in
             packPanels(range, transB: transB, n: n, k: k, b: b, ldb: ldb, into: packed.baseAddress!)
         }
-        let groups = (m + groupRows - 1) / groupRows, chunks = groups * panels
+        let chunkPanels = transposeByGroup ? panels : 1, chunks = groups * (panels / chunkPanels)
         let next = Atomic<Int>(0)
-        let workers = min(threads, chunks, max(1, m * n * k / minimumWorkPerWorker))
         WorkerPool.shared.run(workers) { _ in
+            let block = transposeByGroup ? ScratchBuffers.shared.take(groupRows * k) : nil
+            defer { block.map { ScratchBuffers.shared.give(back: $0) } }
             while case let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue, chunk < chunks {
-                let row = chunk / panels * groupRows, panel = chunk % panels, rows = min(groupRows, m - row)
-                hd_packed_gemm(rows, n, k, a + row * lda, lda, packed.baseAddress!, panel, panel + 1, c + row * ldc, ldc,
+                let group = chunk * chunkPanels / panels, panel = chunk * chunkPanels % panels
+                let row = group * groupRows, rows = min(groupRows, m - row)
+                var (rowsOfA, ldaOfRows) = (a + row * lda, lda)
+                if let block {
+                    hd_transpose(a, k, m, lda, row, row + rows, block.baseAddress!)
+                    (rowsOfA, ldaOfRows) = (UnsafePointer(block.baseAddress!), k)
+                }
+                hd_packed_gemm(rows, n, k, rowsOfA, ldaOfRows, packed.baseAddress!, panel, panel + chunkPanels, c + row * ldc, ldc,
                                beta == 1 ? 1 : 0, bias == nil ? HD_EPILOGUE_NONE : HD_EPILOGUE_BIAS, bias)
                 if alpha != 1 {
-                    scale(c + row * ldc + panel * panelWidth, ld: ldc, rows: rows,
-                          columns: min(panelWidth, n - panel * panelWidth), by: alpha)
+                    let first = panel * panelWidth
+                    scale(c + row * ldc + first, ld: ldc, rows: rows, columns: min(chunkPanels * panelWidth, n - first), by: alpha)
                 }
             }
         }

@@ -55,7 +55,7 @@ import Testing
         var out: [Case] = []
         for transA in [false, true] {
             for transB in [false, true] {
-                for (m, n, k) in [(1, 1, 1), (13, 33, 257), (193, 65, 31), (12, 32, 0), (200, 7, 600)] {
+                for (m, n, k) in [(1, 1, 1), (13, 33, 257), (193, 65, 31), (12, 32, 0), (200, 7, 600), (800, 33, 45)] {
                     for (pad, alpha, beta) in [(0, Float(1), Float(0)), (3, 1, 1), (1, 0.25, 0), (2, 0.5, 1.5)] {
                         out.append(Case(transA: transA, transB: transB, m: m, n: n, k: k, pad: pad, alpha: alpha, beta: beta))
                     }

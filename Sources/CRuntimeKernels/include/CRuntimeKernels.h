@@ -83,10 +83,12 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, co
                     size_t first_panel, size_t end_panel, float *c, size_t ldc, int accumulate, hd_epilogue epilogue,
                     const float *bias);
 
-/// Rows `first_column ..< end_column` of Aᵀ, for A `[rows × columns]` with row stride `lda`:
-/// out[c·rows + r] = A[r][c]. The training GEMM's transposed left-hand operand (dW = dYᵀ·X) is
-/// copied this way before the packed GEMM reads it: read in place, a step's inputs sat in one
-/// cache line per step and the product ran at about half the rate (MiniLM's dW shapes, one core).
+/// Rows `first_column ..< end_column` of Aᵀ, for A `[rows × columns]` with row stride `lda`, into
+/// `out` from its start: out[(c − first_column)·rows + r] = A[r][c]. The training GEMM's
+/// transposed left-hand operand (dW = dYᵀ·X) is copied this way before the packed GEMM reads it:
+/// read in place, a step's inputs sat in one cache line per step and the product ran at about
+/// half the rate (MiniLM's dW shapes, one core). 16 × 16 blocks in registers. Call only when
+/// `hd_avx512f_supported()`.
 void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_t first_column, size_t end_column,
                   float *out);
 
