@@ -92,6 +92,7 @@ def parse_args(argv):
     p.add_argument("--prune-end", type=int)
     p.add_argument("--prune-every", type=int, default=10)
     p.add_argument("--importance", choices=["platon", "sensitivity", "magnitude"])
+    p.add_argument("--stop-after", type=int, help="Stop after this step, writing the checkpoint (a run to resume elsewhere).")
     p.add_argument("--check-ranks", action="store_true", help="All-reduce a digest of masks and weights after every step and stop if ranks differ.")
     p.add_argument("--device", default="cpu", help="cpu or cuda (one GPU per rank: LOCAL_RANK).")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA (fp32 is the reference).")
@@ -816,7 +817,8 @@ def main(argv):
     if trainer.step == 0 and evaluates and a.eval_every > 0 and rank == 0:
         write(trainer.evaluate())
     seconds, tokens, start_step = 0.0, 0, trainer.step
-    while trainer.step < a.steps:
+    last = min(a.steps, a.stop_after) if a.stop_after is not None else a.steps
+    while trainer.step < last:
         started = time.perf_counter()
         rec = trainer.train_step()
         elapsed = time.perf_counter() - started
@@ -824,7 +826,7 @@ def main(argv):
         tokens += a.accumulate * a.batch * a.seq_len
         rec["step_seconds"] = elapsed
         write(rec)
-        finished = trainer.step >= a.steps
+        finished = trainer.step >= last
         if rank == 0 and evaluates and ((a.eval_every > 0 and trainer.step % a.eval_every == 0) or finished):
             write(trainer.evaluate())
         if rank == 0 and ((a.save_every > 0 and trainer.step % a.save_every == 0) or finished):
