@@ -677,16 +677,19 @@ class Trainer:
         return rec
 
     def check_ranks(self):
-        """Every rank must hold the same masks and weights: compare a digest across ranks."""
-        parts = [p.detach().double().sum() for p in self.P.values()]
+        """Every rank must hold bit-identical weights, masks and importance: an element-wise MIN and MAX
+        all-reduce of all of them must agree exactly (a debugging aid: it costs two all-reduces of the model)."""
+        parts = [p.detach().reshape(-1) for p in self.P.values()] + [w.detach().reshape(-1) for w in self.W.values()]
         if self.pruner:
-            parts += [m.double().sum() * (i + 1) for i, m in enumerate(self.pruner.masks.values())]
-        mine = torch.stack(parts)
+            parts += [m.reshape(-1) for m in self.pruner.masks.values()]
+            parts += [t.reshape(-1) for t in list(self.pruner.mean.values()) + list(self.pruner.unc.values())]
+        mine = torch.cat(parts)
         lo, hi = mine.clone(), mine.clone()
         dist.all_reduce(lo, op=dist.ReduceOp.MIN)
         dist.all_reduce(hi, op=dist.ReduceOp.MAX)
         if not torch.equal(lo, hi):
-            raise RuntimeError(f"step {self.step}: ranks disagree on masks or weights (digest spread {float((hi - lo).abs().max())})")
+            bad = int((lo != hi).sum())
+            raise RuntimeError(f"step {self.step}: ranks disagree in {bad} values of weights, masks or importance")
 
     # ----------------------------------------------------------------------------- evaluation
 

@@ -213,7 +213,9 @@ class CrossChecks(unittest.TestCase):
             shutil.copy(s + ".ckpt", s + "-6.ckpt")
             proc.send_signal(signal.SIGCONT)
         finally:
-            self.assertEqual(proc.wait(), 0, proc.stderr.read().decode()[-2000:])
+            status, err = proc.wait(), proc.stderr.read().decode()
+            proc.stderr.close()
+            self.assertEqual(status, 0, err[-2000:])
         self.assertEqual(read_safetensors(s + "-6.ckpt")[1]["hd.step"], "6", "the copy is not the step-6 checkpoint")
         torch_run(teacher, tokens, p + ".ckpt", p + ".jsonl", flags, resume=s + "-6.ckpt")
         self.assert_logs_agree(p + ".jsonl", s + ".jsonl", 1e-4)
