@@ -18,6 +18,11 @@ over the *global* counts, so the gradient all-reduced by summation (torch.distri
 gradient of the global batch, and importance, masks and the optimiser — computed from it — are identical on
 every rank (checked with an all-reduce of their digests when --check-ranks).
 
+Devices: --device cpu (gloo; the reference, checked against hd-distill by tools/torch/test_cross_checks.py)
+or --device cuda (one GPU per rank by LOCAL_RANK, nccl; --bf16 autocasts the forward passes, losses stay
+fp32). The CUDA path is the same code on another device but has not been run here (no GPU on the
+machine it was written on).
+
 What runs: an MLM teacher (KL on the masked positions + MLM + hidden/attention/embedding terms with their
 projections), --no-distill-layers, --mlm-only, pruning (--target/--hidden/--ffn/--head-size; cubic or
 one-shot; platon, sensitivity or magnitude), AdamW with warm-up and linear decay, clipping, accumulation,
@@ -27,6 +32,7 @@ evaluation, --resume. Refused (exit 64, naming the flag): headless and classifie
 Exit status: 0 ok, 64 usage, 65 bad input data (a bad file, a non-finite loss), 1 other.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -298,9 +304,10 @@ class Pruner:
 
     def __init__(self, opts, cfg, names, params):
         self.o, self.cfg, self.names = opts, cfg, names
+        self.device = params[names[0]].device
         self.couplings = couplings(cfg, names)
         self.groups = ["hidden"] + [f"layer.{l}.{g}" for l in range(cfg.layers) for g in ("query_key", "value", "ffn")]
-        self.masks = {g: torch.ones(self.size(g)) for g in self.groups}
+        self.masks = {g: torch.ones(self.size(g), device=self.device) for g in self.groups}
         kind = opts["importance"]
         self.mean = {n: torch.zeros_like(params[n]) for n in names} if kind != "magnitude" else {}
         self.unc = {n: torch.zeros_like(params[n]) for n in names} if kind == "platon" else {}
@@ -347,7 +354,7 @@ class Pruner:
         c = self.masks[cols] if cols else None
         if len(shape) == 1:
             return r
-        f = torch.ones(shape)
+        f = torch.ones(shape, device=self.device)
         if r is not None:
             f = f * r[:, None]
         if c is not None:
@@ -363,7 +370,7 @@ class Pruner:
     def scores(self, params):
         """Each unit's score: the sum over its rows and columns of the per-weight score (in float64)."""
         kind = self.o["importance"]
-        out = {g: torch.zeros(self.size(g), dtype=torch.float64) for g in self.groups}
+        out = {g: torch.zeros(self.size(g), dtype=torch.float64, device=self.device) for g in self.groups}
         for name, rows, cols in self.couplings:
             s = params[name].abs() if kind == "magnitude" else self.mean[name] if kind == "sensitivity" else self.mean[name] * self.unc[name]
             s = s.double().reshape(s.shape[0], -1)
@@ -388,17 +395,18 @@ class Pruner:
                         self.unc[n] = self.b2 * self.unc[n] + self.c2 * (cur - avg).abs()
         changed = False
         if self.updates(t):
-            scores = self.scores(params)
+            scores = {g: v.cpu().numpy() for g, v in self.scores(params).items()}
             for g in self.groups:
-                k, flags, per = self.kept_at(g, t), self.masks[g], self.size(g) // self.blocks(g)
+                # On the host: a few thousand units, ranked only at mask updates.
+                k, flags, per = self.kept_at(g, t), self.masks[g].cpu().numpy().copy(), self.size(g) // self.blocks(g)
                 for b in range(self.blocks(g)):
                     kept = [i for i in range(b * per, (b + 1) * per) if flags[i] != 0]
                     if len(kept) <= k:
                         continue
-                    ranked = sorted(kept, key=lambda i: (-scores[g][i].item(), i))
-                    for i in ranked[k:]:
-                        flags[i] = 0
+                    ranked = sorted(kept, key=lambda i: (-scores[g][i], i))
+                    flags[ranked[k:]] = 0
                     changed = True
+                self.masks[g] = torch.from_numpy(flags).to(self.device)
             if changed:
                 for buf in [params] + moments:
                     self.zero(buf)
@@ -465,9 +473,9 @@ def adamw(p, g, m, v, step, lr, decay, wd):
 class Trainer:
     def __init__(self, a, rank, world):
         self.a, self.rank, self.world = a, rank, world
-        self.device = torch.device(a.device if a.device == "cpu" else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
-        if a.device != "cpu":
-            raise UsageError("--device cuda: not checked on this machine (no GPU here); run --device cpu")
+        self.device = dev = torch.device(a.device if a.device == "cpu" else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+        if a.bf16 and a.device == "cpu":
+            raise UsageError("--bf16 is autocast on CUDA; fp32 on CPU is the reference")
         tensors, meta = read_safetensors(a.teacher)
         if meta.get("hd.kind") == "student":
             raise UsageError(f"{a.teacher}: a student.ckpt as TEACHER is not run by the torch trainer; export it (hd-export --shrink) first")
@@ -481,7 +489,7 @@ class Trainer:
             raise UsageError(f"{a.teacher} is a classifier: task-specific distillation is not run by the torch trainer")
         if "cls.predictions.bias" not in tensors:
             raise UsageError(f"{a.teacher} has no MLM head: headless distillation is not run by the torch trainer")
-        self.weights0 = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items() if v.dtype == np.float32}
+        self.weights0 = {k: torch.from_numpy(np.array(v, dtype=np.float32)).to(dev) for k, v in tensors.items() if v.dtype == np.float32}
         self.names = layout(cfg, self.weights0)
         self.frozen = {k: v for k, v in self.weights0.items() if k not in self.names}
         self.P = {n: self.weights0[n].clone().requires_grad_(True) for n in self.names}
@@ -511,7 +519,7 @@ class Trainer:
                 self.proj_names.append("embeddings")
             if self.alpha_h > 0:
                 self.proj_names += [f"hidden.{l}" for l in range(cfg.layers)]
-        self.W = {n: torch.eye(cfg.d).requires_grad_(True) for n in self.proj_names}
+        self.W = {n: torch.eye(cfg.d, device=dev).requires_grad_(True) for n in self.proj_names}
         self.m = {n: torch.zeros_like(t) for n, t in list(self.P.items()) + [("hd.proj." + k, w) for k, w in self.W.items()]}
         self.v = {n: torch.zeros_like(t) for n, t in self.m.items()}
         self.popts = prune_options(a, cfg)
@@ -551,8 +559,13 @@ class Trainer:
         per = B // self.world
         lo, hi = self.rank * per * L, (self.rank + 1) * per * L
         keep = (positions >= lo) & (positions < hi)
-        return (torch.from_numpy(ids[self.rank * per:(self.rank + 1) * per]), torch.from_numpy(positions[keep] - lo),
-                torch.from_numpy(labels[keep]))
+        return (self.tensor(ids[self.rank * per:(self.rank + 1) * per]), self.tensor(positions[keep] - lo), self.tensor(labels[keep]))
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.a.bf16 else contextlib.nullcontext()
+
+    def tensor(self, array):
+        return torch.from_numpy(array).to(self.device)
 
     def terms(self, ids, positions, labels, n_labels, n_sequences, grad):
         """This rank's share of each term: its sums over the global counts (rows, tokens, elements)."""
@@ -560,14 +573,18 @@ class Trainer:
         keep = self.pruner.hidden_keep if self.pruner else None
         ctx = torch.enable_grad() if grad else torch.no_grad()
         with ctx:
-            hs, probs = forward(cfg, self.P, ids, keep)
-            logits = mlm_logits(cfg, self.P, hs[-1], positions, keep)
+            with self.autocast():
+                hs, probs = forward(cfg, self.P, ids, keep)
+                logits = mlm_logits(cfg, self.P, hs[-1], positions, keep)
+            # The losses in fp32 whatever the forward ran in (--bf16).
+            hs, probs, logits = [h.float() for h in hs], [p.float() for p in probs], logits.float()
             out = {"mlm": F.cross_entropy(logits, labels, reduction="sum") / n_labels}
             out["correct"] = (logits.argmax(-1) == labels).sum().detach()
             if self.T is not None:
-                with torch.no_grad():
+                with torch.no_grad(), self.autocast():
                     ths, tprobs = forward(cfg, self.T, ids, None)
                     tlogits = mlm_logits(cfg, self.T, ths[-1], positions, None)
+                ths, tprobs, tlogits = [h.float() for h in ths], [p.float() for p in tprobs], tlogits.float()
                 tau = self.a.temperature
                 # Computed and logged whatever --alpha-kl is, as hd-distill does (the gap to the teacher).
                 pt = F.log_softmax(tlogits / tau, -1)
@@ -575,7 +592,7 @@ class Trainer:
                 out["kl"] = tau * tau * (pt.exp() * (pt - ps)).sum() / n_labels
                 kept = cfg.d if keep is None else keep.sum()
                 tokens = n_sequences * L
-                hidden = torch.zeros(())
+                hidden = torch.zeros((), device=self.device)
                 for k in range(cfg.layers + 1):
                     name = "embeddings" if k == 0 else f"hidden.{k - 1}"
                     if name not in self.W:
@@ -590,8 +607,8 @@ class Trainer:
                         hidden = hidden + mse
                 if self.proj_names or self.alpha_a > 0:
                     out["hidden"] = hidden
-                    out.setdefault("embedding", torch.zeros(()))
-                    att = torch.zeros(())
+                    out.setdefault("embedding", torch.zeros((), device=self.device))
+                    att = torch.zeros((), device=self.device)
                     if self.alpha_a > 0:
                         for p, tp in zip(probs, tprobs):
                             att = att + ((p - tp) ** 2).sum() / (n_sequences * cfg.heads * L * L)
@@ -707,7 +724,7 @@ class Trainer:
             indices = list(range(start, start + real)) + [i % available for i in range(a.batch - real)]
             ids, positions, labels = self.global_batch(None, rng, "held_out", indices)
             n = int(np.sum(positions < real * L))
-            t = self.terms(torch.from_numpy(ids[:real]), torch.from_numpy(positions[:n]), torch.from_numpy(labels[:n]),
+            t = self.terms(self.tensor(ids[:real]), self.tensor(positions[:n]), self.tensor(labels[:n]),
                            n, real, grad=False)
             loss += float(t["mlm"]) * n
             correct += int(t["correct"])
@@ -728,20 +745,21 @@ class Trainer:
     # ----------------------------------------------------------------------------- checkpoints
 
     def checkpoint(self, path):
-        tensors = {n: p.detach().numpy() for n, p in self.P.items()}
-        tensors.update({n: t.numpy() for n, t in self.frozen.items()})
+        host = lambda t: t.detach().cpu().numpy()  # noqa: E731
+        tensors = {n: host(p) for n, p in self.P.items()}
+        tensors.update({n: host(t) for n, t in self.frozen.items()})
         for n, w_ in self.W.items():
-            tensors["hd.proj." + n] = w_.detach().numpy()
+            tensors["hd.proj." + n] = host(w_)
         for n in self.m:
-            tensors["hd.adam.m." + n] = self.m[n].numpy()
-            tensors["hd.adam.v." + n] = self.v[n].numpy()
+            tensors["hd.adam.m." + n] = host(self.m[n])
+            tensors["hd.adam.v." + n] = host(self.v[n])
         if self.pruner:
             for g, m in self.pruner.masks.items():
-                tensors["hd.mask." + g] = m.numpy().astype(np.int32)
+                tensors["hd.mask." + g] = host(m).astype(np.int32)
             if self.popts["importance"] == "platon":
                 for n in self.names:
-                    tensors["hd.importance.mean." + n] = self.pruner.mean[n].numpy()
-                    tensors["hd.importance.uncertainty." + n] = self.pruner.unc[n].numpy()
+                    tensors["hd.importance.mean." + n] = host(self.pruner.mean[n])
+                    tensors["hd.importance.uncertainty." + n] = host(self.pruner.unc[n])
         meta = {"hd.format": "1", "hd.kind": "student", "hd.config": self.cfg.raw, "hd.vocab": "\n".join(self.vocab),
                 "hd.do_lower_case": "true" if self.lowercase else "false", "hd.step": str(self.step),
                 "hd.rng": " ".join("%016x" % w for w in self.rng.s),
@@ -773,12 +791,12 @@ class Trainer:
         self.order = DataOrder(self.a.seed, self.data.count("train"), data["epoch"], data["position"])
         with torch.no_grad():
             for n, p in self.P.items():
-                p.copy_(torch.from_numpy(np.array(tensors[n])))
+                p.copy_(self.tensor(np.array(tensors[n])))
             for n, w_ in self.W.items():
-                w_.copy_(torch.from_numpy(np.array(tensors["hd.proj." + n])))
+                w_.copy_(self.tensor(np.array(tensors["hd.proj." + n])))
             for n in self.m:
-                self.m[n].copy_(torch.from_numpy(np.array(tensors["hd.adam.m." + n])))
-                self.v[n].copy_(torch.from_numpy(np.array(tensors["hd.adam.v." + n])))
+                self.m[n].copy_(self.tensor(np.array(tensors["hd.adam.m." + n])))
+                self.v[n].copy_(self.tensor(np.array(tensors["hd.adam.v." + n])))
         found_proj = sorted(k[8:] for k in tensors if k.startswith("hd.proj."))
         if found_proj != sorted(self.proj_names):
             raise FileError(f"{path}: resume: expected projections {self.proj_names}, found {found_proj}")
@@ -787,11 +805,11 @@ class Trainer:
             for g in self.pruner.groups:
                 if g not in masks:
                     raise FileError(f"{path}: resume: expected hd.mask.{g}")
-                self.pruner.masks[g] = torch.from_numpy(np.array(masks[g], dtype=np.float32))
+                self.pruner.masks[g] = self.tensor(np.array(masks[g], dtype=np.float32))
             if self.popts["importance"] == "platon":
                 for n in self.names:
-                    self.pruner.mean[n] = torch.from_numpy(np.array(tensors["hd.importance.mean." + n]))
-                    self.pruner.unc[n] = torch.from_numpy(np.array(tensors["hd.importance.uncertainty." + n]))
+                    self.pruner.mean[n] = self.tensor(np.array(tensors["hd.importance.mean." + n]))
+                    self.pruner.unc[n] = self.tensor(np.array(tensors["hd.importance.uncertainty." + n]))
         elif masks:
             raise FileError(f"{path}: resume: expected no pruning masks (this recipe does not prune)")
 
@@ -801,6 +819,8 @@ def main(argv):
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     torch.set_num_threads(a.threads)
+    if a.device != "cpu":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if world > 1:
         dist.init_process_group("gloo" if a.device == "cpu" else "nccl")
     trainer = Trainer(a, rank, world)
