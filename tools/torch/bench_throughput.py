@@ -52,6 +52,7 @@ def main():
                                                                   "--nproc_per_node", str(n), "--", os.path.join(HERE, "hd_distill.py"), a.teacher,
                                                                   "--corpus", a.tokens, "-o", out, "--log", log, "--threads", "1"] + flags}
     rates = {k: [] for k in runs}
+    print("load average at the start: %.2f %.2f %.2f" % os.getloadavg())
     last = {}
     for r in range(a.rounds):
         for name, cmd in runs.items():
@@ -60,6 +61,7 @@ def main():
             summary, last[name] = summary_and_last(log)
             rates[name].append(summary["tokens_per_second"])
             print(f"round {r + 1}: {name}: {summary['tokens_per_second']:.0f} tokens/s ({summary['train_seconds']:.2f} s for {summary['tokens']} tokens)")
+    print("load average at the end: %.2f %.2f %.2f" % os.getloadavg())
     print("\n| trainer | tokens/s (median of %d) | runs |\n|---|---|---|" % a.rounds)
     for name, values in rates.items():
         print(f"| {name} | {statistics.median(values):.0f} | {', '.join('%.0f' % v for v in values)} |")

@@ -496,12 +496,15 @@ class Trainer:
         self.T = None if a.mlm_only else {k: v for k, v in self.weights0.items()}
         self.teacher_sha = None if a.mlm_only else sha256(a.teacher)
 
-        self.alpha_mlm = a.alpha_mlm if a.alpha_mlm is not None else 1.0
-        self.alpha_kl = 0.0 if a.mlm_only else (a.alpha_kl if a.alpha_kl is not None else 1.0)
+        # Loss weights are Floats in hd-distill: the same values here (0.1 is 0.10000000149…).
+        f32 = lambda x: float(F32(x))  # noqa: E731
+        self.alpha_mlm = f32(a.alpha_mlm if a.alpha_mlm is not None else 1.0)
+        self.alpha_kl = 0.0 if a.mlm_only else f32(a.alpha_kl if a.alpha_kl is not None else 1.0)
         if (a.alpha_pooled or 0) > 0:
             raise UsageError("--alpha-pooled: the pooled-cosine term is not run by the torch trainer")
         layers = 0.0 if a.mlm_only or a.no_distill_layers else 1.0
-        self.alpha_h, self.alpha_a, self.alpha_e = layers * a.alpha_hidden, layers * a.alpha_attention, layers * a.alpha_embedding
+        self.alpha_h, self.alpha_a, self.alpha_e = (f32(layers * x) for x in (a.alpha_hidden, a.alpha_attention, a.alpha_embedding))
+        self.tau = f32(a.temperature)
 
         self.data = TokenFile(a.corpus[0], self.vocab, self.lowercase, a.seq_len)
         if a.held_out_every is not None and a.held_out_every != self.data.held_out_every:
@@ -546,7 +549,8 @@ class Trainer:
     # -------------------------------------------------------------------------------- one step
 
     def global_batch(self, order, rng, split="train", indices=None):
-        """The whole micro-batch as every rank draws it (so the generators stay in step), then this rank's slice."""
+        """The whole micro-batch as every rank draws it, so the generators stay in step (`local` takes the slice):
+        ids [B, L] after masking, flat masked positions (ascending) and their labels."""
         if indices is None:
             indices = [order.next() for _ in range(self.a.batch)]
         ids = self.data.sequences(split, indices)
@@ -585,7 +589,7 @@ class Trainer:
                     ths, tprobs = forward(cfg, self.T, ids, None)
                     tlogits = mlm_logits(cfg, self.T, ths[-1], positions, None)
                 ths, tprobs, tlogits = [h.float() for h in ths], [p.float() for p in tprobs], tlogits.float()
-                tau = self.a.temperature
+                tau = self.tau
                 # Computed and logged whatever --alpha-kl is, as hd-distill does (the gap to the teacher).
                 pt = F.log_softmax(tlogits / tau, -1)
                 ps = F.log_softmax(logits / tau, -1)
