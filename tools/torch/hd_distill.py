@@ -372,7 +372,7 @@ class Pruner:
         kind = self.o["importance"]
         out = {g: torch.zeros(self.size(g), dtype=torch.float64, device=self.device) for g in self.groups}
         for name, rows, cols in self.couplings:
-            s = params[name].abs() if kind == "magnitude" else self.mean[name] if kind == "sensitivity" else self.mean[name] * self.unc[name]
+            s = params[name].detach().abs() if kind == "magnitude" else self.mean[name] if kind == "sensitivity" else self.mean[name] * self.unc[name]
             s = s.double().reshape(s.shape[0], -1)
             if rows:
                 out[rows] += s.sum(1)

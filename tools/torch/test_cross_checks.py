@@ -14,7 +14,9 @@ state, data position):
 - 20 steps of cubic pruning agree ≤ 1e-4 in every train and eval record, final masks equal;
 - 2 processes (torchrun, gloo) equal 1 process with the same global batch ≤ 1e-5, ranks checked identical;
 - a checkpoint from either trainer resumes in the other and the run continues as the uninterrupted one ≤ 1e-4;
-- a 2-process run pruning splade-tiny to half width gives a student.ckpt that `hd-export --shrink` verifies.
+- a 2-process run pruning splade-tiny to half width gives a student.ckpt that `hd-export --shrink` verifies;
+- the recipe's other flags (accumulation, warm-up, importance kinds, temperature and loss weights, no layer
+  terms, no clipping, a preset target, --mlm-only) agree ≤ 1e-4 over 8–10 steps on the tiny model.
 """
 import json
 import os
@@ -231,6 +233,41 @@ class CrossChecks(unittest.TestCase):
         self.assertEqual(read_safetensors(half + ".ckpt")[1]["hd.step"], "6")
         swift(teacher, tokens, s + ".ckpt", s + ".jsonl", flags, resume=half + ".ckpt")
         self.assertEqual(min(r["step"] for r in records(s + ".jsonl")), 7)
+        self.assert_logs_agree(s + ".jsonl", p + ".jsonl", 1e-4)
+        self.assert_same_state(s + ".ckpt", p + ".ckpt")
+
+    VARIANTS = {
+        "accumulate 2, warm-up 3": ["--accumulate", "2", "--warmup", "3"],
+        "sensitivity importance": ["--importance", "sensitivity"],
+        "magnitude importance": ["--importance", "magnitude"],
+        "temperature 2, alpha-kl 0.5, alpha-hidden 0.3": ["--temperature", "2", "--alpha-kl", "0.5", "--alpha-hidden", "0.3"],
+        "no layer terms": ["--no-distill-layers"],
+        "no clipping, lr 1e-3": ["--clip-norm", "0", "--lr", "1e-3", "--weight-decay", "0.1"],
+        "preset target, width multiple 4": ["--target", "homobert-small", "--width-multiple", "4"],
+    }
+
+    def test_6_flag_variants_tiny(self):
+        """The other flags of the recipe, 10 steps each on the tiny model, ≤ 1e-4 in every record."""
+        teacher, tokens, _ = self.models["tiny"]
+        for i, (name, extra) in enumerate(self.VARIANTS.items()):
+            with self.subTest(name):
+                flags = self.flags("tiny", 10, 4, ["--prune-start", "1", "--prune-end", "7", "--prune-every", "2", "--eval-every", "5"])
+                if "--target" in extra:
+                    for flag in ("--hidden", "--ffn", "--head-size"):
+                        j = flags.index(flag)
+                        del flags[j:j + 2]
+                s, p = self.path(f"v{i}s"), self.path(f"v{i}p")
+                swift(teacher, tokens, s + ".ckpt", s + ".jsonl", flags + extra)
+                torch_run(teacher, tokens, p + ".ckpt", p + ".jsonl", flags + extra)
+                self.assert_logs_agree(s + ".jsonl", p + ".jsonl", 1e-4)
+                self.assert_same_state(s + ".ckpt", p + ".ckpt")
+
+    def test_6_mlm_only_tiny(self):
+        teacher, tokens, _ = self.models["tiny"]
+        flags = ["--seq-len", "32", "--steps", "8", "--batch", "4", "--threads", "1", "--seed", "5", "--mlm-only", "--eval-every", "4"]
+        s, p = self.path("mlm-s"), self.path("mlm-p")
+        swift(teacher, tokens, s + ".ckpt", s + ".jsonl", flags)
+        torch_run(teacher, tokens, p + ".ckpt", p + ".jsonl", flags)
         self.assert_logs_agree(s + ".jsonl", p + ".jsonl", 1e-4)
         self.assert_same_state(s + ".ckpt", p + ".ckpt")
 
