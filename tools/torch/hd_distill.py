@@ -16,7 +16,8 @@ trainer, so in fp32 the two log the same losses step by step (up to float summat
 the whole global batch from the shared generators and keeps its slice; each rank's loss terms are its sums
 over the *global* counts, so the gradient all-reduced by summation (torch.distributed, gloo or nccl) is the
 gradient of the global batch, and importance, masks and the optimiser — computed from it — are identical on
-every rank (checked with an all-reduce of their digests when --check-ranks).
+every rank (the masks are compared across ranks after every mask update; --check-ranks compares every
+weight, mask and importance value after every step).
 
 Devices: --device cpu (gloo; the reference, checked against hd-distill by tools/torch/test_cross_checks.py)
 or --device cuda (one GPU per rank by LOCAL_RANK, nccl; --bf16 autocasts the forward passes, losses stay
@@ -668,6 +669,9 @@ class Trainer:
             started = time.perf_counter()
             moments = [{n: self.m[n] for n in self.names}, {n: self.v[n] for n in self.names}]
             self.pruner.after_backward(self.step + 1, self.P, grads, moments)
+            # On the schedule's steps, not on "changed": every rank must enter the collective.
+            if self.pruner.updates(self.step + 1) and self.world > 1:
+                self.check_masks()
             prune_seconds = time.perf_counter() - started
         norm = math.sqrt(sum(float((g.double() ** 2).sum()) for g in allg))
         if a.clip_norm > 0:
@@ -696,6 +700,16 @@ class Trainer:
         if a.check_ranks and self.world > 1:
             self.check_ranks()
         return rec
+
+    def check_masks(self):
+        """After every mask update: every rank must have chosen the same units (always checked; the
+        masks are a few thousand floats)."""
+        mine = torch.cat([m.reshape(-1) for m in self.pruner.masks.values()])
+        lo, hi = mine.clone(), mine.clone()
+        dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+        dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+        if not torch.equal(lo, hi):
+            raise RuntimeError(f"step {self.step + 1}: ranks chose different masks ({int((lo != hi).sum())} units differ)")
 
     def check_ranks(self):
         """Every rank must hold bit-identical weights, masks and importance: an element-wise MIN and MAX
