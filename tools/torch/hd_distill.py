@@ -1,8 +1,12 @@
 """HomoDistil on PyTorch: the recipe of `hd-distill` (Sources/HDDistill) for several processes or machines,
 reading and writing the same files.
 
-    torchrun --nproc_per_node N tools/torch/hd_distill.py TEACHER.safetensors -o student.ckpt \\
+    torchrun --nproc_per_node N -- tools/torch/hd_distill.py TEACHER.safetensors -o student.ckpt \\
         --corpus corpus.tokens [hd-distill's flags]
+    python tools/torch/hd_distill.py …             (one process)
+
+(The `--` stops torchrun's own parser, which would take `--log` for an abbreviation of its `--log-dir`; on
+CPU set GLOO_SOCKET_IFNAME=lo for loopback. docs/SCALING.md has multi-node commands.)
 
 TEACHER is a canonical safetensors file (`hd-convert` output: `hd.config`, `hd.vocab` embedded); the corpus
 is a token file from `hd-distill TEACHER --tokenize-only --corpus TEXT… -o corpus.tokens`. The output is a
@@ -59,8 +63,15 @@ class UsageError(Exception):
 
 # ---------------------------------------------------------------------------------------------- flags
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 64 like the hd-* tools (argparse's own is 2)."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="hd_distill.py", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="hd_distill.py", description=__doc__.split("\n\n")[0])
     p.add_argument("teacher")
     p.add_argument("--corpus", nargs="+", required=True)
     p.add_argument("-o", "--output", required=True)
@@ -485,7 +496,6 @@ class Trainer:
         self.cfg = cfg = Config(meta["hd.config"], a.teacher)
         self.vocab = meta["hd.vocab"].split("\n")
         self.lowercase = meta.get("hd.do_lower_case", "true") == "true"
-        self.teacher_meta = meta
         if "classifier.weight" in tensors:
             raise UsageError(f"{a.teacher} is a classifier: task-specific distillation is not run by the torch trainer")
         if "cls.predictions.bias" not in tensors:
@@ -888,6 +898,6 @@ if __name__ == "__main__":
     except UsageError as e:
         print(f"hd_distill.py: error: {e}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    except (FileError, FloatingPointError, KeyError, ValueError) as e:
+    except (FileError, FloatingPointError, KeyError, ValueError, OSError) as e:
         print(f"hd_distill.py: error: {e}", file=sys.stderr)
         sys.exit(EXIT_DATA)
