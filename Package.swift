@@ -19,7 +19,8 @@ let package = Package(
         // System libraries, found through pkg-config (Debian: libopenblas-dev, zlib1g-dev).
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        // The runtime's GEMM against weights packed once (AVX-512F, chosen at run time; see its header).
+        // The AVX-512F GEMM against packed weights (chosen at run time; see its header): the runtime's dense
+        // layers and attention, and through HDTensor's `GEMM` every product of training.
         .target(name: "CRuntimeKernels"),
 
         // Libraries; arrows point one way: executables → {HDDistill, HDFinetune, HDExport, HDRuntime, HDTasks}
@@ -28,7 +29,7 @@ let package = Package(
         // HDFinetune, HDExport, HDRuntime and HDTasks (task files, labels, splits, pair encoding and
         // metrics, which the command lines hand to fine-tuning, classify/evaluate and task distillation).
         .target(name: "HDErrors"),
-        .target(name: "HDTensor", dependencies: ["CBLAS"]),
+        .target(name: "HDTensor", dependencies: ["CBLAS", "CRuntimeKernels"]),
         .target(name: "HDFormats", dependencies: ["HDErrors", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HDTokenizer", dependencies: ["HDErrors"]),
         .target(name: "HDModel", dependencies: ["HDErrors", "HDTensor", "HDFormats", "HDTokenizer"]),

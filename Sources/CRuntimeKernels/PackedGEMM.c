@@ -56,16 +56,18 @@ void hd_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_s
 
 /// C[ROWS × 32] (+)= A[ROWS × depth] · panel: the tile stays in registers over the depth and is
 /// stored once, `mask0`/`mask1` selecting the columns that exist; `accumulate` adds to C instead of
-/// overwriting it. A is read in place, row r at `a + r·lda`: each step broadcasts one input of
-/// each of the ROWS rows, and the ROWS cache lines a step touches serve the next 15 steps too.
-/// (Packing A into 12-row blocks first, so that a step reads one line, timed the same on AMD
-/// Zen 5 — 225–275 GFLOP/s either way, one core — and cost a copy of every input.) `prefetch` is
-/// the next slice of weights: this tile fetches its rows `phase, phase + stride, …` into L2
-/// meanwhile (none when phase ≥ depth), so that the row blocks of a pass share the fetching. One
-/// function per row count, so each keeps its accumulators in registers.
+/// overwriting it. A is read in place, A[r][i] at `a[r·rs + i·ds]`: each step broadcasts one input of
+/// each of the ROWS rows. Row-major A (rs = lda, ds = 1): the ROWS cache lines a step touches serve
+/// the next 15 steps too. (Packing A into 12-row blocks first, so that a step reads one line, timed
+/// the same on AMD Zen 5 — 225–275 GFLOP/s either way, one core — and cost a copy of every input.)
+/// Transposed A (rs = 1, ds = lda, the training backward's dW = dYᵀ·X): a step's ROWS inputs are
+/// adjacent. `prefetch` is the next slice of weights: this tile fetches its rows `phase, phase +
+/// stride, …` into L2 meanwhile (none when phase ≥ depth), so that the row blocks of a pass share
+/// the fetching. The body is inlined into one function per row count and layout, with the strides
+/// the layout fixes as constants, so each keeps its accumulators in registers.
 #define DEFINE_TILE(ROWS)                                                                               \
-    __attribute__((target("avx512f"))) static void tile##ROWS(                                          \
-        size_t depth, const float *a, size_t lda, const float *panel, float *c, size_t ldc,             \
+    __attribute__((target("avx512f"), always_inline)) static inline void tile_body##ROWS(               \
+        size_t depth, const float *a, size_t rs, size_t ds, const float *panel, float *c, size_t ldc,   \
         __mmask16 mask0, __mmask16 mask1, int accumulate, const float *prefetch, size_t phase,          \
         size_t stride) {                                                                                \
         __m512 acc0[ROWS], acc1[ROWS];                                                                  \
@@ -83,7 +85,7 @@ void hd_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_s
             }                                                                                           \
             phase--;                                                                                    \
             UNROLL for (int r = 0; r < ROWS; r++) {                                                     \
-                __m512 x = _mm512_set1_ps(a[r * lda + i]);                                              \
+                __m512 x = _mm512_set1_ps(a[r * rs + i * ds]);                                          \
                 acc0[r] = _mm512_fmadd_ps(x, w0, acc0[r]);                                              \
                 acc1[r] = _mm512_fmadd_ps(x, w1, acc1[r]);                                              \
             }                                                                                           \
@@ -92,6 +94,18 @@ void hd_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_s
             _mm512_mask_storeu_ps(c + r * ldc, mask0, acc0[r]);                                         \
             _mm512_mask_storeu_ps(c + r * ldc + 16, mask1, acc1[r]);                                    \
         }                                                                                               \
+    }                                                                                                   \
+    __attribute__((target("avx512f"))) static void tile##ROWS(                                          \
+        size_t depth, const float *a, size_t lda, const float *panel, float *c, size_t ldc,             \
+        __mmask16 mask0, __mmask16 mask1, int accumulate, const float *prefetch, size_t phase,          \
+        size_t stride) {                                                                                \
+        tile_body##ROWS(depth, a, lda, 1, panel, c, ldc, mask0, mask1, accumulate, prefetch, phase, stride); \
+    }                                                                                                   \
+    __attribute__((target("avx512f"))) static void tile_transposed##ROWS(                               \
+        size_t depth, const float *a, size_t lda, const float *panel, float *c, size_t ldc,             \
+        __mmask16 mask0, __mmask16 mask1, int accumulate, const float *prefetch, size_t phase,          \
+        size_t stride) {                                                                                \
+        tile_body##ROWS(depth, a, 1, lda, panel, c, ldc, mask0, mask1, accumulate, prefetch, phase, stride); \
     }
 
 DEFINE_TILE(1) DEFINE_TILE(2) DEFINE_TILE(3) DEFINE_TILE(4) DEFINE_TILE(5) DEFINE_TILE(6)
@@ -102,10 +116,26 @@ typedef void (*tile_function)(size_t, const float *, size_t, const float *, floa
 static const tile_function tiles[TILE_ROWS + 1] = {
     0, tile1, tile2, tile3, tile4, tile5, tile6, tile7, tile8, tile9, tile10, tile11, tile12,
 };
+static const tile_function transposed_tiles[TILE_ROWS + 1] = {
+    0,
+    tile_transposed1,
+    tile_transposed2,
+    tile_transposed3,
+    tile_transposed4,
+    tile_transposed5,
+    tile_transposed6,
+    tile_transposed7,
+    tile_transposed8,
+    tile_transposed9,
+    tile_transposed10,
+    tile_transposed11,
+    tile_transposed12,
+};
 
-void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed_weights,
-                    size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue,
-                    const float *bias) {
+void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, int a_transposed,
+                    const float *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
+                    int accumulate, hd_epilogue epilogue, const float *bias) {
+    const tile_function *tile = a_transposed ? transposed_tiles : tiles;
     // Panel outer, then depth, then rows: a DEPTH × 32 slice of the panel stays in L1 while every
     // row block passes over it; the rows of A are read again per panel, from L2 or L3.
     for (size_t p = first_panel; p < end_panel && p * HD_PACKED_PANEL < n; p++) {
@@ -128,8 +158,9 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, co
             size_t blocks = (m + TILE_ROWS - 1) / TILE_ROWS;
             for (size_t r = 0; r < m; r += TILE_ROWS) {
                 size_t rows = m - r < TILE_ROWS ? m - r : TILE_ROWS;
-                tiles[rows](depth, a + r * lda + i, lda, slice, c + r * ldc + column, ldc, mask0, mask1, i > 0,
-                            next, r / TILE_ROWS, blocks);
+                const float *block = a_transposed ? a + i * lda + r : a + r * lda + i;
+                tile[rows](depth, block, lda, slice, c + r * ldc + column, ldc, mask0, mask1, accumulate || i > 0,
+                           next, r / TILE_ROWS, blocks);
                 if (epilogue != HD_EPILOGUE_NONE && i + DEPTH >= k)
                     apply_epilogue(c + r * ldc + column, ldc, rows, mask0, mask1, epilogue, bias + column);
             }
@@ -141,9 +172,9 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, co
 #else
 
 // Unreachable: callers check hd_avx512f_supported() first and use OpenBLAS here.
-void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed_weights,
-                    size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue,
-                    const float *bias) {
+void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, int a_transposed,
+                    const float *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
+                    int accumulate, hd_epilogue epilogue, const float *bias) {
     __builtin_trap();
 }
 

@@ -32,7 +32,7 @@ public struct CrossCorrelationLoss: Sendable {
         standardise(teacher, d: d, columns: columns, into: &b, inverseStd: &invB)
 
         var c = [Float](repeating: 0, count: k * k)
-        BLAS.gemm(transA: true, m: k, n: k, k: n, alpha: 1 / Float(n), a: a, lda: k, b: b, ldb: k, c: &c, ldc: k)
+        GEMM.multiply(transA: true, m: k, n: k, k: n, alpha: 1 / Float(n), a: a, lda: k, b: b, ldb: k, c: &c, ldc: k)
         var loss = 0.0
         // G = ∂L/∂C, reusing c's storage once the loss is summed.
         for i in 0..<k {
@@ -50,13 +50,13 @@ public struct CrossCorrelationLoss: Sendable {
         if let studentGradient {
             // ∂L/∂Ẑ_s = Ẑ_t Gᵀ / N
             var dz = [Float](repeating: 0, count: n * k)
-            BLAS.gemm(transB: true, m: n, n: k, k: k, alpha: 1 / Float(n), a: b, lda: k, b: c, ldb: k, c: &dz, ldc: k)
+            GEMM.multiply(transB: true, m: n, n: k, k: k, alpha: 1 / Float(n), a: b, lda: k, b: c, ldb: k, c: &dz, ldc: k)
             standardiseBackward(dz: dz, z: a, inverseStd: invA, d: d, columns: columns, scale: scale, into: studentGradient)
         }
         if let teacherGradient {
             // ∂L/∂Ẑ_t = Ẑ_s G / N
             var dz = [Float](repeating: 0, count: n * k)
-            BLAS.gemm(m: n, n: k, k: k, alpha: 1 / Float(n), a: a, lda: k, b: c, ldb: k, c: &dz, ldc: k)
+            GEMM.multiply(m: n, n: k, k: k, alpha: 1 / Float(n), a: a, lda: k, b: c, ldb: k, c: &dz, ldc: k)
             standardiseBackward(dz: dz, z: b, inverseStd: invB, d: d, columns: columns, scale: scale, into: teacherGradient)
         }
         return loss

@@ -33,11 +33,13 @@ public struct EquivalenceReport: Sendable {
 }
 
 public enum Equivalence {
-    /// Runs `masked` (full width, with `masks`) and `dense` (its `Shrink.dense`) on `batch` and
-    /// compares them tensor by tensor.
+    /// Runs `masked` (at full width with `masks`, every product over the zeros too — not gathered on
+    /// its kept units, which would compute much as `Shrink` does) and `dense` (its `Shrink.dense`)
+    /// on `batch` and compares them tensor by tensor.
     public static func measure(masked: BertModel, masks: PruneMasks, dense: BertModel, batch: TokenBatch) throws -> EquivalenceReport {
         let kept = masks.flags(.hidden).indices.filter { masks.flags(.hidden)[$0] != 0 }
-        return try measure(reference: masked, keptHidden: kept, candidate: dense, batch: batch)
+        let fullWidth = try BertModel(config: masked.config, weights: masked.weights, masks: masks, gathersKeptUnits: false)
+        return try measure(reference: fullWidth, keptHidden: kept, candidate: dense, batch: batch)
     }
 
     /// Runs `reference` and `candidate`, two dense models of the same hidden width (the shrunk model

@@ -154,10 +154,10 @@ extension BertModel {
     func linearBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, _ w: LinearWeights,
                         _ g: LinearGradients, dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
         Kernels.biasBackward(dy, rows: rows, width: w.outFeatures, dbias: g.bias.baseAddress!)
-        BLAS.gemm(transA: true, m: w.outFeatures, n: w.inFeatures, k: rows, a: dy, lda: w.outFeatures,
-                  b: x, ldb: w.inFeatures, beta: 1, c: g.weight.baseAddress!, ldc: w.inFeatures)
-        BLAS.gemm(m: rows, n: w.inFeatures, k: w.outFeatures, a: dy, lda: w.outFeatures,
-                  b: w.weight.buffer.baseAddress!, ldb: w.inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: w.inFeatures)
+        GEMM.multiply(transA: true, m: w.outFeatures, n: w.inFeatures, k: rows, a: dy, lda: w.outFeatures,
+                      b: x, ldb: w.inFeatures, beta: 1, c: g.weight.baseAddress!, ldc: w.inFeatures)
+        GEMM.multiply(m: rows, n: w.inFeatures, k: w.outFeatures, a: dy, lda: w.outFeatures,
+                      b: w.weight.buffer.baseAddress!, ldb: w.inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: w.inFeatures)
     }
 
     func layerNormBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, mean: UnsafePointer<Float>,

@@ -12,6 +12,7 @@ extension BertModel {
         let dOut = buf.hiddenStateGradient(index + 1).baseAddress!, dX = buf.hiddenStateGradient(index).baseAddress!
         let dSum = buf[buf.sum].baseAddress!, dAttentionSum = buf[buf.attentionSum].baseAddress!
         let dFF = buf[buf.ffn].baseAddress!, dContext = buf[buf.context].baseAddress!
+        let kept = keptUnits(layer: index)
 
         // output LayerNorm, then FFN out; the residual sends dSum to the attention output unchanged,
         // so the FFN's input gradient is added to it there: dSum becomes dL/d(attention output).
@@ -25,10 +26,11 @@ extension BertModel {
             Dropout.multiply(scaled, by: act[masks.output[index]].baseAddress!, count: T * d)
             dBranch = UnsafePointer(scaled)
         }
-        linearBackward(dBranch, x: act[s.intermediate].baseAddress!, rows: T, w.output, g.output, dx: dFF, accumulate: false)
+        linearBackward(dBranch, x: act[s.intermediate].baseAddress!, rows: T, w.output, g.output, dx: dFF, accumulate: false,
+                       kept: kept.ffnOutput)
         activationBackward(dFF, x: act[s.intermediatePre].baseAddress!, count: T * f)
         linearBackward(dFF, x: act[s.attentionOutput].baseAddress!, rows: T, w.intermediate, g.intermediate,
-                       dx: dSum, accumulate: true)
+                       dx: dSum, accumulate: true, kept: kept.intermediate)
 
         // attention LayerNorm, then attention-out; the residual sends its input gradient to the layer input.
         layerNormBackward(dSum, x: act[s.attentionSum].baseAddress!, rows: T, mean: act[s.attentionMean].baseAddress!,
@@ -39,13 +41,13 @@ extension BertModel {
             Dropout.multiply(dAttentionSum, by: act[masks.attentionOutput[index]].baseAddress!, count: T * d)
         }
         linearBackward(dAttentionSum, x: act[s.context].baseAddress!, rows: T, w.attention.output, g.attention.output,
-                       dx: dContext, accumulate: false)
+                       dx: dContext, accumulate: false, kept: kept.output)
 
         attentionBackward(index, act, buf)
         let dQ = buf[buf.query].baseAddress!, dK = buf[buf.key].baseAddress!, dV = buf[buf.value].baseAddress!
-        linearBackward(dQ, x: x, rows: T, w.attention.query, g.attention.query, dx: dX, accumulate: true)
-        linearBackward(dK, x: x, rows: T, w.attention.key, g.attention.key, dx: dX, accumulate: true)
-        linearBackward(dV, x: x, rows: T, w.attention.value, g.attention.value, dx: dX, accumulate: true)
+        linearBackward(dQ, x: x, rows: T, w.attention.query, g.attention.query, dx: dX, accumulate: true, kept: kept.query)
+        linearBackward(dK, x: x, rows: T, w.attention.key, g.attention.key, dx: dX, accumulate: true, kept: kept.query)
+        linearBackward(dV, x: x, rows: T, w.attention.value, g.attention.value, dx: dX, accumulate: true, kept: kept.value)
     }
 
     /// From dL/d(context) to dL/dQ, dL/dK, dL/dV, per sequence and head, through BLAS on the same
@@ -71,12 +73,12 @@ extension BertModel {
         // workers split them), then dQ and dK per sequence.
         for b in 0..<B {
             let rows = b * L * a, p = attended + b * heads * L * L, dp = dProbs + b * heads * L * L
-            BLAS.gemmStridedBatched(count: heads, transB: true, m: L, n: L, k: size,
-                                    a: dContext + rows, lda: a, strideA: size, b: v + rows, ldb: a, strideB: size,
-                                    beta: injected ? 1 : 0, c: dp, ldc: L, strideC: L * L)
-            BLAS.gemmStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
-                                    a: p, lda: L, strideA: L * L, b: dContext + rows, ldb: a, strideB: size,
-                                    c: dV + rows, ldc: a, strideC: size)
+            GEMM.multiplyStridedBatched(count: heads, transB: true, m: L, n: L, k: size,
+                                        a: dContext + rows, lda: a, strideA: size, b: v + rows, ldb: a, strideB: size,
+                                        beta: injected ? 1 : 0, c: dp, ldc: L, strideC: L * L)
+            GEMM.multiplyStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
+                                        a: p, lda: L, strideA: L * L, b: dContext + rows, ldb: a, strideB: size,
+                                        c: dV + rows, ldc: a, strideC: size)
         }
         if let masks {
             Dropout.multiply(dProbs, by: act[masks.probabilityMasks[index]].baseAddress!, count: B * heads * L * L)
@@ -84,12 +86,12 @@ extension BertModel {
         Kernels.softmaxRowsBackward(dProbs, probs: probs, rows: B * heads * L, width: L, scale: scale)
         for b in 0..<B {
             let rows = b * L * a, dp = dProbs + b * heads * L * L
-            BLAS.gemmStridedBatched(count: heads, m: L, n: size, k: L,
-                                    a: dp, lda: L, strideA: L * L, b: k + rows, ldb: a, strideB: size,
-                                    c: dQ + rows, ldc: a, strideC: size)
-            BLAS.gemmStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
-                                    a: dp, lda: L, strideA: L * L, b: q + rows, ldb: a, strideB: size,
-                                    c: dK + rows, ldc: a, strideC: size)
+            GEMM.multiplyStridedBatched(count: heads, m: L, n: size, k: L,
+                                        a: dp, lda: L, strideA: L * L, b: k + rows, ldb: a, strideB: size,
+                                        c: dQ + rows, ldc: a, strideC: size)
+            GEMM.multiplyStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
+                                        a: dp, lda: L, strideA: L * L, b: q + rows, ldb: a, strideB: size,
+                                        c: dK + rows, ldc: a, strideC: size)
         }
     }
 

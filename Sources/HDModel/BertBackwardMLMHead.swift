@@ -95,9 +95,8 @@ extension BertModel {
         layerNorm(act, rows: n, head.transformLayerNorm, out: transformed,
                   mean: mlm.pointer(mlm.mean), rstd: mlm.pointer(mlm.rstd))
         let logits = mlm.pointer(mlm.logitSlot)
-        BLAS.gemm(transB: true, m: n, n: V, k: d, a: transformed, lda: d,
-                  b: head.decoder.buffer.baseAddress!, ldb: d, c: logits, ldc: V)
-        Kernels.addBias(logits, rows: n, width: V, bias: head.bias.buffer.baseAddress!)
+        GEMM.multiply(transB: true, m: n, n: V, k: d, a: transformed, lda: d,
+                      b: head.decoder.buffer.baseAddress!, ldb: d, c: logits, ldc: V, bias: head.bias.buffer.baseAddress!)
     }
 
     /// Backward of `mlmForward` from `mlm.logitGradients`: decoder (into the word embeddings' gradient
@@ -111,9 +110,9 @@ extension BertModel {
         let dA = mlm.pointer(mlm.scratchA), dB = mlm.pointer(mlm.scratchB)
 
         Kernels.biasBackward(dLogits, rows: n, width: V, dbias: g.bias.baseAddress!)
-        BLAS.gemm(transA: true, m: V, n: d, k: n, a: dLogits, lda: V, b: mlm.pointer(mlm.transformed), ldb: d,
-                  beta: 1, c: g.decoder.baseAddress!, ldc: d)
-        BLAS.gemm(m: n, n: d, k: V, a: dLogits, lda: V, b: head.decoder.buffer.baseAddress!, ldb: d, c: dA, ldc: d)
+        GEMM.multiply(transA: true, m: V, n: d, k: n, a: dLogits, lda: V, b: mlm.pointer(mlm.transformed), ldb: d,
+                      beta: 1, c: g.decoder.baseAddress!, ldc: d)
+        GEMM.multiply(m: n, n: d, k: V, a: dLogits, lda: V, b: head.decoder.buffer.baseAddress!, ldb: d, c: dA, ldc: d)
         layerNormBackward(dA, x: mlm.pointer(mlm.activated), rows: n, mean: mlm.pointer(mlm.mean),
                           rstd: mlm.pointer(mlm.rstd), head.transformLayerNorm, dx: dB, g.transformLayerNorm)
         activationBackward(dB, x: mlm.pointer(mlm.pre), count: n * d)

@@ -35,8 +35,12 @@ public struct BertModel: Sendable {
     /// Structural pruning masks (training): LayerNorms then normalise over kept hidden dimensions only,
     /// so with pruned weights at zero this model computes what the physically smaller one does.
     public let masks: PruneMasks?
+    /// With masks, whether the encoder's dense layers run on the kept units only (`KeptUnits`: the
+    /// same values, fewer multiply-adds) rather than at full width over zeros; false is for tests
+    /// that check the two agree.
+    public let gathersKeptUnits: Bool
 
-    public init(config: BertConfig, weights: BertWeights, masks: PruneMasks? = nil) throws {
+    public init(config: BertConfig, weights: BertWeights, masks: PruneMasks? = nil, gathersKeptUnits: Bool = true) throws {
         try config.validate(source: "<model>")
         if let masks, masks.config != config {
             throw ModelError(.shapeMismatch, file: "<model>", "pruning masks were laid out for another model shape than this one")
@@ -44,6 +48,7 @@ public struct BertModel: Sendable {
         self.config = config
         self.weights = weights
         self.masks = masks
+        self.gathersKeptUnits = gathersKeptUnits
     }
 
     /// Builds the model from a loaded checkpoint.
@@ -65,7 +70,8 @@ public struct BertModel: Sendable {
     }
 
     /// Runs the encoder into `activations`, which must have been laid out for this batch's shape.
-    /// Nothing is allocated: a training loop or a benchmark reuses one activation set.
+    /// Nothing of the batch's size is allocated: a training loop or a benchmark reuses one
+    /// activation set (a pruned student's gathered operands come from `ScratchBuffers`).
     public func forward(_ batch: TokenBatch, activations: BertActivations) throws {
         var noDropout: Dropout? = nil
         try forward(batch, activations: activations, dropout: &noDropout)
@@ -113,9 +119,9 @@ public struct BertModel: Sendable {
 
     /// y = x · Wᵀ + b for `rows` rows of x.
     func linear(_ x: UnsafePointer<Float>, rows: Int, _ w: LinearWeights, out: UnsafeMutablePointer<Float>) {
-        BLAS.gemm(transB: true, m: rows, n: w.outFeatures, k: w.inFeatures, a: x, lda: w.inFeatures,
-                  b: w.weight.buffer.baseAddress!, ldb: w.inFeatures, c: out, ldc: w.outFeatures)
-        Kernels.addBias(out, rows: rows, width: w.outFeatures, bias: w.bias.buffer.baseAddress!)
+        GEMM.multiply(transB: true, m: rows, n: w.outFeatures, k: w.inFeatures, a: x, lda: w.inFeatures,
+                      b: w.weight.buffer.baseAddress!, ldb: w.inFeatures, c: out, ldc: w.outFeatures,
+                      bias: w.bias.buffer.baseAddress!)
     }
 
     func layerNorm(_ x: UnsafePointer<Float>, rows: Int, _ w: LayerNormWeights, out: UnsafeMutablePointer<Float>,

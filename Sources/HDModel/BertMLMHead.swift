@@ -66,10 +66,10 @@ extension BertModel {
         }
         return [Float](unsafeUninitializedCapacity: count) { out, initialized in
             transformed.withUnsafeBufferPointer { t in
-                BLAS.gemm(transB: true, m: rows, n: V, k: d, a: t.baseAddress!, lda: d,
-                          b: head.decoder.buffer.baseAddress!, ldb: d, c: out.baseAddress!, ldc: V)
+                GEMM.multiply(transB: true, m: rows, n: V, k: d, a: t.baseAddress!, lda: d,
+                              b: head.decoder.buffer.baseAddress!, ldb: d, c: out.baseAddress!, ldc: V,
+                              bias: head.bias.buffer.baseAddress!)
             }
-            Kernels.addBias(out.baseAddress!, rows: rows, width: V, bias: head.bias.buffer.baseAddress!)
             initialized = count
         }
     }

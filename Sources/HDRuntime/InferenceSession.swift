@@ -262,11 +262,11 @@ public final class InferenceSession {
             }
             let panels = allPanels.baseAddress! + worker * panelsEach
             hd_pack_weights_strided(k, n, size, 3 * a, 1, panels)
-            hd_packed_gemm(n, n, size, q, 3 * a, panels, 0, (n + panel - 1) / panel, s, n, HD_EPILOGUE_NONE, nil)
+            hd_packed_gemm(n, n, size, q, 3 * a, 0, panels, 0, (n + panel - 1) / panel, s, n, 0, HD_EPILOGUE_NONE, nil)
             // The scale is the softmax's (the packed GEMM has no α).
-            if softmax { hd_softmax_rows(s, n, n, scale) }
+            if softmax { hd_softmax_rows(s, n, n, scale, nil, 1) }
             hd_pack_weights_strided(v, size, n, 1, 3 * a, panels)
-            hd_packed_gemm(n, size, n, s, n, panels, 0, (size + panel - 1) / panel, out, a, HD_EPILOGUE_NONE, nil)
+            hd_packed_gemm(n, size, n, s, n, 0, panels, 0, (size + panel - 1) / panel, out, a, 0, HD_EPILOGUE_NONE, nil)
         }
     }
 
@@ -354,7 +354,7 @@ public final class InferenceSession {
                     let first = p < pairs ? 2 * p : pairs + p, end = p < pairs ? first + 2 : first + 1
                     let m = min(groupRows, rows - row), c = out + row * n
                     switch w.precision {
-                    case .fp32: hd_packed_gemm(m, n, k, x + row * k, k, weight, first, end, c, n, kind, bias)
+                    case .fp32: hd_packed_gemm(m, n, k, x + row * k, k, 0, weight, first, end, c, n, 0, kind, bias)
                     case .int8:
                         hd_int8_gemm(m, n, k, q.assumingMemoryBound(to: UInt8.self) + row * ldq, ldq, scales + row,
                                      zeroPoints + row, weight, first, end, c, n, kind, bias)

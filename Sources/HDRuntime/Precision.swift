@@ -1,5 +1,6 @@
 import CRuntimeKernels
 import HDModel
+import HDTensor
 
 /// The arithmetic of a session's dense layers (Q/K/V, attention output, FFN in and out), chosen by
 /// the caller when the model is laid out; the attention's two products, embeddings, LayerNorm,

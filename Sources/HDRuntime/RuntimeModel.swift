@@ -1,6 +1,7 @@
 import Foundation
 import HDFormats
 import HDModel
+import HDTensor
 
 /// y = x · Wᵀ + b with W `[outFeatures, inFeatures]` (Hugging Face's layout), stored as `kernel`
 /// reads it: row-major for OpenBLAS, in panels for the packed kernel (see `GEMMKernel`), in

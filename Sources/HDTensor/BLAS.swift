@@ -36,13 +36,19 @@ public enum BLAS {
                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                             b: UnsafePointer<Float>, ldb: Int,
                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        precondition(m >= 0 && n >= 0 && k >= 0, "gemm: negative dimension \(m)×\(n)×\(k)")
-        precondition(lda >= max(1, transA ? m : k) && ldb >= max(1, transB ? k : n) && ldc >= max(1, n),
-                     "gemm: leading dimensions \(lda), \(ldb), \(ldc) too small for \(m)×\(n)×\(k)")
+        checkShapes(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
         precondition(max(m, n, k, lda, ldb, ldc) <= Int(Int32.max), "gemm: dimension beyond 32-bit BLAS")
         if m == 0 || n == 0 { return }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Traps on dimensions that do not fit the leading dimensions (shared with `GEMM`).
+    @usableFromInline
+    static func checkShapes(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "gemm: negative dimension \(m)×\(n)×\(k)")
+        precondition(lda >= max(1, transA ? m : k) && ldb >= max(1, transB ? k : n) && ldc >= max(1, n),
+                     "gemm: leading dimensions \(lda), \(ldb), \(ldc) too small for \(m)×\(n)×\(k)")
     }
 
     /// `count` independent GEMMs whose operands sit at fixed strides from the base pointers, e.g.

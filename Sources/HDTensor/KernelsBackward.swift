@@ -1,3 +1,4 @@
+import CRuntimeKernels
 import Foundation
 
 /// Backward of each `Kernels` op, in the forward file's order (llm.c style: one op, one gradient).
@@ -114,10 +115,13 @@ extension Kernels {
     /// In place, gradient ← gradient ⊙ GELU'(x) for the exact GELU: Φ(x) + x·φ(x). Uses
     /// `FusedKernels`' branch-free erf and exp (a few ulp) so the loop vectorizes: libm's scalar calls
     /// were most of this kernel's time. In place by signature: with separate dout and dx pointers the
-    /// backward's in-place call failed the vectorizer's overlap check and ran the scalar loop.
-    public static func geluBackward(_ gradient: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
+    /// backward's in-place call failed the vectorizer's overlap check and ran the scalar loop. With
+    /// `avx512` (the default where the CPU has AVX-512F), CRuntimeKernels' 16-wide version.
+    public static func geluBackward(_ gradient: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int,
+                                    avx512: Bool = GEMMKernel.isPackedSupported) {
         let invSqrt2 = Float(0.70710678118654752440), invSqrt2Pi = Float(0.39894228040143267794)
         ParallelFor.elements(count) { start, length in
+            if avx512 { return hd_gelu_backward(gradient + start, x + start, length) }
             let gradient = gradient + start, x = x + start
             for i in 0..<length {
                 let v = x[i]

@@ -205,3 +205,48 @@ struct BackwardTests {
         #expect(throws: ModelError.self) { try BertMLMActivations(config: config, maxRows: 0) }
     }
 }
+
+/// A pruned student's dense layers gathered on its kept units (`BertModel.gathersKeptUnits`) give
+/// the same forward and the same gradients as the full-width products over its zeros: the kept
+/// terms are summed in the same order, so the values are equal, not merely close.
+@Suite struct KeptUnitsTests {
+    @Test func gatheredLayersEqualFullWidthOnes() throws {
+        let ref = try ReferenceArrays(BackwardTests.Variant.tiedExactGELU.rawValue)
+        let parameters = try BertParameters(copying: try BackwardTests.Variant.tiedExactGELU.model(ref))
+        let config = parameters.model.config
+        // Half the hidden dims, a third of every FFN, one of each head's Q/K dims and V dims.
+        let masks = try PruneMasks(config: config)
+        for g in masks.groups {
+            let flags = masks.flags(g), per = flags.count / masks.blocks(g)
+            for i in flags.indices {
+                switch g {
+                case .hidden: flags[i] = i % 2 == 0 ? 1 : 0
+                case .ffn: flags[i] = i % 3 == 1 ? 0 : 1
+                case .queryKey, .value: flags[i] = i % per == per - 1 ? 0 : 1
+                }
+            }
+        }
+        masks.zeroPruned(parameters.flat, layout: parameters.layout)
+        var results: [(loss: Double, gradients: [String: [Float]], hidden: [Float], flat: [Float])] = []
+        for gathers in [true, false] {
+            let model = try BertModel(config: config, weights: parameters.model.weights, masks: masks, gathersKeptUnits: gathers)
+            let gradients = try BertGradients(layout: parameters.layout)
+            let step = try BackwardTests.Step(model, ref)
+            let loss = try step.run(model, ref, into: gradients)
+            let named = Dictionary(uniqueKeysWithValues: parameters.layout.entries.map { ($0.name, Array(gradients.storage[$0])) })
+            results.append((loss, named, Array(step.activations.lastHiddenState), Array(gradients.flat)))
+        }
+        #expect(results[0].loss == results[1].loss)
+        let hiddenDiffers = zip(results[0].hidden, results[1].hidden).filter { $0 != $1 }.count
+        #expect(hiddenDiffers == 0, "last hidden state: \(hiddenDiffers) values differ")
+        for (name, gathered) in results[0].gradients {
+            let full = results[1].gradients[name] ?? []
+            let differing = zip(gathered, full).filter { $0 != $1 }.count
+            #expect(gathered.count == full.count && differing == 0, "\(name): \(differing) of \(full.count) gradients differ")
+        }
+        // Pruned units were really pruned: their weights' gradients are exactly zero either way, and
+        // the kept ones are not all zero (the loss reaches them).
+        #expect(results[0].flat.withUnsafeBufferPointer { masks.prunedAreZero($0, layout: parameters.layout) })
+        #expect(results[0].flat.contains { $0 != 0 })
+    }
+}

@@ -1,6 +1,7 @@
 import HDFormats
 import HDModel
 import HDRuntime
+import HDTensor
 import HDTestSupport
 import Testing
 

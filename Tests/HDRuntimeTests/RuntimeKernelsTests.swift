@@ -42,7 +42,7 @@ struct RuntimeKernelsTests {
                 let ldc = n + 1
                 var got = [Float](repeating: -7, count: m * ldc)
                 for (first, end) in zip(splits, splits.dropFirst()) {
-                    hd_packed_gemm(m, n, k, a, lda, panels, first, end, &got, ldc, epilogue, bias)
+                    hd_packed_gemm(m, n, k, a, lda, 0, panels, first, end, &got, ldc, 0, epilogue, bias)
                 }
                 var worst: Float = 0
                 for i in 0..<m {
@@ -85,7 +85,7 @@ struct RuntimeKernelsTests {
     func softmaxEqualsReference(rows: Int, width: Int, scale: Float) {
         let x = FusedKernelTests.values(rows * width, seed: 8, spread: 30)
         var got = x
-        hd_softmax_rows(&got, rows, width, scale)
+        hd_softmax_rows(&got, rows, width, scale, nil, 1)
         #expect(FusedKernelTests.maxError(got, Reference.softmaxRows(x, width: width, scale: scale, mask: nil)) < 1e-6)
     }
 }

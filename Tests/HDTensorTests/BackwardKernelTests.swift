@@ -149,8 +149,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [false, true])
-    func gelu(tanhForm: Bool) {
+    /// The tanh form, and the exact form on each path `Kernels.geluBackward` can take here.
+    @Test(arguments: [(true, false), (false, false)] + (GEMMKernel.isPackedSupported ? [(false, true)] : []))
+    func gelu(tanhForm: Bool, avx512: Bool) {
         // Dense near 0 where the curvature is, plus tails where Φ saturates.
         let x = Self.doubles(257, seed: 41, range: -6...6) + [0, -1e-3, 1e-3, 3, -3, 20, -20]
         let dout = Self.doubles(x.count, seed: 42)
@@ -166,7 +167,7 @@ import Testing
         if tanhForm {
             Kernels.geluTanhBackward(&dx, x: Self.floats(x), count: x.count)
         } else {
-            Kernels.geluBackward(&dx, x: Self.floats(x), count: x.count)
+            Kernels.geluBackward(&dx, x: Self.floats(x), count: x.count, avx512: avx512)
         }
         #expect(relativeError(dx, Self.floats(ref)) < 1e-5)
     }

@@ -43,8 +43,70 @@ import Testing
         for i in 0..<t.m { for j in t.n..<ldc { #expect(actual[i * ldc + j] == original[i * ldc + j]) } }
     }
 
-    /// The attention pattern: per head, Q_h · K_hᵀ read in place from [tokens, heads·size] buffers.
-    @Test func stridedBatchedHeadsMatchPerHeadMatmul() {
+    /// The kernels `GEMM` can run here: OpenBLAS always, the packed one where the CPU has AVX-512F.
+    static let kernels = GEMMKernel.allCases.filter { $0 != .packed || GEMMKernel.isPackedSupported }
+
+    /// The training GEMM against the f64 reference on both kernels: shapes across the packed
+    /// kernel's tile edges (12-row tiles, 192-row groups, 32-column panels, 256-input depth passes),
+    /// both layouts of each operand, strides wider than the matrices, the α/β pairs training uses
+    /// (β 1 accumulates dW; α with β 0 is the cross-correlation's 1/n) and one the packed kernel
+    /// hands to OpenBLAS.
+    static let trainingCases: [Case] = {
+        var out: [Case] = []
+        for transA in [false, true] {
+            for transB in [false, true] {
+                for (m, n, k) in [(1, 1, 1), (13, 33, 257), (193, 65, 31), (12, 32, 0), (200, 7, 600)] {
+                    for (pad, alpha, beta) in [(0, Float(1), Float(0)), (3, 1, 1), (1, 0.25, 0), (2, 0.5, 1.5)] {
+                        out.append(Case(transA: transA, transB: transB, m: m, n: n, k: k, pad: pad, alpha: alpha, beta: beta))
+                    }
+                }
+            }
+        }
+        return out
+    }()
+
+    @Test(arguments: kernels, trainingCases)
+    func trainingGEMMMatchesReference(kernel: GEMMKernel, _ t: Case) {
+        let (aRows, aCols) = t.transA ? (t.k, t.m) : (t.m, t.k)
+        let (bRows, bCols) = t.transB ? (t.n, t.k) : (t.k, t.n)
+        let lda = max(aCols + t.pad, 1), ldb = max(bCols + t.pad, 1), ldc = t.n + t.pad
+        let a = randomFloats(aRows * lda, seed: 1), b = randomFloats(bRows * ldb, seed: 2)
+        let original = randomFloats(t.m * ldc, seed: 3)
+        var expected = original, actual = original
+        Reference.gemm(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha,
+                       a: a, lda: lda, b: b, ldb: ldb, beta: t.beta, c: &expected, ldc: ldc)
+        actual.withUnsafeMutableBufferPointer { c in
+            GEMM.multiply(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha,
+                          a: a, lda: lda, b: b, ldb: ldb, beta: t.beta, c: c.baseAddress!, ldc: ldc, threads: 2, kernel: kernel)
+        }
+        #expect(relativeError(actual, expected) < 1e-5, "\(kernel)")
+        for i in 0..<t.m { for j in t.n..<ldc { #expect(actual[i * ldc + j] == original[i * ldc + j]) } }
+    }
+
+    /// On the packed kernel every output is summed in one order whoever computes it, so 1, 2 and 3
+    /// workers give the same bits (the trainer's resume and its tests rely on a run being
+    /// reproducible for a given thread count; here it holds for any).
+    @Test(.enabled(if: GEMMKernel.isPackedSupported, "the packed kernel needs AVX-512F"),
+          arguments: [false, true])
+    func packedTrainingGEMMIsTheSameForEveryThreadCount(transA: Bool) {
+        let m = 397, n = 161, k = 300
+        let a = randomFloats(m * k, seed: 7), b = randomFloats(n * k, seed: 8)
+        var results: [[Float]] = []
+        for threads in [1, 2, 3] {
+            var c = randomFloats(m * n, seed: 9)
+            c.withUnsafeMutableBufferPointer { c in
+                GEMM.multiply(transA: transA, transB: true, m: m, n: n, k: k, a: a, lda: transA ? m : k, b: b, ldb: k,
+                              beta: 1, c: c.baseAddress!, ldc: n, threads: threads, kernel: .packed)
+            }
+            results.append(c)
+        }
+        #expect(results[0] == results[1] && results[1] == results[2])
+    }
+
+    /// The attention pattern: per head, Q_h · K_hᵀ read in place from [tokens, heads·size] buffers,
+    /// through OpenBLAS and through the training GEMM on each kernel.
+    @Test(arguments: [nil] + kernels.map(Optional.some))
+    func stridedBatchedHeadsMatchPerHeadMatmul(kernel: GEMMKernel?) {
         let heads = 3, size = 5, tokens = 7, width = heads * size
         let q = randomFloats(tokens * width, seed: 4), k = randomFloats(tokens * width, seed: 5)
         func headSlice(_ x: [Float], head: Int) -> [Float] {
@@ -57,9 +119,15 @@ import Testing
         }
         var scores = [Float](repeating: 0, count: heads * tokens * tokens)
         scores.withUnsafeMutableBufferPointer { c in
-            BLAS.gemmStridedBatched(count: heads, transB: true, m: tokens, n: tokens, k: size,
-                                    a: q, lda: width, strideA: size, b: k, ldb: width, strideB: size,
-                                    c: c.baseAddress!, ldc: tokens, strideC: tokens * tokens)
+            if let kernel {
+                GEMM.multiplyStridedBatched(count: heads, transB: true, m: tokens, n: tokens, k: size,
+                                            a: q, lda: width, strideA: size, b: k, ldb: width, strideB: size,
+                                            c: c.baseAddress!, ldc: tokens, strideC: tokens * tokens, threads: 2, kernel: kernel)
+            } else {
+                BLAS.gemmStridedBatched(count: heads, transB: true, m: tokens, n: tokens, k: size,
+                                        a: q, lda: width, strideA: size, b: k, ldb: width, strideB: size,
+                                        c: c.baseAddress!, ldc: tokens, strideC: tokens * tokens)
+            }
         }
         for h in 0..<heads {
             let qh = headSlice(q, head: h), kh = headSlice(k, head: h)

@@ -62,11 +62,14 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 8, 1001])
-    func geluVariants(_ count: Int) {
+    /// The paths `Kernels.gelu` can take here: the Swift loop always, AVX-512 where the CPU has it.
+    static let avx512Choices = [false] + (GEMMKernel.isPackedSupported ? [true] : [])
+
+    @Test(arguments: [1, 8, 1001], avx512Choices)
+    func geluVariants(_ count: Int, avx512: Bool) {
         let x = randomFloats(count, seed: 15, range: -6...6)
         var exact = [Float](repeating: 0, count: count), approx = exact
-        exact.withUnsafeMutableBufferPointer { Kernels.gelu(x, count: count, out: $0.baseAddress!) }
+        exact.withUnsafeMutableBufferPointer { Kernels.gelu(x, count: count, out: $0.baseAddress!, avx512: avx512) }
         approx.withUnsafeMutableBufferPointer { Kernels.geluTanh(x, count: count, out: $0.baseAddress!) }
         #expect(relativeError(exact, Reference.gelu(x)) < 1e-6)
         #expect(relativeError(approx, Reference.geluTanh(x)) < 1e-6)
@@ -94,8 +97,8 @@ import Testing
         #expect(x == sum)
     }
 
-    @Test(arguments: shapes)
-    func softmaxWithMask(_ shape: (rows: Int, width: Int)) {
+    @Test(arguments: shapes, avx512Choices)
+    func softmaxWithMask(_ shape: (rows: Int, width: Int), avx512: Bool) {
         let (rows, width) = shape
         let x = randomFloats(rows * width, seed: 19, range: -20...20)
         // Drop every third column but never the first, as a padded sequence would.
@@ -103,8 +106,13 @@ import Testing
         for m in [nil, mask] {
             var out = x
             out.withUnsafeMutableBufferPointer { o in
-                if let m { m.withUnsafeBufferPointer { Kernels.softmaxRows(o.baseAddress!, rows: rows, width: width, scale: 0.125, mask: $0.baseAddress!) } }
-                else { Kernels.softmaxRows(o.baseAddress!, rows: rows, width: width, scale: 0.125, mask: nil) }
+                if let m {
+                    m.withUnsafeBufferPointer {
+                        Kernels.softmaxRows(o.baseAddress!, rows: rows, width: width, scale: 0.125, mask: $0.baseAddress!, avx512: avx512)
+                    }
+                } else {
+                    Kernels.softmaxRows(o.baseAddress!, rows: rows, width: width, scale: 0.125, mask: nil, avx512: avx512)
+                }
             }
             #expect(relativeError(out, Reference.softmaxRows(x, width: width, scale: 0.125, mask: m)) < 1e-5)
             for r in 0..<rows {

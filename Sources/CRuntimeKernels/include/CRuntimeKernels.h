@@ -4,20 +4,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// The inference runtime's AVX-512 kernels, chosen at run time: callers use OpenBLAS and the
-/// Swift kernels when `hd_avx512f_supported()` is 0. Each function is compiled for AVX-512F with
-/// a per-function `target` attribute, so the package keeps baseline x86-64 flags; the Swift code
-/// cannot be built for AVX-512 that way, and runs 4-wide SSE without FMA.
+/// The AVX-512 kernels of the inference runtime and of the training GEMMs (`HDTensor.GEMM`), chosen
+/// at run time: callers use OpenBLAS and the Swift kernels when `hd_avx512f_supported()` is 0.
+/// Each function is compiled for AVX-512F with a per-function `target` attribute, so the package
+/// keeps baseline x86-64 flags; the Swift code cannot be built for AVX-512 that way, and runs
+/// 4-wide SSE without FMA.
 ///
 /// - A single-precision GEMM against weights packed once, at load: C = A · Wᵀ with W `[n × k]`
 ///   row-major (Hugging Face's `[out, in]` layout), with the bias and GELU fused into the stores;
 ///   the input A is read where it lies. OpenBLAS 0.3.21 packs W again on every call and has no
 ///   pre-pack API; for a BERT forward at batch 1 that repacking is a fifth of the time (see
 ///   docs/PERFORMANCE.md). The attention's two products run on it too, their right-hand
-///   operands packed per (sequence, head).
+///   operands packed per (sequence, head). Training runs every GEMM of its forward and backward
+///   on it, packing the right-hand operand per call (a pass over it, small next to the product at
+///   a training batch's rows) and reading a transposed left-hand operand in place.
 /// - The same GEMM in int8 (AVX-512 VNNI) and bf16 (AVX-512 BF16), for the dense layers of a
 ///   session that asks for that precision; each needs its own CPUID check.
-/// - The attention softmax.
+/// - The attention softmax, and GELU with its derivative (the training FFN's).
 /// - The FMA, VNNI and BF16 peaks the roofline compares against.
 
 /// 1 when this CPU and OS run AVX-512F code (CPUID and XGETBV), else 0.
@@ -68,14 +71,18 @@ typedef enum {
 } hd_epilogue;
 
 /// C[m × columns] = epilogue(A[m × k] · Wᵀ) for the output columns of panels
-/// `first_panel ..< end_panel` (columns 32·first_panel ..< min(32·end_panel, n)), from A row-major
-/// with row stride `lda` (read in place: no packing of the input) and W packed by
-/// `hd_pack_weights` or `hd_pack_weights_strided`; C has row stride `ldc`; `bias` (n floats) may
-/// be null with `HD_EPILOGUE_NONE`. Overwrites those columns of C, so workers given disjoint panel
-/// ranges may run at once. Call only when `hd_avx512f_supported()`.
-void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed_weights,
-                    size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue,
-                    const float *bias);
+/// `first_panel ..< end_panel` (columns 32·first_panel ..< min(32·end_panel, n)), from A read in
+/// place (no packing of the input) — row-major, A[r][i] at `a[r·lda + i]`, or when `a_transposed`
+/// stored as its transpose, A[r][i] at `a[i·lda + r]` (the training backward's dW = dYᵀ·X) — and
+/// W packed by `hd_pack_weights` or `hd_pack_weights_strided`; C has row stride `ldc`. Overwrites
+/// those columns of C, or adds the product to them when `accumulate` (the epilogue then applies to
+/// the sum); `bias` (n floats) may be null with `HD_EPILOGUE_NONE`. Each output is summed in the
+/// same order whatever the panel range and whichever rows share its tile, so workers given
+/// disjoint panel or row ranges may run at once and the result does not depend on the split.
+/// Call only when `hd_avx512f_supported()`.
+void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, int a_transposed,
+                    const float *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
+                    int accumulate, hd_epilogue epilogue, const float *bias);
 
 // MARK: int8 and bf16 packed GEMMs
 
@@ -135,11 +142,24 @@ void hd_bf16_gemm(size_t m, size_t n, size_t k, const unsigned short *a, size_t 
 
 // MARK: softmax
 
-/// In place, each of `rows` rows (stride `width`) becomes the softmax of `scale` times it, as
-/// `FusedKernels.softmaxRows` of the scaled row (e^x by the same polynomial); `scale` > 0. The
-/// attention's 1/√(head size) is applied here because the packed GEMM that computes Q·Kᵀ has no
-/// α. Call only when `hd_avx512f_supported()`.
-void hd_softmax_rows(float *x, size_t rows, size_t width, float scale);
+/// In place, each of `rows` rows (stride `width`) becomes softmax(scale · row + mask row), as
+/// `Kernels.softmaxRows` (e^x by the same polynomial, exactly 0 below −87.3 from the row's
+/// maximum): `mask` (null for none) holds one row of additive values per `rows_per_mask`
+/// consecutive rows — a sequence's key mask shared by its heads and queries. The attention's
+/// 1/√(head size) is applied here because the packed GEMM that computes Q·Kᵀ has no α. Call only
+/// when `hd_avx512f_supported()`.
+void hd_softmax_rows(float *x, size_t rows, size_t width, float scale, const float *mask, size_t rows_per_mask);
+
+// MARK: GELU
+
+/// out = GELU(x) = ½x(1 + erf(x/√2)) (the exact form, BERT's "gelu") over `count` floats, erf by
+/// the same rational approximation as `FusedKernels.erf`. `out` may be `x`. Call only when
+/// `hd_avx512f_supported()`.
+void hd_gelu(const float *x, size_t count, float *out);
+
+/// In place, gradient ← gradient ⊙ GELU'(x), GELU'(x) = Φ(x) + x·φ(x), over `count` floats (the
+/// training backward of `hd_gelu`). Call only when `hd_avx512f_supported()`.
+void hd_gelu_backward(float *gradient, const float *x, size_t count);
 
 // MARK: FMA peak
 

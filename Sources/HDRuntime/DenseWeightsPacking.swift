@@ -1,29 +1,6 @@
 import CRuntimeKernels
 import HDFormats
-
-/// Which GEMM a dense layer runs, which decides how its weights are laid out in memory.
-public enum GEMMKernel: String, Sendable, CaseIterable {
-    /// Weights packed once, at load, into panels of 32 output columns for CRuntimeKernels' AVX-512
-    /// GEMM, which fuses the bias and GELU into its stores and reads the activations in place.
-    /// OpenBLAS 0.3.21 has no pre-packed interface and repacks every weight matrix on every call:
-    /// a fifth of a BERT-base forward at 1 × 128. A session on such a model also runs its
-    /// attention softmax with CRuntimeKernels.
-    case packed
-    /// Row-major `[out, in]` weights through OpenBLAS's sgemm, the bias, GELU and softmax by the
-    /// Swift kernels (`FusedKernels`).
-    case openBLAS = "openblas"
-
-    /// `.packed` where the CPU and OS run AVX-512F, else `.openBLAS`.
-    public static let best: GEMMKernel = isPackedSupported ? .packed : .openBLAS
-
-    public static let isPackedSupported = hd_avx512f_supported() != 0
-
-    /// Output columns per packed panel: the unit the packed GEMM's columns are split in.
-    static let panelWidth = Int(HD_PACKED_PANEL)
-
-    /// Rows of the packed GEMM's register tile: the unit its row groups are cut in.
-    static let tileRows = Int(HD_TILE_ROWS)
-}
+import HDTensor
 
 extension DenseWeights {
     /// Lays out `rowMajor` (`[outFeatures, inFeatures]`) for `kernel` in `precision` (other than
