@@ -54,6 +54,12 @@ public struct Corpus: Sendable {
     public let modes: [ParagraphMode]
     public let trainParagraphs: Int
     public let heldOutParagraphs: Int
+    /// Where each paragraph of a split starts in its token stream, plus the stream's length at the
+    /// end (`paragraphs + 1` values, the first 0): paragraph k is ids `offsets[k] ..< offsets[k+1]`,
+    /// its word pieces and its closing `[SEP]`. Kept for the token file (`TokenFile`), which records
+    /// them because a `[SEP]` written in the text tokenises to the same id as the separator.
+    public let trainParagraphOffsets: [Int]
+    public let heldOutParagraphOffsets: [Int]
 
     public init(files: [String], tokenizer: BertTokenizer, options: CorpusOptions = CorpusOptions()) throws {
         let arg = "<argument>"
@@ -94,6 +100,24 @@ public struct Corpus: Sendable {
         self.modes = modes
         self.trainParagraphs = builder.trainParagraphs
         self.heldOutParagraphs = builder.heldOutParagraphs
+        self.trainParagraphOffsets = builder.trainOffsets
+        self.heldOutParagraphOffsets = builder.heldOutOffsets
+    }
+
+    /// A corpus whose streams were tokenised earlier (`TokenFile.read`, which checks every part).
+    init(files: [String], sequenceLength: Int, vocabularySize: Int, specialIDs: SpecialTokenIDs, train: TokenStore,
+         heldOut: TokenStore, modes: [ParagraphMode], trainParagraphOffsets: [Int], heldOutParagraphOffsets: [Int]) {
+        self.files = files
+        self.sequenceLength = sequenceLength
+        self.vocabularySize = vocabularySize
+        self.specialIDs = specialIDs
+        self.train = train
+        self.heldOut = heldOut
+        self.modes = modes
+        self.trainParagraphs = trainParagraphOffsets.count - 1
+        self.heldOutParagraphs = heldOutParagraphOffsets.count - 1
+        self.trainParagraphOffsets = trainParagraphOffsets
+        self.heldOutParagraphOffsets = heldOutParagraphOffsets
     }
 
     public func sequenceCount(_ split: CorpusSplit) -> Int {
@@ -121,6 +145,8 @@ private struct Builder {
     var paragraphIndex = 0
     var trainParagraphs = 0
     var heldOutParagraphs = 0
+    var trainOffsets = [0]
+    var heldOutOffsets = [0]
 
     static let chunkBytes = 1 << 20
 
@@ -235,10 +261,12 @@ private struct Builder {
             heldOut.append(contentsOf: ids)
             heldOut.append(tokenizer.specialIDs.sep)
             heldOutParagraphs += 1
+            heldOutOffsets.append(heldOut.count)
         } else {
             train.append(contentsOf: ids)
             train.append(tokenizer.specialIDs.sep)
             trainParagraphs += 1
+            trainOffsets.append(train.count)
         }
     }
 }

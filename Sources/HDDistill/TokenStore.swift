@@ -10,6 +10,19 @@ public struct TokenStore: Sendable {
         isNarrow = vocabularySize <= Int(UInt16.max) + 1
     }
 
+    /// A store holding `ids` (already checked to lie below `vocabularySize`: `TokenFile.read`).
+    public init<C: Collection>(vocabularySize: Int, copying ids: C) where C.Element: BinaryInteger {
+        self.init(vocabularySize: vocabularySize)
+        if isNarrow {
+            narrow = ids.map { UInt16(truncatingIfNeeded: $0) }
+        } else {
+            wide = ids.map { UInt32(truncatingIfNeeded: $0) }
+        }
+    }
+
+    /// The ids widened to Int64, as the token file stores them (I32 on disk).
+    public var int64s: [Int64] { isNarrow ? narrow.map(Int64.init) : wide.map(Int64.init) }
+
     public var count: Int { isNarrow ? narrow.count : wide.count }
 
     /// Bytes held by the ids (capacity, not just count: that is what the process pays for).

@@ -37,10 +37,10 @@ struct HDDistillCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Teacher checkpoint (any format hd-convert reads).", valueName: "teacher"))
     var teacher: String
 
-    @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Text files (paragraphs by blank lines or one per line).", valueName: "file"))
+    @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Text files (paragraphs by blank lines or one per line), or one token file from --tokenize-only.", valueName: "file"))
     var corpus: [String] = []
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Student checkpoint to write.", valueName: "student.ckpt"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("Student checkpoint to write (with --tokenize-only: the token file).", valueName: "student.ckpt"))
     var output: String
 
     @Option(name: .long, help: ArgumentHelp("Continue this checkpoint (same recipe, teacher and corpus).", valueName: "student.ckpt"))
@@ -83,7 +83,9 @@ struct HDDistillCommand: ParsableCommand {
     var keepLayers: String?
     @Option(name: .long, help: "Softmax temperature τ of the KL term (scaled by τ²).") var temperature: Float = 1
     @Flag(name: .customLong("mlm-only"), help: "No teacher: masked-LM training of TEACHER's weights.") var mlmOnly = false
-    @Option(name: .customLong("held-out-every"), help: "Hold out paragraph i when hash(i) % k == 0 (0: none).") var heldOutEvery = 20
+    @Option(name: .customLong("held-out-every"), help: "Hold out paragraph i when hash(i) % k == 0 (0: none; default 20, or the token file's split).") var heldOutEvery: Int?
+    @Flag(name: .customLong("tokenize-only"), help: "Tokenise --corpus with TEACHER's vocabulary into a token file (-o corpus.tokens) and stop; --corpus corpus.tokens then trains on it without tokenising.")
+    var tokenizeOnly = false
     @Option(name: .customLong("eval-every"), help: "Evaluate on the held-out split every N steps (0: only at the end).") var evalEvery = 50
     @Option(name: .customLong("eval-sequences")) var evalSequences = 64
     @Option(name: .customLong("save-every"), help: "Write the checkpoint every N steps (0: only at the end).") var saveEvery = 100
@@ -96,6 +98,7 @@ struct HDDistillCommand: ParsableCommand {
         if corpus.isEmpty && task == nil { throw ValidationError("--corpus needs at least one text file (or --task FILE with a classifier teacher)") }
         if !corpus.isEmpty && task != nil { throw ValidationError("--corpus and --task are two sources of text: give one") }
         if task == nil, taskDev != nil || pairColumn != nil { throw ValidationError("--task-dev and --pair-column go with --task") }
+        if tokenizeOnly && (task != nil || resume != nil) { throw ValidationError("--tokenize-only tokenises --corpus text files; it cannot go with --task or --resume") }
         if task != nil && mlmOnly { throw ValidationError("--task distils a classifier teacher; it cannot go with --mlm-only") }
         if mlmOnly && pruning.prunes { throw ValidationError("pruning needs TEACHER as a teacher; it cannot go with --mlm-only") }
         if let end = pruning.pruneEnd, end > steps, pruning.schedule == .cubic {
@@ -119,7 +122,7 @@ struct HDDistillCommand: ParsableCommand {
             throw ValidationError("\(name) must be ≥ 1, found \(value)")
         }
         if warmup < 0 || warmup >= steps { throw ValidationError("--warmup must be in 0..<--steps (\(steps)), found \(warmup)") }
-        for (name, value) in [("--eval-every", evalEvery), ("--save-every", saveEvery), ("--held-out-every", heldOutEvery)] where value < 0 {
+        for (name, value) in [("--eval-every", evalEvery), ("--save-every", saveEvery), ("--held-out-every", heldOutEvery ?? 0)] where value < 0 {
             throw ValidationError("\(name) must be ≥ 0, found \(value)")
         }
     }
@@ -158,11 +161,14 @@ struct HDDistillCommand: ParsableCommand {
             if head == .classifier {
                 throw ValidationError("\(teacher) is a classifier: distil it on its task with --task FILE (its texts and labels), not on --corpus")
             }
-            let corpusText = try Corpus(files: corpus, tokenizer: tokenizer,
-                                        options: CorpusOptions(sequenceLength: seqLen, heldOutEvery: heldOutEvery))
-            if heldOutEvery > 0 && corpusText.sequenceCount(.heldOut) == 0 {
+            if tokenizeOnly {
+                try writeTokenFile(tokenizer: tokenizer, vocab: vocab)
+                return
+            }
+            let (corpusText, split) = try loadCorpus(tokenizer: tokenizer)
+            if split > 0 && corpusText.sequenceCount(.heldOut) == 0 {
                 throw DistillError(.tooShort, file: corpus.joined(separator: ", "),
-                    "evaluation: the held-out split (every \(heldOutEvery)th paragraph) holds no full sequence of \(seqLen) tokens; "
+                    "evaluation: the held-out split (every \(split)th paragraph) holds no full sequence of \(seqLen) tokens; "
                     + "give more text, a smaller --held-out-every (more paragraphs held out), or --held-out-every 0 to train without evaluation")
             }
             text = corpusText
@@ -208,6 +214,41 @@ struct HDDistillCommand: ParsableCommand {
 }
 
 extension StudentInitialization: ExpressibleByArgument {}
+
+extension HDDistillCommand {
+    /// `--corpus`: text files, tokenised now with TEACHER's vocabulary, or one token file (`TokenFile`),
+    /// read and checked against it. Returns the corpus and the held-out rule it was split by.
+    func loadCorpus(tokenizer: BertTokenizer) throws -> (Corpus, Int) {
+        guard corpus.contains(where: TokenFile.looksLikeTokenFile) else {
+            let split = heldOutEvery ?? 20
+            return (try Corpus(files: corpus, tokenizer: tokenizer, options: CorpusOptions(sequenceLength: seqLen, heldOutEvery: split)), split)
+        }
+        guard corpus.count == 1 else {
+            throw ValidationError("--corpus: a token file holds a whole tokenised corpus; give it alone, found \(corpus.count) files (\(corpus.joined(separator: ", ")))")
+        }
+        let (text, header) = try TokenFile.read(path: corpus[0], tokenizer: tokenizer, sequenceLength: seqLen)
+        // The split was fixed when the file was written; a different rule asked for now would be ignored silently.
+        if let heldOutEvery, heldOutEvery != header.heldOutEvery {
+            throw ValidationError("--held-out-every \(heldOutEvery): \(corpus[0]) was split with --held-out-every \(header.heldOutEvery) when it was tokenised; drop the flag or tokenise again")
+        }
+        return (text, header.heldOutEvery)
+    }
+
+    /// `--tokenize-only`: the corpus as `Corpus` cuts it (same paragraphs, same held-out split), written
+    /// as a token file to `-o`, with a one-line summary.
+    func writeTokenFile(tokenizer: BertTokenizer, vocab: [String]) throws {
+        if corpus.contains(where: TokenFile.looksLikeTokenFile) {
+            throw ValidationError("--tokenize-only: --corpus is already a token file (\(corpus.joined(separator: ", "))); give the text files")
+        }
+        let split = heldOutEvery ?? 20
+        // The packing length only sets the minimum of text; the file holds streams, not sequences.
+        let text = try Corpus(files: corpus, tokenizer: tokenizer, options: CorpusOptions(sequenceLength: seqLen, heldOutEvery: split))
+        try TokenFile.write(text, vocabulary: vocab, lowercase: tokenizer.basic.lowercase, heldOutEvery: split, to: output)
+        FileHandle.standardError.write(Data(("hd-distill: wrote \(output): \(text.train.count) training tokens in \(text.trainParagraphs) paragraphs, "
+            + "\(text.heldOut.count) held-out tokens in \(text.heldOutParagraphs) paragraphs (held out every \(split)); "
+            + "\(text.sequenceCount(.train)) training / \(text.sequenceCount(.heldOut)) held-out sequences of \(seqLen)\n").utf8))
+    }
+}
 
 extension HDDistillCommand {
     /// `--keep-layers` as indices, or a usage error naming the flag, the value and what is allowed:
