@@ -108,9 +108,14 @@ P·V (d hidden, f FFN, L sequence length); the teacher's forward once, the stude
 backward three times (the backward is a dX and a dW product per forward product), and each of the
 1 + layers projections 2·d² forward plus 2·d² for its dW (the teacher states need no gradient):
   FLOPs/step = B·L·(4·layers·(8d² + 4df + 4Ld) + 4d²·(layers + 1)).
-Masked students compute at full width on both sides, so the count is fixed. `--check-flops` runs one
-torch step under torch.utils.flop_counter.FlopCounterMode and prints its count beside this one.
-Element-wise work (softmax, GELU, LayerNorm, the losses, the pruner, AdamW) is not counted.
+The count is the full-width step's: the torch step multiplies its masked student at full width,
+zeros included; hd-distill multiplies only a pruned student's kept units (`KeptUnits`: the same
+values), so once the schedule has pruned, its figure is an effective rate — the work the step stands
+for over its time — not what its kernels did. `--check-flops` runs one torch step under
+torch.utils.flop_counter.FlopCounterMode and prints its count beside this one. Element-wise work
+(softmax, GELU, LayerNorm, the losses, the pruner, AdamW) is not counted. Beside it, the share of
+the FMA peak of the same cores, as `hd-infer bench --roofline` measures and reports it right after
+the rounds (`--hd-infer`).
 """
 import argparse
 import copy
@@ -558,6 +563,18 @@ def run_ours_distill(args, work: Path) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 
+def fma_peak(args) -> float | None:
+    """The single-precision FMA peak of `--threads` cores in GFLOP/s, as the runtime measures and
+    reports it (`hd-infer bench --roofline`: AVX-512 FMAs alone, median of 7 runs on every worker),
+    timed right after the rounds; None without AVX-512F or without hd-infer."""
+    if not args.hd_infer.exists():
+        return None
+    out = subprocess.run([str(args.hd_infer), "bench", "--shape", "64x256x1x1", "--batch", "1", "--seq-len", "8",
+                          "--warmup", "1", "--iterations", "3", "--roofline", "--json", "--threads", str(args.threads)],
+                         check=True, capture_output=True, text=True).stdout
+    return (json.loads(out).get("roofline") or {}).get("fma_peak_gflops_per_s")
+
+
 def run_torch(args, worker: str) -> dict:
     cmd = [sys.executable, __file__, "--torch-worker", worker, "--step", args.step, "--shape", args.shape,
            "--threads", str(args.threads), "--batch", str(args.batch), "--seq-len", str(args.seq_len),
@@ -580,6 +597,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--corpus", nargs="+", default=[str(REPO.parent / "shared/data/text/janeausten.txt")])
     p.add_argument("--hd-distill", type=Path, default=REPO / ".build/release/hd-distill")
+    p.add_argument("--hd-infer", type=Path, default=REPO / ".build/release/hd-infer", help="measures the FMA peak (distill)")
     p.add_argument("--out", type=Path, default=Path("bench_train_peers.json"))
     p.add_argument("--check-flops", action="store_true",
                    help="distill: count one torch step's FLOPs with FlopCounterMode against distill_flops, and stop")
@@ -656,12 +674,15 @@ def distill_main(args) -> None:
             print(f"round {r + 1}/{args.rounds}: " + ", ".join(
                 f"{k} {v[-1]['tokens_per_second']:.0f} tok/s" for k, v in runs.items()), file=sys.stderr)
     load.append(os.getloadavg()[0])
+    peak = fma_peak(args)
 
     tokens_per_step = args.batch * args.seq_len
     summary = {}
     for k, v in runs.items():
         tps = statistics.median(x["tokens_per_second"] for x in v)
-        summary[k] = {"tokens_per_second": tps, "gflops_per_second": tps / tokens_per_step * flops / 1e9,
+        gflops = tps / tokens_per_step * flops / 1e9
+        summary[k] = {"tokens_per_second": tps, "gflops_per_second": gflops,
+                      "fraction_of_fma_peak": gflops / peak if peak else None,
                       "peak_rss_mib": statistics.median(x["peak_rss_mib"] for x in v),
                       "samples": [round(x["tokens_per_second"], 1) for x in v]}
     summary["hd-distill"]["peak_rss_mib_at_exit"] = statistics.median(x["peak_rss_mib_at_exit"] for x in runs["hd-distill"])
@@ -671,10 +692,13 @@ def distill_main(args) -> None:
           f"{shape['hidden']}/{shape['ffn']}), batch {args.batch} × {args.seq_len}, {args.threads} threads, "
           f"{args.warmup_steps} + {args.steps} timed steps × {args.rounds} rounds "
           f"(load average {min(load):.2f}–{max(load):.2f}); {flops / 1e9:.1f} GFLOP of matrix products a step\n")
-    print("| runtime | tokens/s (median) | GFLOP/s | hd-distill ÷ it | peak RSS MiB |")
-    print("|---|---|---|---|---|")
+    print(f"FMA peak of {args.threads} core(s), as `hd-infer bench --roofline` measures it right after: "
+          + (f"{peak:.1f} GFLOP/s\n" if peak else "unavailable (no AVX-512F)\n"))
+    print("| runtime | tokens/s (median) | GFLOP/s | of the FMA peak | hd-distill ÷ it | peak RSS MiB |")
+    print("|---|---|---|---|---|---|")
     for k, v in summary.items():
-        print(f"| {k} | {v['tokens_per_second']:.0f} | {v['gflops_per_second']:.1f} | "
+        fraction = f"{100 * v['fraction_of_fma_peak']:.0f} %" if peak else "—"
+        print(f"| {k} | {v['tokens_per_second']:.0f} | {v['gflops_per_second']:.1f} | {fraction} | "
               f"{summary['hd-distill']['tokens_per_second'] / v['tokens_per_second']:.2f}× | {v['peak_rss_mib']:.0f} |")
     # Same work: the loss terms of the last round, step by step (they start at 0: the student is the teacher).
     print("\nlast round, per step (hd-distill / torch): loss, hidden, attention, embedding, 1 − cos, |g|, widths")
@@ -687,6 +711,7 @@ def distill_main(args) -> None:
               "target": {"hidden": shape["hidden"], "ffn": shape["ffn"]}, "batch": args.batch, "seq_len": args.seq_len,
               "threads": args.threads, "steps": args.steps, "warmup_steps": args.warmup_steps, "rounds": args.rounds,
               "prune_schedule": prune_schedule(total), "flops_per_step": flops, "load_average": load,
+              "fma_peak_gflops_per_s": peak,
               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "torch": torch_info.get("torch"),
               "fused_adamw": torch_info.get("fused_adamw"), "ratio_hd_over_torch": ratio, "runs": summary,
               "records_last_round": {k: v[-1]["records"] for k, v in runs.items()}}
