@@ -130,6 +130,10 @@ struct Bench: ParsableCommand {
             let (runtime, vocabulary) = try loadModel()
             let input = try makeBatch(runtime.config, vocabulary: vocabulary)
             let session = try InferenceSession(model: runtime, maxBatch: batch, maxLength: seqLen, threads: threads)
+            // The peaks before the forwards: the roofline's OpenBLAS runs leave OpenBLAS's threads
+            // spinning for tens of milliseconds, which a peak timed after them would share a core with.
+            let peaks = roofline ? (fma: Benchmark.fmaPeak(threads: threads), vnni: Benchmark.vnniPeak(threads: threads),
+                                    bf16: Benchmark.bf16Peak(threads: threads)) : nil
             let timings = try Benchmark.time(session, batch: input, warmup: warmup, iterations: iterations, roofline: roofline)
             let samples = timings.forward, latency = LatencySummary(samples: samples)
             let L = input.sequenceLength
@@ -148,20 +152,19 @@ struct Bench: ParsableCommand {
                 peakRssMB: ProcessMemory.peakResidentMiB(), roofline: nil,
                 openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], openblasCore: BLAS.coreName,
                 gemmKernel: kernel.rawValue, precision: precision.rawValue)
-            if roofline {
+            if let peaks {
                 // FLOPs of the GEMMs over the median time of the forward's GEMMs alone; of the dense
                 // layers over OpenBLAS's median time for them; the FMA peak of the same cores.
                 let gemmMs = LatencySummary(samples: timings.gemmsOnly).p50
                 let rate = Double(total.gemm + total.attention) / (gemmMs / 1000) / 1e9
                 let openBLASMs = timings.openBLASDenseOnly.isEmpty ? nil : LatencySummary(samples: timings.openBLASDenseOnly).p50
                 let openBLASRate = openBLASMs.map { Double(total.gemm) / ($0 / 1000) / 1e9 }
-                let peak = Benchmark.fmaPeak(threads: threads)
+                let peak = peaks.fma
                 report.roofline = .init(sgemmGflopsPerS: rate, gemmMs: gemmMs, fractionOfSgemm: report.gflopsPerS / rate,
                                         openblasSgemmGflopsPerS: openBLASRate, openblasDenseMs: openBLASMs,
                                         fractionOfOpenblasSgemm: openBLASRate.map { report.gflopsPerS / $0 },
                                         fmaPeakGflopsPerS: peak, fractionOfFmaPeak: peak.map { report.gflopsPerS / $0 },
-                                        vnniPeakGopsPerS: Benchmark.vnniPeak(threads: threads),
-                                        bf16PeakGflopsPerS: Benchmark.bf16Peak(threads: threads))
+                                        vnniPeakGopsPerS: peaks.vnni, bf16PeakGflopsPerS: peaks.bf16)
             }
             if json { try JSONOutput.print(report) } else { printTable(report) }
         }
