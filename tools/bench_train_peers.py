@@ -512,7 +512,8 @@ def distill_torch_worker(args) -> None:
     records = [step(t) for t in range(1, args.warmup_steps + 1)]
     start = time.perf_counter()
     for t in range(args.warmup_steps + 1, total + 1):
-        records.append(step(t))
+        began = time.perf_counter()
+        records.append(step(t) | {"step_seconds": time.perf_counter() - began})
     seconds = time.perf_counter() - start
     print(json.dumps({"tokens_per_second": args.steps * B * L / seconds, "seconds": seconds,
                       "peak_rss_mib": peak_rss_mib(), "fused_adamw": fused, "torch": torch.__version__,
@@ -554,7 +555,8 @@ def run_ours_distill(args, work: Path) -> dict:
     assert summary["kind"] == "summary" and len(train) == total, (summary, len(train))
     timed = train[args.warmup_steps:]
     seconds = sum(r["step_seconds"] for r in timed)
-    keys = ["step", "loss", "embedding", "hidden", "attention", "pooled", "grad_norm", "width_hidden", "width_ffn", "prune_seconds"]
+    keys = ["step", "loss", "embedding", "hidden", "attention", "pooled", "grad_norm", "width_hidden", "width_ffn", "prune_seconds",
+            "step_seconds"]
     return {"tokens_per_second": len(timed) * args.batch * args.seq_len / seconds, "seconds": seconds,
             "peak_rss_mib": peak, "peak_rss_mib_at_exit": summary["peak_rss_mib"],
             "tokens_per_second_all_steps": summary["tokens_per_second"],
@@ -700,6 +702,20 @@ def distill_main(args) -> None:
         fraction = f"{100 * v['fraction_of_fma_peak']:.0f} %" if peak else "—"
         print(f"| {k} | {v['tokens_per_second']:.0f} | {v['gflops_per_second']:.1f} | {fraction} | "
               f"{summary['hd-distill']['tokens_per_second'] / v['tokens_per_second']:.2f}× | {v['peak_rss_mib']:.0f} |")
+    # The timed steps at full width and at the target widths (hd-distill multiplies only kept units).
+    phases = {}
+    for k, v in runs.items():
+        for phase, width in [("full width", d), ("target widths", shape["hidden"])]:
+            times = [r["step_seconds"] for r in v[-1]["records"][args.warmup_steps:]
+                     if r.get("width_hidden") == width and "step_seconds" in r]
+            if times:
+                phases.setdefault(phase, {})[k] = {"steps": len(times), "median_step_seconds": statistics.median(times)}
+    for phase, sides in phases.items():
+        if len(sides) == 2:
+            hd, pt = sides["hd-distill"]["median_step_seconds"], sides["torch"]["median_step_seconds"]
+            print(f"timed steps at {phase} (last round): hd-distill {hd:.3f} s, torch {pt:.3f} s a step "
+                  f"(median of {sides['hd-distill']['steps']} / {sides['torch']['steps']}): {pt / hd:.2f}×")
+    summary_phases = phases
     # Same work: the loss terms of the last round, step by step (they start at 0: the student is the teacher).
     print("\nlast round, per step (hd-distill / torch): loss, hidden, attention, embedding, 1 − cos, |g|, widths")
     for a, b in zip(runs["hd-distill"][-1]["records"], runs["torch"][-1]["records"]):
@@ -711,7 +727,7 @@ def distill_main(args) -> None:
               "target": {"hidden": shape["hidden"], "ffn": shape["ffn"]}, "batch": args.batch, "seq_len": args.seq_len,
               "threads": args.threads, "steps": args.steps, "warmup_steps": args.warmup_steps, "rounds": args.rounds,
               "prune_schedule": prune_schedule(total), "flops_per_step": flops, "load_average": load,
-              "fma_peak_gflops_per_s": peak,
+              "fma_peak_gflops_per_s": peak, "phases_last_round": summary_phases,
               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "torch": torch_info.get("torch"),
               "fused_adamw": torch_info.get("fused_adamw"), "ratio_hd_over_torch": ratio, "runs": summary,
               "records_last_round": {k: v[-1]["records"] for k, v in runs.items()}}
