@@ -11,8 +11,17 @@ sentence per line), none of which any model here was trained on by this project.
   fp32 one: mean and minimum.
 - Fill-mask: splade-tiny (.cache/models/splade-tiny as shipped, or `--splade` such as the MLM
   warm-up of docs/RESULTS.md, whose corpus must not hold TEXT_FILE), the middle word of each sentence
-  replaced by [MASK]; the fraction of sentences whose top-1 token equals fp32's.
+  replaced by [MASK]; the fraction of sentences whose top-1 token equals fp32's (`predictions` holds
+one list per [MASK]; here the one).
 Standard library only: hd-infer does the work, one subprocess per model and precision.
+
+With `--onnxruntime` (run it with .venv-torch/bin/python after `.venv-torch/bin/python -m pip install
+onnxruntime onnx onnxscript`), onnxruntime's int8 on the same sentences beside ours: MiniLM exported
+from PyTorch, optimised by onnxruntime.transformers' BERT optimizer and quantised by
+`quantize_dynamic(per_channel=True, weight_type=QInt8)` exactly as tools/bench_peers.py does for its
+latency figures; each sentence run alone (no padding), mean-pooled and normalised as `hd-infer embed
+--normalize` does; the cosine of each int8 embedding with onnxruntime's own fp32 one, and with
+hd-infer's fp32 one.
 """
 import argparse
 import json
@@ -42,6 +51,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--splade", default=str(REPO / ".cache/models/splade-tiny"), help="the fill-mask model")
     p.add_argument("--out", default="quant_accuracy.json")
+    p.add_argument("--onnxruntime", action="store_true", help="also onnxruntime's int8 on the same sentences (needs .venv-torch)")
     args = p.parse_args()
 
     lines = [line.strip() for line in Path(args.sentences).read_text(encoding="utf-8").splitlines()]
@@ -55,7 +65,7 @@ def main():
     minilm, splade = REPO / ".cache/models/minilm", Path(args.splade)
     embeddings = {p: [r["embedding"] for r in run(args.hd_infer, "embed", minilm, lines, p, args.threads)]
                   for p in ["fp32", "bf16", "int8"]}
-    top1 = {p: [r["predictions"][0]["id"] for r in run(args.hd_infer, "fill-mask", splade, masked, p, args.threads)]
+    top1 = {p: [r["predictions"][0][0]["id"] for r in run(args.hd_infer, "fill-mask", splade, masked, p, args.threads)]
             for p in ["fp32", "bf16", "int8"]}
     report = {"sentences": len(lines), "source": args.sentences, "fill_mask_model": str(splade), "precisions": {}}
     for p in ["bf16", "int8"]:
@@ -65,7 +75,47 @@ def main():
                                    "splade_tiny_top1_agreement": agreement}
         print(f"{p}: MiniLM cosine with fp32 mean {statistics.fmean(cosines):.6f} min {min(cosines):.6f};"
               f" splade-tiny fill-mask top-1 agreement {agreement:.4f} ({len(lines)} sentences)")
+    if args.onnxruntime:
+        report["onnxruntime_int8"] = onnxruntime_int8(minilm, lines, embeddings["fp32"], args.threads)
+        ours = report["precisions"]["int8"]["minilm_cosine_mean"]
+        theirs = report["onnxruntime_int8"]
+        print(f"MiniLM int8 cosine with fp32, mean: hd-infer {ours:.6f}; onnxruntime {theirs['cosine_with_own_fp32_mean']:.6f} "
+              f"(min {theirs['cosine_with_own_fp32_min']:.6f}; with hd-infer's fp32 {theirs['cosine_with_hd_infer_fp32_mean']:.6f})")
     Path(args.out).write_text(json.dumps(report, indent=1))
+
+
+def onnxruntime_int8(model_dir: Path, lines: list[str], ours_fp32: list[list[float]], threads: int) -> dict:
+    """onnxruntime fp32 and int8 (the graph and quantisation of tools/bench_peers.py) on `lines`."""
+    import tempfile
+    import numpy as np
+    import onnxruntime
+    from transformers import AutoTokenizer, BertModel
+    import bench_peers
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = BertModel.from_pretrained(str(model_dir), add_pooling_layer=False).eval()
+    with tempfile.TemporaryDirectory() as work:
+        fp32_path = Path(work) / "minilm.onnx"
+        bench_peers.export_onnx(model, fp32_path, threads)
+        int8_path = bench_peers.quantize_onnx(fp32_path)
+        sessions = {"fp32": bench_peers.ort_session(fp32_path, threads), "int8": bench_peers.ort_session(int8_path, threads)}
+        pooled = {k: [] for k in sessions}
+        for line in lines:
+            encoded = tokenizer(line, return_tensors="np", truncation=True)
+            feeds = {"input_ids": encoded["input_ids"].astype(np.int64),
+                     "attention_mask": encoded["attention_mask"].astype(np.int64),
+                     "token_type_ids": encoded["token_type_ids"].astype(np.int64)}
+            for k, session in sessions.items():
+                hidden = session.run(None, feeds)[0][0]
+                v = hidden.mean(axis=0)
+                pooled[k].append(v / max(np.linalg.norm(v), 1e-12))
+    own = [float(a @ b) for a, b in zip(pooled["int8"], pooled["fp32"])]
+    against_ours = [float(a @ np.asarray(b, dtype=np.float32)) for a, b in zip(pooled["int8"], ours_fp32)]
+    fp32_agreement = [float(a @ np.asarray(b, dtype=np.float32)) for a, b in zip(pooled["fp32"], ours_fp32)]
+    return {"onnxruntime": onnxruntime.__version__, "quantisation": "quantize_dynamic(per_channel=True, weight_type=QInt8) of the optimised graph",
+            "cosine_with_own_fp32_mean": statistics.fmean(own), "cosine_with_own_fp32_min": min(own),
+            "cosine_with_hd_infer_fp32_mean": statistics.fmean(against_ours),
+            "fp32_cosine_onnxruntime_vs_hd_infer_mean": statistics.fmean(fp32_agreement)}
 
 
 if __name__ == "__main__":
