@@ -106,8 +106,21 @@ extension BertModel {
     private func gatherWeights(_ w: UnsafePointer<Float>, columns width: Int, rows: [Int], _ columns: [Int],
                                into out: UnsafeMutablePointer<Float>) {
         for (i, r) in rows.enumerated() {
-            let source = w + r * width, row = out + i * columns.count
-            for (j, c) in columns.enumerated() { row[j] = source[c] }
+            gatherColumns(w + r * width, rows: 1, width: width, columns, into: out + i * columns.count)
+        }
+    }
+
+    /// out[r][j] = x[r][columns[j]] for `rows` rows of x (`width` apart), rows split over the workers.
+    private func gatherColumns(_ x: UnsafePointer<Float>, rows: Int, width: Int, _ columns: [Int],
+                               into out: UnsafeMutablePointer<Float>) {
+        let count = columns.count
+        columns.withUnsafeBufferPointer { columns in
+            ParallelFor.ranges(rows, cost: count) { _, range in
+                for r in range {
+                    let source = x + r * width, row = out + r * count
+                    for j in 0..<count { row[j] = source[columns[j]] }
+                }
+            }
         }
     }
 
@@ -118,16 +131,8 @@ extension BertModel {
         guard let columns else { return body(x, width) }
         let buffer = ScratchBuffers.shared.take(rows * columns.count)
         defer { ScratchBuffers.shared.give(back: buffer) }
-        let out = buffer.baseAddress!, count = columns.count
-        columns.withUnsafeBufferPointer { columns in
-            ParallelFor.ranges(rows, cost: count) { _, range in
-                for r in range {
-                    let source = x + r * width, row = out + r * count
-                    for j in 0..<count { row[j] = source[columns[j]] }
-                }
-            }
-        }
-        body(out, count)
+        gatherColumns(x, rows: rows, width: width, columns, into: buffer.baseAddress!)
+        body(buffer.baseAddress!, columns.count)
     }
 
     /// Calls `body` to write y's kept columns into a dense [rows × kept] block, then scatters it:
@@ -140,16 +145,9 @@ extension BertModel {
         let buffer = ScratchBuffers.shared.take(rows * columns.count)
         defer { ScratchBuffers.shared.give(back: buffer) }
         let block = buffer.baseAddress!, count = columns.count
+        if accumulate { gatherColumns(y, rows: rows, width: width, columns, into: block) }
+        body(block, count)
         columns.withUnsafeBufferPointer { columns in
-            if accumulate {
-                ParallelFor.ranges(rows, cost: count) { _, range in
-                    for r in range {
-                        let source = y + r * width, row = block + r * count
-                        for j in 0..<count { row[j] = source[columns[j]] }
-                    }
-                }
-            }
-            body(block, count)
             ParallelFor.ranges(rows, cost: width) { _, range in
                 for r in range {
                     let target = y + r * width, row = block + r * count
