@@ -94,10 +94,10 @@ struct HDExportCommand: ParsableCommand {
         }
         if let hfDir { try OutputPath.checkDirectory(hfDir, flag: "--hf-dir", files: HuggingFaceDirectory.fileNames, inputs: [shrink]) }
         let student = try MaskedStudent(path: shrink)
-        guard let masks = student.masks else {
-            throw ModelError(.badMask, file: shrink,
-                "tensors \(StudentCheckpoint.Prefix.mask)*: expected the masks of a pruning run, found none (the student was trained without --target or widths), so there is nothing to shrink; `hd-convert \(shrink) -o OUT.safetensors` writes its weights as they are")
-        }
+        // A run without pruning (plain distillation, or --keep-layers alone) has no masks: its model
+        // is already dense, and exports as it is — with every unit kept, the check below compares it
+        // with itself through the same code as a pruned one.
+        let masks = try student.masks ?? PruneMasks(config: student.model.config)
         let dense = try student.denseModel()
         let report = try Equivalence.measure(masked: student.model, masks: masks, dense: dense,
                                              batch: Equivalence.checkBatch(student.model.config, sequences: checkSequences))

@@ -172,7 +172,9 @@ struct Summary: Encodable {
         check = Check(sequences: report.sequences, sequenceLength: report.sequenceLength, tolerance: tolerance,
                       maxRelativeError: worst.error, worst: worst.what, hiddenStates: report.hiddenStates, mlmLogits: report.mlmLogits)
         notes = []
-        if unpruned {
+        if student.masks == nil {
+            notes.append("no pruning masks (the run did not prune: plain distillation, or --keep-layers alone): the exported model is the checkpoint's own model at its own widths")
+        } else if unpruned {
             notes.append("nothing is pruned yet (every mask keeps every unit): the exported model is the checkpoint's own model at its own widths")
         }
         // The dense model holds what BertWeights reads (an NSP head, say, has no place in it); position
