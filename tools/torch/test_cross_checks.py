@@ -488,6 +488,18 @@ class CrossChecks(unittest.TestCase):
             torch_run(teacher, tokens, two + ".ckpt", two + ".jsonl", flags, nproc=2)
             self.assert_logs_agree(one + ".jsonl", two + ".jsonl", 1e-5)
             self.assert_same_state(one + ".ckpt", two + ".ckpt")
+        with self.subTest("MiniLM, headless: cross-correlation + pooled cosine, 10 steps"):
+            teacher, tokens, _ = self.models["minilm"]
+            flags = self.flags("minilm", 10, 4, recipe + ["--prune-start", "0", "--prune-end", "6", "--prune-every", "2", "--eval-every", "5"])
+            s, p = self.path("sdh-s"), self.path("sdh-p")
+            swift(teacher, tokens, s + ".ckpt", s + ".jsonl", flags)
+            torch_run(teacher, tokens, p + ".ckpt", p + ".jsonl", flags)
+            # Step 1's pooled term and the step-0 evaluation compare the copy with its teacher.
+            self.assert_logs_agree(s + ".jsonl", p + ".jsonl", 1e-4, degenerate={0, 1})
+            step1 = [r for r in records(s + ".jsonl") if r["kind"] == "train" and r["step"] == 1][0]
+            self.assertGreater(step1["cc"], 1e3 * self.ZERO)
+            self.assertGreater(step1["grad_norm"], 1e3 * self.ZERO)
+            self.assert_same_state(s + ".ckpt", p + ".ckpt")
 
 
 if __name__ == "__main__":
