@@ -29,10 +29,14 @@ fp32). The CUDA path is the same code on another device but has not been run her
 machine it was written on).
 
 What runs: an MLM teacher (KL on the masked positions + MLM + hidden/attention/embedding terms with their
-projections), --no-distill-layers, --mlm-only, pruning (--target/--hidden/--ffn/--head-size; cubic or
-one-shot; platon, sensitivity or magnitude), AdamW with warm-up and linear decay, clipping, accumulation,
-evaluation, --resume. Refused (exit 64, naming the flag): headless and classifier teachers, --task,
---keep-layers, --init random, --recipe self-distilled, --hf-compatible, a student.ckpt as TEACHER.
+projections); a headless teacher such as a sentence-transformers encoder (plain, unmasked text; the layer
+terms + --alpha-pooled·(1 − cos) of the pooled embeddings, --pooling mean|cls; no MLM, no KL);
+--keep-layers I,J,… (layer dropping: student layer j distilled from teacher layer I_j, hd.teacher_layers);
+--recipe self-distilled (cross-correlation of the final hidden states, magnitude pruning; with several
+ranks the hidden states are all-gathered for it); --no-distill-layers, --mlm-only, pruning
+(--target/--hidden/--ffn/--head-size; cubic or one-shot; platon, sensitivity or magnitude), AdamW with
+warm-up and linear decay, clipping, accumulation, evaluation, --resume. Refused (exit 64, naming the flag):
+classifier teachers, --task, --init random, --hf-compatible, a student.ckpt as TEACHER.
 
 Exit status: 0 ok, 64 usage, 65 bad input data (a bad file, a non-finite loss), 1 other.
 """
@@ -41,6 +45,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -114,15 +119,21 @@ def parse_args(argv):
     p.add_argument("--check-ranks", action="store_true", help="All-reduce a digest of masks and weights after every step and stop if ranks differ.")
     p.add_argument("--device", default="cpu", help="cpu or cuda (one GPU per rank: LOCAL_RANK).")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA (fp32 is the reference).")
+    p.add_argument("--pooling", choices=["mean", "cls"], default="mean",
+                   help="Pooling of the sentence-embedding term: mean (over real tokens) or cls.")
+    p.add_argument("--keep-layers", help="Layer dropping: the student is TEACHER with only these encoder layers "
+                   "(0-based, strictly increasing, e.g. 1,3,5); student layer j is distilled from teacher layer I_j.")
+    p.add_argument("--recipe", choices=["homodistil", "self-distilled"], default="homodistil")
+    p.add_argument("--alpha-cc", type=float, default=1)
+    p.add_argument("--cc-lambda", type=float, default=5e-3)
     # Flags of hd-distill this trainer does not run (yet): refused by name rather than ignored.
-    for flag in ["--task", "--task-dev", "--keep-layers", "--init", "--recipe", "--pooling", "--text-column",
-                 "--pair-column", "--label-column", "--dev-fraction", "--split-seed", "--alpha-cc", "--cc-lambda"]:
+    for flag in ["--task", "--task-dev", "--init", "--text-column",
+                 "--pair-column", "--label-column", "--dev-fraction", "--split-seed"]:
         p.add_argument(flag, dest="unsupported_" + flag[2:].replace("-", "_"))
     p.add_argument("--hf-compatible", action="store_true")
     a = p.parse_args(argv)
     for k, v in vars(a).items():
-        if k.startswith("unsupported_") and v is not None and not (k == "unsupported_init" and v == "copy") \
-                and not (k == "unsupported_recipe" and v == "homodistil"):
+        if k.startswith("unsupported_") and v is not None and not (k == "unsupported_init" and v == "copy"):
             raise UsageError(f"--{k[12:].replace('_', '-')}: not implemented in the torch trainer; use hd-distill")
     if a.hf_compatible:
         raise UsageError("--hf-compatible: not implemented in the torch trainer; round the target yourself")
@@ -144,9 +155,44 @@ def parse_args(argv):
         raise UsageError("--prune-start/--prune-end/--importance need a target (--target or --hidden/--ffn/--head-size)")
     if a.prune_end is not None and a.prune_end > a.steps and a.schedule == "cubic":
         raise UsageError(f"--prune-end must be ≤ --steps ({a.steps}) so the target is reached, found {a.prune_end}")
+    for name in ["alpha_mlm", "alpha_kl", "alpha_pooled", "alpha_hidden", "alpha_attention", "alpha_embedding", "alpha_cc", "cc_lambda"]:
+        value = getattr(a, name)
+        if value is not None and not (value >= 0 and math.isfinite(value)):
+            raise UsageError(f"--{name.replace('_', '-')} must be a finite number ≥ 0, found {value}")
+    if a.recipe == "self-distilled" and not a.prunes:
+        raise UsageError("--recipe self-distilled prunes: give --target or --hidden/--ffn/--head-size")
+    if a.recipe == "self-distilled" and a.importance not in (None, "magnitude"):
+        raise UsageError(f"--recipe self-distilled prunes by magnitude; --importance {a.importance} does not apply")
+    a.teacher_layers = None
+    if a.keep_layers is not None:
+        if a.mlm_only:
+            raise UsageError("--keep-layers maps student layers onto TEACHER's; it cannot go with --mlm-only")
+        items = a.keep_layers.split(",")
+        if not all(i and all("0" <= c <= "9" for c in i) for i in items):
+            raise UsageError(f"--keep-layers {a.keep_layers}: expected 0-based teacher layer indices separated by commas, "
+                             "such as 1,3,5 (no spaces)")
+        a.teacher_layers = [int(i) for i in items]
+        problem = layer_map_problem(a.teacher_layers, None)
+        if problem:
+            raise UsageError(f"--keep-layers {a.keep_layers}: {problem}")
     if len(a.corpus) != 1:
         raise UsageError("--corpus: the torch trainer reads one token file (hd-distill TEACHER --tokenize-only --corpus TEXT… -o corpus.tokens)")
     return a
+
+
+def layer_map_problem(layers, depth):
+    """Why `layers` cannot map a student onto a teacher of `depth` layers, or None (`LayerDropping.problem`)."""
+    allowed = "0-based teacher layer indices" + (f" in 0…{depth - 1} (the teacher has {depth} layers)" if depth else " ≥ 0") \
+        + ", strictly increasing, at least one"
+    if not layers:
+        return f"expected {allowed}, found none"
+    bad = [i for i in layers if i < 0 or (depth is not None and i >= depth)]
+    if bad:
+        return f"expected {allowed}, found {bad[0]}"
+    for x, y in zip(layers, layers[1:]):
+        if y <= x:
+            return f"expected {allowed}, found {y} after {x}"
+    return None
 
 
 def swift_float(x):
@@ -195,19 +241,42 @@ def layer_names(l):
 
 
 def layout(cfg, weights):
-    """Trainable tensors in `BertParameterLayout` order: embeddings, layers, the MLM head (pooler frozen)."""
+    """Trainable tensors in `BertParameterLayout` order: embeddings, layers, the MLM head when the model has
+    one (a headless sentence encoder has none; the pooler is frozen)."""
     names = ["bert.embeddings.word_embeddings.weight", "bert.embeddings.position_embeddings.weight",
              "bert.embeddings.token_type_embeddings.weight", "bert.embeddings.LayerNorm.weight", "bert.embeddings.LayerNorm.bias"]
     for l in range(cfg.layers):
         n = layer_names(l)
         for key in ["q", "k", "v", "o", "ln1", "i", "out", "ln2"]:
             names += [n[key] + ".weight", n[key] + ".bias"]
+    if "cls.predictions.bias" not in weights:
+        return names
     names += ["cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
               "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias"]
     if "cls.predictions.decoder.weight" in weights:
         names.append("cls.predictions.decoder.weight")
     names.append("cls.predictions.bias")
     return names
+
+
+def drop_layers(weights, layers, depth):
+    """`LayerDropping.student`: the teacher's embeddings, its layers `layers` renumbered 0…k−1, the rest as it is."""
+    inside = lambda name, i: name.startswith(f"bert.encoder.layer.{i}.")  # noqa: E731
+    out = {k: v for k, v in weights.items() if not any(inside(k, i) for i in range(depth))}
+    for j, i in enumerate(layers):
+        prefix = f"bert.encoder.layer.{i}."
+        for k, v in weights.items():
+            if k.startswith(prefix):
+                out[f"bert.encoder.layer.{j}." + k[len(prefix):]] = v
+    return out
+
+
+def config_with_layers(raw, count, source):
+    """The teacher's hd.config text with num_hidden_layers set to `count` (the layer-dropped student's config)."""
+    new, n = re.subn(r'"num_hidden_layers"\s*:\s*\d+', f'"num_hidden_layers":{count}', raw)
+    if n != 1:
+        raise FileError(f"{source}: hd.config: expected one num_hidden_layers field, found {n}")
+    return new
 
 
 def couplings(cfg, names):
@@ -278,6 +347,48 @@ def mlm_logits(cfg, P, last, rows, keep):
     h = layer_norm(h, P["cls.predictions.transform.LayerNorm.weight"], P["cls.predictions.transform.LayerNorm.bias"], cfg.eps, keep)
     decoder = P.get("cls.predictions.decoder.weight", P["bert.embeddings.word_embeddings.weight"])
     return F.linear(h, decoder, P["cls.predictions.bias"])
+
+
+def pooled_cosine(student, teacher, pooling, keep):
+    """`PooledCosineLoss`'s cosine of each sequence's pooled student and teacher embeddings [B] (float64):
+    the mean over the sequence's tokens (every token of a packed sequence is real) or its [CLS] row,
+    compared over the kept hidden dimensions only; norms floored at 1e-12."""
+    if pooling == "mean":
+        s, t = student.mean(1), teacher.mean(1)
+    else:
+        s, t = student[:, 0], teacher[:, 0]
+    s, t = s.double(), t.double()
+    if keep is not None:
+        s, t = s * keep.double(), t * keep.double()
+    ns = torch.sqrt((s * s).sum(-1)).clamp_min(1e-12)
+    nt = torch.sqrt((t * t).sum(-1)).clamp_min(1e-12)
+    return (s * t).sum(-1) / (ns * nt)
+
+
+CC_EPSILON = float(F32(1e-5))
+
+
+def cross_correlation_loss(zs, zt, keep, lam):
+    """`CrossCorrelationLoss`: Σ_i (1 − C_ii)² + λ Σ_{i≠j} C_ij², C = Ẑ_sᵀ Ẑ_t / N over the N rows of the
+    kept columns, each column standardised with its mean and biased variance (in float64, ε = 1e-5 inside
+    the root). The teacher side carries no gradient."""
+    if keep is not None:
+        cols = torch.nonzero(keep).squeeze(1)
+        zs, zt = zs[:, cols], zt[:, cols]
+    n, k = zs.shape
+    if n == 0 or k == 0:
+        return torch.zeros((), device=zs.device)
+
+    def standardise(z):
+        mean = z.double().mean(0)
+        var = ((z.double() - mean) ** 2).mean(0)
+        return (z - mean.float()) * (1 / torch.sqrt(var + CC_EPSILON)).float()
+
+    a, b = standardise(zs), standardise(zt)
+    c = (a.T @ b) * float(F32(1) / F32(n))
+    off = ~torch.eye(k, dtype=torch.bool, device=zs.device)
+    diag = torch.diagonal(c)
+    return ((1 - diag) * (1 - diag)).double().sum() + ((lam * c) * c)[off].double().sum()
 
 
 # -------------------------------------------------------------------------------------------- pruning
@@ -440,7 +551,7 @@ class Pruner:
         return int(self.masks["hidden"].sum()), ffn, qk
 
 
-def model_size(cfg, hidden, ffns, head_sizes, pooler, untied):
+def model_size(cfg, hidden, ffns, head_sizes, pooler, head):
     """`ModelSize`: parameters of the dense model and FLOPs of one 128-token sequence (`FlopReport`)."""
     d, n = hidden, 128
     params = (cfg.vocab + cfg.positions + cfg.types) * d + 2 * d
@@ -452,7 +563,8 @@ def model_size(cfg, hidden, ffns, head_sizes, pooler, untied):
         flops += n * (3 * a + d + f + d) + 2 * n * d * 9 + n * f * 8 + n * n * cfg.heads * 5
     if pooler:
         params += d * d + d
-    params += d * d + d + 2 * d + cfg.vocab + (cfg.vocab * d if untied else 0)
+    if head != "none":
+        params += d * d + d + 2 * d + cfg.vocab + (cfg.vocab * d if head == "untied" else 0)
     return params, flops
 
 
@@ -493,28 +605,55 @@ class Trainer:
             raise UsageError(f"{a.teacher}: a student.ckpt as TEACHER is not run by the torch trainer; export it (hd-export --shrink) first")
         if "hd.config" not in meta or "hd.vocab" not in meta:
             raise FileError(f"{a.teacher}: expected a canonical checkpoint with hd.config and hd.vocab (convert it with hd-convert)")
-        self.cfg = cfg = Config(meta["hd.config"], a.teacher)
+        self.tcfg = tcfg = Config(meta["hd.config"], a.teacher)
         self.vocab = meta["hd.vocab"].split("\n")
         self.lowercase = meta.get("hd.do_lower_case", "true") == "true"
         if "classifier.weight" in tensors:
             raise UsageError(f"{a.teacher} is a classifier: task-specific distillation is not run by the torch trainer")
-        if "cls.predictions.bias" not in tensors:
-            raise UsageError(f"{a.teacher} has no MLM head: headless distillation is not run by the torch trainer")
-        self.weights0 = {k: torch.from_numpy(np.array(v, dtype=np.float32)).to(dev) for k, v in tensors.items() if v.dtype == np.float32}
-        self.names = layout(cfg, self.weights0)
-        self.frozen = {k: v for k, v in self.weights0.items() if k not in self.names}
-        self.P = {n: self.weights0[n].clone().requires_grad_(True) for n in self.names}
-        self.T = None if a.mlm_only else {k: v for k, v in self.weights0.items()}
+        # `TeacherHead`: an MLM head (masked batches, MLM + KL) or none (a sentence encoder: plain text,
+        # layer terms + pooled cosine).
+        self.head = "mlm" if "cls.predictions.bias" in tensors else "none"
+        if self.head == "none" and a.mlm_only:
+            raise UsageError(f"{a.teacher} has no MLM head: --mlm-only trains one, so it needs a model with cls.predictions.*")
+        teacher_weights = {k: torch.from_numpy(np.array(v, dtype=np.float32)).to(dev) for k, v in tensors.items() if v.dtype == np.float32}
+        if a.teacher_layers is not None:
+            problem = layer_map_problem(a.teacher_layers, tcfg.layers)
+            if problem:
+                raise UsageError(f"--keep-layers {a.keep_layers}: {problem}")
+            self.cfg = cfg = Config(config_with_layers(tcfg.raw, len(a.teacher_layers), a.teacher), a.teacher)
+            student_weights = drop_layers(teacher_weights, a.teacher_layers, tcfg.layers)
+        else:
+            self.cfg = cfg = tcfg
+            student_weights = teacher_weights
+        # m(k): the teacher layer each student layer is distilled from.
+        self.layer_map = a.teacher_layers or list(range(cfg.layers))
+        self.names = layout(cfg, student_weights)
+        self.frozen = {k: v for k, v in student_weights.items() if k not in self.names}
+        self.P = {n: student_weights[n].clone().requires_grad_(True) for n in self.names}
+        self.T = None if a.mlm_only else teacher_weights
         self.teacher_sha = None if a.mlm_only else sha256(a.teacher)
 
-        # Loss weights are Floats in hd-distill: the same values here (0.1 is 0.10000000149…).
+        # Loss weights are Floats in hd-distill: the same values here (0.1 is 0.10000000149…), with the
+        # defaults `resolveAlphas` gives for the teacher's head.
         f32 = lambda x: float(F32(x))  # noqa: E731
-        self.alpha_mlm = f32(a.alpha_mlm if a.alpha_mlm is not None else 1.0)
-        self.alpha_kl = 0.0 if a.mlm_only else f32(a.alpha_kl if a.alpha_kl is not None else 1.0)
-        if (a.alpha_pooled or 0) > 0:
-            raise UsageError("--alpha-pooled: the pooled-cosine term is not run by the torch trainer")
+        if self.head == "none":
+            for flag, value in [("--alpha-mlm", a.alpha_mlm), ("--alpha-kl", a.alpha_kl)]:
+                if (value or 0) > 0:
+                    raise UsageError(f"{flag} {value}: {a.teacher} has no MLM head, so there is no "
+                                     f"{'masked-LM' if flag == '--alpha-mlm' else 'logit'} term; use --alpha-pooled and the layer terms")
+            self.alpha_mlm, self.alpha_kl = 0.0, 0.0
+            self.alpha_pooled = f32(a.alpha_pooled if a.alpha_pooled is not None else 1.0)
+        else:
+            self.alpha_mlm = f32(a.alpha_mlm if a.alpha_mlm is not None else 1.0)
+            self.alpha_kl = 0.0 if a.mlm_only else f32(a.alpha_kl if a.alpha_kl is not None else 1.0)
+            self.alpha_pooled = 0.0 if a.mlm_only else f32(a.alpha_pooled or 0.0)
         layers = 0.0 if a.mlm_only or a.no_distill_layers else 1.0
         self.alpha_h, self.alpha_a, self.alpha_e = (f32(layers * x) for x in (a.alpha_hidden, a.alpha_attention, a.alpha_embedding))
+        # `useSelfDistilledRecipe`: the cross-correlation alone besides MLM (and the pooled cosine).
+        self.alpha_cc, self.cc_lambda = 0.0, f32(5e-3)
+        if a.recipe == "self-distilled":
+            self.alpha_kl = self.alpha_h = self.alpha_a = self.alpha_e = 0.0
+            self.alpha_cc, self.cc_lambda = f32(a.alpha_cc), f32(a.cc_lambda)
         self.tau = f32(a.temperature)
 
         self.data = TokenFile(a.corpus[0], self.vocab, self.lowercase, a.seq_len)
@@ -537,6 +676,8 @@ class Trainer:
         self.m = {n: torch.zeros_like(t) for n, t in list(self.P.items()) + [("hd.proj." + k, w) for k, w in self.W.items()]}
         self.v = {n: torch.zeros_like(t) for n, t in self.m.items()}
         self.popts = prune_options(a, cfg)
+        if self.popts and a.recipe == "self-distilled":
+            self.popts["importance"] = "magnitude"
         self.pruner = Pruner(self.popts, cfg, self.names, self.P) if self.popts else None
         self.step = 0
         self.rng = Xoshiro256(seed=a.seed)
@@ -549,7 +690,9 @@ class Trainer:
              "warmup": str(a.warmup), "weight_decay": f(a.weight_decay), "clip_norm": f(a.clip_norm), "seed": str(a.seed),
              "alpha_mlm": f(self.alpha_mlm), "alpha_kl": f(self.alpha_kl), "alpha_hidden": f(self.alpha_h),
              "alpha_attention": f(self.alpha_a), "alpha_embedding": f(self.alpha_e), "temperature": f(a.temperature),
-             "init": "copy", "alpha_cc": f(0), "cc_lambda": f(5e-3)}
+             "init": "copy", "alpha_cc": f(self.alpha_cc), "cc_lambda": f(self.cc_lambda)}
+        if self.alpha_pooled > 0:
+            r.update({"alpha_pooled": f(self.alpha_pooled), "pooling": a.pooling})
         if self.popts:
             o = self.popts
             r.update({"prune.target": "%d/%d/%d" % o["target"], "prune.schedule": o["schedule"], "prune.start": str(o["start"]),
@@ -565,6 +708,9 @@ class Trainer:
         if indices is None:
             indices = [order.next() for _ in range(self.a.batch)]
         ids = self.data.sequences(split, indices)
+        if self.head != "mlm":
+            # A teacher without an MLM head sees, like its student, the text as it is (no draw from `rng`).
+            return ids, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         positions, labels = self.masking.mask(ids, rng)
         return ids, positions, labels
 
@@ -583,59 +729,106 @@ class Trainer:
         return torch.from_numpy(array).to(self.device)
 
     def terms(self, ids, positions, labels, n_labels, n_sequences, grad):
-        """This rank's share of each term: its sums over the global counts (rows, tokens, elements)."""
-        cfg, L = self.cfg, ids.shape[1]
+        """This rank's share of each term: its sums over the global counts (rows, tokens, elements, sequences).
+        Besides the terms: "correct" (top-1 hits, MLM head) and, without grad, "cosine" (Σ of the pooled
+        cosines, a headless teacher), which evaluation sums."""
+        cfg, tcfg, L = self.cfg, self.tcfg, ids.shape[1]
         keep = self.pruner.hidden_keep if self.pruner else None
         ctx = torch.enable_grad() if grad else torch.no_grad()
+        out = {}
         with ctx:
             with self.autocast():
                 hs, probs = forward(cfg, self.P, ids, keep)
-                logits = mlm_logits(cfg, self.P, hs[-1], positions, keep)
+                logits = mlm_logits(cfg, self.P, hs[-1], positions, keep) if self.head == "mlm" else None
             # The losses in fp32 whatever the forward ran in (--bf16).
-            hs, probs, logits = [h.float() for h in hs], [p.float() for p in probs], logits.float()
-            out = {"mlm": F.cross_entropy(logits, labels, reduction="sum") / n_labels}
-            out["correct"] = (logits.argmax(-1) == labels).sum().detach()
-            if self.T is not None:
-                with torch.no_grad(), self.autocast():
-                    ths, tprobs = forward(cfg, self.T, ids, None)
-                    tlogits = mlm_logits(cfg, self.T, ths[-1], positions, None)
-                ths, tprobs, tlogits = [h.float() for h in ths], [p.float() for p in tprobs], tlogits.float()
-                tau = self.tau
+            hs, probs = [h.float() for h in hs], [p.float() for p in probs]
+            if logits is not None:
+                logits = logits.float()
+                out["mlm"] = F.cross_entropy(logits, labels, reduction="sum") / n_labels
+                out["correct"] = (logits.argmax(-1) == labels).sum().detach()
+            if self.T is None:
+                return out
+            with torch.no_grad(), self.autocast():
+                ths, tprobs = forward(tcfg, self.T, ids, None)
+                tlogits = mlm_logits(tcfg, self.T, ths[-1], positions, None) if logits is not None else None
+            ths, tprobs = [h.float() for h in ths], [p.float() for p in tprobs]
+            if logits is not None:
+                tlogits, tau = tlogits.float(), self.tau
                 # Computed and logged whatever --alpha-kl is, as hd-distill does (the gap to the teacher).
                 pt = F.log_softmax(tlogits / tau, -1)
                 ps = F.log_softmax(logits / tau, -1)
                 out["kl"] = tau * tau * (pt.exp() * (pt - ps)).sum() / n_labels
-                kept = cfg.d if keep is None else keep.sum()
-                tokens = n_sequences * L
-                hidden = torch.zeros((), device=self.device)
-                for k in range(cfg.layers + 1):
-                    name = "embeddings" if k == 0 else f"hidden.{k - 1}"
-                    if name not in self.W:
-                        continue
-                    diff = hs[k] - ths[k] @ self.W[name].T
-                    if keep is not None:
-                        diff = diff * keep
-                    mse = (diff * diff).sum() / (tokens * kept)
-                    if k == 0:
-                        out["embedding"] = mse
-                    else:
-                        hidden = hidden + mse
-                if self.proj_names or self.alpha_a > 0:
-                    out["hidden"] = hidden
-                    out.setdefault("embedding", torch.zeros((), device=self.device))
-                    att = torch.zeros((), device=self.device)
-                    if self.alpha_a > 0:
-                        for p, tp in zip(probs, tprobs):
-                            att = att + ((p - tp) ** 2).sum() / (n_sequences * cfg.heads * L * L)
-                    out["attention"] = att
+            kept = cfg.d if keep is None else keep.sum()
+            tokens = n_sequences * L
+            hidden = torch.zeros((), device=self.device)
+            for k in range(cfg.layers + 1):
+                name = "embeddings" if k == 0 else f"hidden.{k - 1}"
+                if name not in self.W:
+                    continue
+                # Student hidden state k against the teacher's m(k) (k = 0: the embeddings' output).
+                tk = 0 if k == 0 else self.layer_map[k - 1] + 1
+                diff = hs[k] - ths[tk] @ self.W[name].T
+                if keep is not None:
+                    diff = diff * keep
+                mse = (diff * diff).sum() / (tokens * kept)
+                if k == 0:
+                    out["embedding"] = mse
+                else:
+                    hidden = hidden + mse
+            if self.proj_names or self.alpha_a > 0:
+                out["hidden"] = hidden
+                out.setdefault("embedding", torch.zeros((), device=self.device))
+                att = torch.zeros((), device=self.device)
+                if self.alpha_a > 0:
+                    for j, p in enumerate(probs):
+                        att = att + ((p - tprobs[self.layer_map[j]]) ** 2).sum() / (n_sequences * cfg.heads * L * L)
+                out["attention"] = att
+            # The last hidden states of each model (the student may be shallower: --keep-layers).
+            if self.alpha_pooled > 0 or (self.head == "none" and not grad):
+                cos = pooled_cosine(hs[-1], ths[-1], self.a.pooling, keep)
+                if self.alpha_pooled > 0:
+                    out["pooled"] = (1 - cos).sum() / n_sequences
+                if self.head == "none" and not grad:
+                    out["cosine"] = cos.sum()
+            if self.alpha_cc > 0 and grad:
+                # A training term only (hd-distill's evaluation does not report it); with several ranks it
+                # all-gathers, so it must not run in rank 0's evaluation.
+                out["cc"] = self.cross_correlation(hs[-1], ths[-1], keep)
         return out
 
+    def cross_correlation(self, student, teacher, keep):
+        """`CrossCorrelationLoss` over the whole micro-batch's tokens. Its statistics (column means, variances,
+        C) are not sums over sequences, so with several ranks the last hidden states are all-gathered and
+        every rank computes the whole term, its gradient flowing into its own rows only; the value it
+        reports is the term / ranks, so that the all-reduced sum of the logged terms is the term."""
+        d = student.shape[-1]
+        zs, zt = student.reshape(-1, d), teacher.reshape(-1, d)
+        if self.world > 1:
+            parts = [torch.empty_like(zs) for _ in range(self.world)]
+            dist.all_gather(parts, zs.detach().contiguous())
+            parts[self.rank] = zs
+            zs = torch.cat(parts)
+            parts = [torch.empty_like(zt) for _ in range(self.world)]
+            dist.all_gather(parts, zt.contiguous())
+            zt = torch.cat(parts)
+        loss = cross_correlation_loss(zs, zt, keep, self.cc_lambda)
+        if self.world == 1:
+            return loss
+        # Value: the term / ranks; gradient: the whole term's.
+        return loss.detach() / self.world + (loss - loss.detach())
+
     def weighted(self, t):
-        total = self.alpha_mlm * t["mlm"]
+        total = torch.zeros((), device=self.device)
+        if "mlm" in t:
+            total = total + self.alpha_mlm * t["mlm"]
         if "kl" in t:
             total = total + self.alpha_kl * t["kl"]
         if "hidden" in t:
             total = total + self.alpha_h * t["hidden"] + self.alpha_a * t["attention"] + self.alpha_e * t["embedding"]
+        if "pooled" in t:
+            total = total + self.alpha_pooled * t["pooled"]
+        if "cc" in t:
+            total = total + self.alpha_cc * t["cc"]
         return total
 
     def allreduce(self, tensors):
@@ -657,11 +850,13 @@ class Trainer:
             ids, positions, labels = self.global_batch(self.order, self.rng)
             lids, lpos, llab = self.local(ids, positions, labels)
             t = self.terms(lids, lpos, llab, len(labels), a.batch, grad=True)
-            (self.weighted(t) * w).backward()
+            total = self.weighted(t) * w
+            if total.requires_grad:  # not when every weight is 0
+                total.backward()
             for k, v in t.items():
                 sums[k] = sums.get(k, 0.0) + v.detach().double()
-        keys = sorted(k for k in sums if k != "correct")
-        values = torch.stack([sums[k] for k in keys])
+        keys = sorted(k for k in sums if k not in ("correct", "cosine"))
+        values = torch.stack([sums[k] for k in keys]) if keys else torch.zeros(0, dtype=torch.float64, device=self.device)
         self.allreduce([values])
         terms = {k: float(v) / a.accumulate for k, v in zip(keys, values)}
         grads = {n: (p.grad if p.grad is not None else torch.zeros_like(p)) for n, p in self.P.items()}
@@ -695,16 +890,16 @@ class Trainer:
         for n, w_ in self.W.items():
             adamw(w_, pgrads[n], self.m["hd.proj." + n], self.v["hd.proj." + n], self.step + 1, lr, False, a.weight_decay)
         self.step += 1
-        rec = {"kind": "train", "step": self.step, "lr": float(lr), "grad_norm": norm, "mlm": terms["mlm"]}
-        rec["loss"] = self.alpha_mlm * terms["mlm"] + (self.alpha_kl * terms["kl"] if "kl" in terms else 0) + \
-            (self.alpha_h * terms["hidden"] + self.alpha_a * terms["attention"] + self.alpha_e * terms["embedding"] if "hidden" in terms else 0)
-        for k in ("kl", "hidden", "attention", "embedding"):
-            if k in terms:
-                rec[k] = terms[k]
+        rec = {"kind": "train", "step": self.step, "lr": float(lr), "grad_norm": norm}
+        weights = {"mlm": self.alpha_mlm, "kl": self.alpha_kl, "hidden": self.alpha_h, "attention": self.alpha_a,
+                   "embedding": self.alpha_e, "pooled": self.alpha_pooled, "cc": self.alpha_cc}
+        rec["loss"] = sum(weights[k] * v for k, v in terms.items())
+        # The terms hd-distill logs: mlm (an MLM head), kl, the layer terms, pooled, cc — when the run has them.
+        rec.update(terms)
         if self.pruner:
             hidden, ffns, heads = self.pruner.widths()
-            params, flops = model_size(cfg, hidden, ffns, heads, "bert.pooler.dense.weight" in self.frozen,
-                                       "cls.predictions.decoder.weight" in self.P)
+            head = "none" if self.head == "none" else "untied" if "cls.predictions.decoder.weight" in self.P else "tied"
+            params, flops = model_size(cfg, hidden, ffns, heads, "bert.pooler.dense.weight" in self.frozen, head)
             rec.update(width_hidden=hidden, width_ffn=max(ffns), width_head=max(heads), parameters=params,
                        flops_per_128_token_sequence=flops, prune_seconds=prune_seconds)
         if a.check_ranks and self.world > 1:
@@ -739,12 +934,14 @@ class Trainer:
     # ----------------------------------------------------------------------------- evaluation
 
     def evaluate(self):
-        """`Trainer.evaluate` for an MLM teacher: the first --eval-sequences held-out sequences, masked by a
-        generator seeded with seed ^ 0x6576616C every time; a short last batch is filled from the start."""
+        """`Trainer.evaluate`: the first --eval-sequences held-out sequences; with an MLM head masked by a
+        generator seeded with seed ^ 0x6576616C every time (MLM loss, top-1, KL), without one as they are
+        (the mean pooled-embedding cosine); the layer terms token-weighted. A short last batch is filled
+        from the start of the split and only its real sequences count."""
         a, L = self.a, self.a.seq_len
         available = min(a.eval_sequences, self.data.count("held_out"))
         rng = Xoshiro256(seed=a.seed ^ 0x6576616C)
-        loss = kl = 0.0
+        loss = kl = cosine = 0.0
         correct = labels_n = tokens = 0
         layer = {"hidden": 0.0, "attention": 0.0, "embedding": 0.0}
         for start in range(0, available, a.batch):
@@ -754,18 +951,25 @@ class Trainer:
             n = int(np.sum(positions < real * L))
             t = self.terms(self.tensor(ids[:real]), self.tensor(positions[:n]), self.tensor(labels[:n]),
                            n, real, grad=False)
-            loss += float(t["mlm"]) * n
-            correct += int(t["correct"])
-            labels_n += n
+            if "mlm" in t:
+                loss += float(t["mlm"]) * n
+                correct += int(t["correct"])
+                labels_n += n
             if "kl" in t:
                 kl += float(t["kl"]) * n
+            if "cosine" in t:
+                cosine += float(t["cosine"])
             if "hidden" in t:
                 for k in layer:
                     layer[k] += float(t[k]) * real * L
                 tokens += real * L
-        rec = {"kind": "eval", "step": self.step, "sequences": available, "mlm": loss / labels_n, "accuracy": correct / labels_n}
-        if self.T is not None:
-            rec["kl"] = kl / labels_n
+        rec = {"kind": "eval", "step": self.step, "sequences": available}
+        if self.head == "mlm":
+            rec.update(mlm=loss / labels_n, accuracy=correct / labels_n)
+            if self.T is not None:
+                rec["kl"] = kl / labels_n
+        elif self.T is not None:
+            rec["pooled_cosine"] = cosine / available
         if tokens:
             rec.update({k: v / tokens for k, v in layer.items()})
         return rec
@@ -795,12 +999,23 @@ class Trainer:
                 "hd.recipe": json.dumps(self.recipe(), sort_keys=True, separators=(",", ":"))}
         if self.teacher_sha:
             meta["hd.teacher.sha256"] = self.teacher_sha
+        if self.a.teacher_layers is not None:
+            meta["hd.teacher_layers"] = ",".join(str(i) for i in self.a.teacher_layers)
         write_safetensors(path, {k: np.asarray(v, dtype=v.dtype) for k, v in tensors.items()}, meta)
 
     def restore(self, path):
         tensors, meta = read_safetensors(path, mmap=False)
         if meta.get("hd.kind") != "student":
             raise FileError(f"{path}: expected a student.ckpt (hd.kind \"student\"), found {meta.get('hd.kind')!r}")
+        # Before the config: a different map usually means a different depth, and this names why.
+        saved_map = meta.get("hd.teacher_layers")
+        my_map = None if self.a.teacher_layers is None else ",".join(str(i) for i in self.a.teacher_layers)
+        if saved_map != my_map:
+            said = lambda m: f"teacher layers {m} (--keep-layers)" if m else "every teacher layer (no --keep-layers)"  # noqa: E731
+            raise FileError(f"{path}: resume: metadata hd.teacher_layers: the checkpoint's student distils {said(saved_map)}, "
+                            f"this run's {said(my_map)}" + (f"; pass --keep-layers {saved_map}" if saved_map else "; drop --keep-layers"))
+        if json.loads(meta["hd.config"]) != json.loads(self.cfg.raw):
+            raise FileError(f"{path}: resume: the checkpoint's config differs from the student's (another teacher or --keep-layers?)")
         recipe = json.loads(meta["hd.recipe"])
         mine = self.recipe()
         if recipe != mine:
@@ -809,8 +1024,6 @@ class Trainer:
                 f"{k} (checkpoint {recipe.get(k, 'unset')}, now {mine.get(k, 'unset')})" for k in diff))
         if meta.get("hd.teacher.sha256") != self.teacher_sha:
             raise FileError(f"{path}: resume: hd.teacher.sha256 is not this teacher's")
-        if meta.get("hd.teacher_layers"):
-            raise UsageError(f"{path}: a layer-dropping checkpoint (hd.teacher_layers) is not run by the torch trainer")
         data = json.loads(meta["hd.data"])
         if int(data["seed"], 16) != self.a.seed:
             raise FileError(f"{path}: resume: hd.data seed differs from --seed")
