@@ -22,52 +22,8 @@ import random
 import re
 import sys
 
-MASK = (1 << 64) - 1
-
-
-class SplitMix64:
-    def __init__(self, seed):
-        self.state = seed & MASK
-
-    def next(self):
-        self.state = (self.state + 0x9E3779B97F4A7C15) & MASK
-        z = self.state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-        return z ^ (z >> 31)
-
-
-def rotl(x, k):
-    return ((x << k) | (x >> (64 - k))) & MASK
-
-
-class Xoshiro256:
-    """xoshiro256** 1.0, seeded with four SplitMix64 outputs (HDTensor's Random.swift)."""
-
-    def __init__(self, seed):
-        s = SplitMix64(seed)
-        self.s = [s.next(), s.next(), s.next(), s.next()]
-
-    def next(self):
-        s = self.s
-        result = (rotl((s[1] * 5) & MASK, 7) * 9) & MASK
-        t = (s[1] << 17) & MASK
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = rotl(s[3], 45)
-        return result
-
-    def next_int_below(self, bound):
-        """Lemire's multiply-and-reject, as `Xoshiro256.nextInt(below:)`."""
-        product = self.next() * bound
-        if product & MASK < bound:
-            threshold = ((1 << 64) - bound) % bound
-            while product & MASK < threshold:
-                product = self.next() * bound
-        return product >> 64
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hd_random import Xoshiro256  # noqa: E402  (tools/hd_random.py: Random.swift's generators)
 
 
 INTEGER = re.compile(r"[+-]?[0-9]+\Z")
@@ -92,7 +48,7 @@ def split(classes, fraction, seed):
         members = by_class[c]
         n = len(members)
         for j in range(n - 1, 0, -1):
-            r = rng.next_int_below(j + 1)
+            r = rng.next_int(j + 1)
             members[j], members[r] = members[r], members[j]
         k = int(fraction * n + 0.5)  # floor: the value is non-negative
         k = min(max(k, 1), n - 1) if n >= 2 else 0
