@@ -597,7 +597,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20, help="timed steps")
     p.add_argument("--warmup-steps", type=int, default=3, help="untimed steps before them (each side)")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--corpus", nargs="+", default=[str(REPO.parent / "shared/data/text/janeausten.txt")])
+    # ../shared's Austen where it is at hand, else the bundled demo novel (a fresh clone has no ../shared).
+    austen = REPO.parent / "shared/data/text/janeausten.txt"
+    p.add_argument("--corpus", nargs="+",
+                   default=[str(austen if austen.exists() else REPO / "data/demo/northanger-abbey.txt")])
     p.add_argument("--hd-distill", type=Path, default=REPO / ".build/release/hd-distill")
     p.add_argument("--hd-infer", type=Path, default=REPO / ".build/release/hd-infer", help="measures the FMA peak (distill)")
     p.add_argument("--out", type=Path, default=Path("bench_train_peers.json"))
