@@ -21,12 +21,17 @@
 
 static size_t panels_of(size_t n) { return (n + HD_PACKED_PANEL - 1) / HD_PACKED_PANEL; }
 
-size_t hd_int8_packed_bytes(size_t n, size_t k) { return panels_of(n) * (INT8_HEADER + (k + 3) / 4 * GROUP_BYTES); }
+/// Groups of 4 (int8) or 2 (bf16) inputs in a panel: k padded with zeros to whole tile steps
+/// (TileGEMM.c), which the AVX-512 kernels skip.
+static size_t int8_panel_groups(size_t k) { return (k + HD_INT8_DEPTH_STEP - 1) / HD_INT8_DEPTH_STEP * (HD_INT8_DEPTH_STEP / 4); }
+static size_t bf16_panel_groups(size_t k) { return (k + HD_BF16_DEPTH_STEP - 1) / HD_BF16_DEPTH_STEP * (HD_BF16_DEPTH_STEP / 2); }
 
-size_t hd_bf16_packed_bytes(size_t n, size_t k) { return panels_of(n) * ((k + 1) / 2 * GROUP_BYTES); }
+size_t hd_int8_packed_bytes(size_t n, size_t k) { return panels_of(n) * (INT8_HEADER + int8_panel_groups(k) * GROUP_BYTES); }
+
+size_t hd_bf16_packed_bytes(size_t n, size_t k) { return panels_of(n) * (bf16_panel_groups(k) * GROUP_BYTES); }
 
 void hd_int8_pack_weights(const float *const *rows, size_t n, size_t k, void *packed) {
-    size_t groups = (k + 3) / 4, panel_bytes = INT8_HEADER + groups * GROUP_BYTES;
+    size_t groups = int8_panel_groups(k), panel_bytes = INT8_HEADER + groups * GROUP_BYTES;
     for (size_t p = 0; p < panels_of(n); p++) {
         unsigned char *panel = (unsigned char *)packed + p * panel_bytes;
         float *scales = (float *)panel;
@@ -66,7 +71,7 @@ static unsigned short bf16_of(float x) {
 }
 
 void hd_bf16_pack_weights(const float *const *rows, size_t n, size_t k, unsigned short *packed) {
-    size_t pairs = (k + 1) / 2, panel_values = pairs * GROUP_BYTES / 2;
+    size_t panel_values = bf16_panel_groups(k) * GROUP_BYTES / 2;
     for (size_t p = 0; p < panels_of(n); p++) {
         unsigned short *panel = packed + p * panel_values;
         memset(panel, 0, panel_values * 2);
@@ -94,7 +99,7 @@ static __mmask16 low_mask(size_t lanes) { return (__mmask16)(lanes >= 16 ? 0xFFF
 
 VNNI_TARGET void hd_int8_quantize_rows(size_t m, size_t k, const float *a, size_t lda, unsigned char *q, size_t ldq,
                                        float *scales, int32_t *zero_points) {
-    size_t padded = (k + 3) / 4 * 4;
+    size_t padded = (k + HD_INT8_DEPTH_STEP - 1) / HD_INT8_DEPTH_STEP * HD_INT8_DEPTH_STEP;
     for (size_t r = 0; r < m; r++) {
         const float *row = a + r * lda;
         // The range includes 0, so that 0 is exact (the padding) and the zero point is a u8.
@@ -122,20 +127,20 @@ VNNI_TARGET void hd_int8_quantize_rows(size_t m, size_t k, const float *a, size_
             u = _mm512_min_epi32(_mm512_max_epi32(u, _mm512_setzero_si512()), _mm512_set1_epi32(255));
             _mm_mask_storeu_epi8(out + i, lanes, _mm512_cvtepi32_epi8(u));
         }
-        // The inputs past k up to a multiple of 4 meet zero weights; z stands for 0 all the same.
+        // The inputs past k up to a whole tile step meet zero weights; z stands for 0 all the same.
         for (size_t i = k; i < padded; i++) out[i] = (unsigned char)z;
     }
 }
 
 BF16_TARGET void hd_bf16_convert_rows(size_t m, size_t k, const float *a, size_t lda, unsigned short *out, size_t ldo) {
-    size_t padded = (k + 1) / 2 * 2;
+    size_t padded = (k + HD_BF16_DEPTH_STEP - 1) / HD_BF16_DEPTH_STEP * HD_BF16_DEPTH_STEP;
     for (size_t r = 0; r < m; r++) {
         const float *row = a + r * lda;
         unsigned short *o = out + r * ldo;
         for (size_t i = 0; i < padded; i += 32) {
             __m512 lo = _mm512_maskz_loadu_ps(low_mask(k - i), row + i);
             __m512 hi = _mm512_maskz_loadu_ps(i + 16 < k ? low_mask(k - i - 16) : 0, row + i + 16);
-            // Round to nearest even, as the weights were; the odd k's last pair gets a zero.
+            // Round to nearest even, as the weights were; past k up to a whole tile step, zeros.
             __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
             size_t count = padded - i < 32 ? padded - i : 32;
             _mm512_mask_storeu_epi16(o + i, count >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << count) - 1), v);
@@ -265,7 +270,7 @@ static size_t panel_masks(size_t n, size_t p, __mmask16 *mask0, __mmask16 *mask1
 void hd_int8_gemm(size_t m, size_t n, size_t k, const unsigned char *a, size_t lda, const float *row_scales,
                   const int32_t *row_zero_points, const void *packed_weights, size_t first_panel, size_t end_panel,
                   float *c, size_t ldc, hd_epilogue epilogue, const float *bias) {
-    size_t groups = (k + 3) / 4, panel_bytes = INT8_HEADER + groups * GROUP_BYTES;
+    size_t groups = (k + 3) / 4, panel_bytes = INT8_HEADER + int8_panel_groups(k) * GROUP_BYTES;
     // Loop order and prefetching as in `hd_packed_gemm`: panel, then slice of the depth, then rows.
     for (size_t p = first_panel; p < end_panel && p * HD_PACKED_PANEL < n; p++) {
         size_t column = p * HD_PACKED_PANEL;
@@ -293,7 +298,7 @@ void hd_int8_gemm(size_t m, size_t n, size_t k, const unsigned char *a, size_t l
 
 void hd_bf16_gemm(size_t m, size_t n, size_t k, const unsigned short *a, size_t lda, const unsigned short *packed_weights,
                   size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue, const float *bias) {
-    size_t groups = (k + 1) / 2, panel_values = groups * (GROUP_BYTES / 2);
+    size_t groups = (k + 1) / 2, panel_values = bf16_panel_groups(k) * (GROUP_BYTES / 2);
     for (size_t p = first_panel; p < end_panel && p * HD_PACKED_PANEL < n; p++) {
         size_t column = p * HD_PACKED_PANEL;
         __mmask16 mask0, mask1;

@@ -98,10 +98,28 @@ public enum Benchmark {
         return peak(threads: threads, operationsPerIteration: Int(HD_BF16_PEAK_FLOPS_PER_ITERATION)) { Double(hd_bf16_peak($0)) }
     }
 
-    /// Operations per second (÷ 1e9) of `loop(iterations)` run on every worker at once: the median of 7 runs.
-    private static func peak(threads: Int, operationsPerIteration: Int, _ loop: (Int) -> Double) -> Double {
-        // About 10 ms per run at 4 GHz: long enough to reach the sustained clock, short enough to repeat.
-        let iterations = 3_000_000
+    /// The int8 peak of `threads` cores' AMX tiles in GOP/s (`tdpbusd`, `hd_int8_tiles_peak`), or
+    /// nil without AMX-INT8.
+    public static func amxInt8Peak(threads: Int) -> Double? {
+        guard Precision.Capabilities.current.amxInt8 else { return nil }
+        return peak(threads: threads, operationsPerIteration: Int(HD_INT8_TILES_PEAK_OPS_PER_ITERATION),
+                    iterations: 150_000) { Double(hd_int8_tiles_peak($0)) }
+    }
+
+    /// The bf16 peak of `threads` cores' AMX tiles in GFLOP/s (`tdpbf16ps`, `hd_bf16_tiles_peak`),
+    /// or nil without AMX-BF16.
+    public static func amxBF16Peak(threads: Int) -> Double? {
+        guard Precision.Capabilities.current.amxBF16 else { return nil }
+        return peak(threads: threads, operationsPerIteration: Int(HD_BF16_TILES_PEAK_FLOPS_PER_ITERATION),
+                    iterations: 150_000) { Double(hd_bf16_tiles_peak($0)) }
+    }
+
+    /// Operations per second (÷ 1e9) of `loop(iterations)` run on every worker at once: the median
+    /// of 7 runs. The default `iterations` of the vector loops are about 10 ms per run at 4 GHz
+    /// (long enough to reach the sustained clock, short enough to repeat); a tile iteration takes
+    /// 64 cycles, so the tile loops take fewer.
+    private static func peak(threads: Int, operationsPerIteration: Int, iterations: Int = 3_000_000,
+                             _ loop: (Int) -> Double) -> Double {
         let sink = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
         defer { sink.deallocate() }
         // Untimed runs first, for 0.2 s: a worker thread just created starts on its creator's core,

@@ -76,11 +76,12 @@ public final class InferenceSession {
             let L = maxLength, size = shapes.map(\.headSize).max() ?? 0, packed = usesPackedKernels
             attentionPanels = try layout.reserve("attention panels", shape: [
                 threads, packed ? max(hd_packed_weights_count(L, size), hd_packed_weights_count(size, L)) : 0])
-            // Room for the widest input of a dense layer: int8 takes k rounded up to 4 bytes,
-            // bf16 k rounded up to 2 values of 2 bytes, so 2 × (k rounded up to 4) bytes serves both.
+            // Room for the widest input of a dense layer: int8 takes k rounded up to a tile step of
+            // 64 bytes, bf16 k rounded up to one of 32 values of 2 bytes, so 2 × (k rounded up to
+            // 64) bytes serves both.
             let inputs = shapes.map { max(d, $0.attentionWidth, $0.intermediateSize) }.max() ?? 0
-            let lowPrecision = model.precision != .fp32
-            convertedStride = lowPrecision ? 2 * ((inputs + 3) / 4 * 4) : 0
+            let lowPrecision = model.precision != .fp32, step = Int(HD_INT8_DEPTH_STEP)
+            convertedStride = lowPrecision ? 2 * ((inputs + step - 1) / step * step) : 0
             converted = try layout.reserve("converted input", shape: [T, convertedStride / MemoryLayout<Float>.stride])
             rowScales = try layout.reserve("row scales and zero points", shape: [lowPrecision ? 2 * T : 0])
             let headRows = model.classifierHead == nil ? 0 : maxBatch, labels = model.classifierHead?.labels.count ?? 0
@@ -353,14 +354,17 @@ public final class InferenceSession {
                     let row = c / chunksPerGroup * groupRows, p = c % chunksPerGroup
                     let first = p < pairs ? 2 * p : pairs + p, end = p < pairs ? first + 2 : first + 1
                     let m = min(groupRows, rows - row), c = out + row * n
-                    switch w.precision {
-                    case .fp32: hd_packed_gemm(m, n, k, x + row * k, k, weight, first, end, c, n, 0, kind, bias)
-                    case .int8:
-                        hd_int8_gemm(m, n, k, q.assumingMemoryBound(to: UInt8.self) + row * ldq, ldq, scales + row,
-                                     zeroPoints + row, weight, first, end, c, n, kind, bias)
-                    case .bf16:
-                        hd_bf16_gemm(m, n, k, (q + row * ldq).assumingMemoryBound(to: UInt16.self), ldq / 2,
-                                     UnsafeRawPointer(weight).assumingMemoryBound(to: UInt16.self), first, end, c, n, kind, bias)
+                    let int8 = q.assumingMemoryBound(to: UInt8.self) + row * ldq
+                    let bf16 = (q + row * ldq).assumingMemoryBound(to: UInt16.self)
+                    let bf16Weights = UnsafeRawPointer(weight).assumingMemoryBound(to: UInt16.self)
+                    switch (w.precision, w.instructions) {
+                    case (.fp32, _): hd_packed_gemm(m, n, k, x + row * k, k, weight, first, end, c, n, 0, kind, bias)
+                    case (.int8, .avx512):
+                        hd_int8_gemm(m, n, k, int8, ldq, scales + row, zeroPoints + row, weight, first, end, c, n, kind, bias)
+                    case (.int8, .amx):
+                        hd_int8_gemm_tiles(m, n, k, int8, ldq, scales + row, zeroPoints + row, weight, first, end, c, n, kind, bias)
+                    case (.bf16, .avx512): hd_bf16_gemm(m, n, k, bf16, ldq / 2, bf16Weights, first, end, c, n, kind, bias)
+                    case (.bf16, .amx): hd_bf16_gemm_tiles(m, n, k, bf16, ldq / 2, bf16Weights, first, end, c, n, kind, bias)
                     }
                 }
             }

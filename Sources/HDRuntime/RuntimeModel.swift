@@ -13,6 +13,8 @@ public struct DenseWeights: Sendable {
     public let inFeatures: Int
     public let kernel: GEMMKernel
     public var precision: Precision = .fp32
+    /// What the int8 and bf16 kernels multiply with (`.avx512` in fp32).
+    public var instructions: MatrixInstructions = .avx512
 }
 
 public struct NormWeights: Sendable {
@@ -86,19 +88,22 @@ public final class RuntimeModel: Sendable {
         self.classifierHead = classifierHead
     }
 
-    /// `init(model:kernel:precision:)` in fp32, which every CPU the kernel runs on can do.
+    /// `init(model:kernel:precision:instructions:)` in fp32, which every CPU the kernel runs on can do.
     public convenience init(model: BertModel, kernel: GEMMKernel = .best) {
         try! self.init(model: model, kernel: kernel, precision: .fp32)
     }
 
     /// Builds the runtime's layout from a validated model, with every encoder dense layer laid out
-    /// for `kernel` in `precision` (the MLM head's transform and the classifier head stay fp32); throws
-    /// `ModelError(.unsupported)` when this CPU lacks `precision`'s instructions. Q, K and V are
+    /// for `kernel` in `precision` on `instructions` (nil: `precision.defaultInstructions()`; the MLM
+    /// head's transform and the classifier head stay fp32); throws `ModelError(.unsupported)` when
+    /// this CPU lacks them. Q, K and V are
     /// copied into one stacked matrix per layer; weights borrowed from a mapped file have their
     /// pages handed back to the kernel right after they are copied or packed (the file still backs
     /// them), so resident memory holds each matrix once rather than twice.
-    public convenience init(model: BertModel, kernel: GEMMKernel = .best, precision: Precision) throws {
-        try precision.check(kernel: kernel)
+    public convenience init(model: BertModel, kernel: GEMMKernel = .best, precision: Precision,
+                            instructions: MatrixInstructions? = nil) throws {
+        let instructions = instructions ?? precision.defaultInstructions()
+        try precision.check(kernel: kernel, instructions: instructions)
         let w = model.weights
         let layers = w.layers.indices.map { i -> RuntimeLayer in
             let l = w.layers[i], a = l.attention
@@ -106,7 +111,8 @@ public final class RuntimeModel: Sendable {
             let qkv: DenseWeights
             if kernel == .packed {
                 let rows = parts.flatMap { p in (0..<p.outFeatures).map { p.weight.buffer.baseAddress! + $0 * p.inFeatures } }
-                qkv = .packed(rows: rows, bias: bias, inFeatures: a.query.inFeatures, precision: precision)
+                qkv = .packed(rows: rows, bias: bias, inFeatures: a.query.inFeatures, precision: precision,
+                              instructions: instructions)
             } else {
                 qkv = DenseWeights(rowMajor: RuntimeModel.stack(parts.map(\.weight)), bias: bias,
                                    outFeatures: 3 * a.query.outFeatures, inFeatures: a.query.inFeatures, kernel: .openBLAS)
@@ -114,19 +120,21 @@ public final class RuntimeModel: Sendable {
             parts.forEach { RuntimeModel.releasePages($0.weight) }
             return RuntimeLayer(
                 shape: model.config.layer(i), scale: model.config.attentionScale(layer: i), qkv: qkv,
-                attentionOutput: DenseWeights(a.output, kernel, precision), attentionNorm: NormWeights(a.outputLayerNorm),
-                intermediate: DenseWeights(l.intermediate, kernel, precision), output: DenseWeights(l.output, kernel, precision),
+                attentionOutput: DenseWeights(a.output, kernel, precision, instructions),
+                attentionNorm: NormWeights(a.outputLayerNorm),
+                intermediate: DenseWeights(l.intermediate, kernel, precision, instructions),
+                output: DenseWeights(l.output, kernel, precision, instructions),
                 outputNorm: NormWeights(l.outputLayerNorm))
         }
         let head = w.mlmHead.map {
-            RuntimeMLMHead(transform: DenseWeights($0.transform, kernel, .fp32), norm: NormWeights($0.transformLayerNorm),
+            RuntimeMLMHead(transform: DenseWeights($0.transform, kernel, .fp32, .avx512), norm: NormWeights($0.transformLayerNorm),
                            decoder: $0.decoder, bias: $0.bias)
         }
         var classifierHead: RuntimeClassifierHead?
         if let pooler = w.pooler, let classifier = w.classifier, let labels = model.config.id2label {
             // Row-major, borrowed from the model as it is (no copy, no packing): see RuntimeClassifierHead.
-            classifierHead = RuntimeClassifierHead(pooler: DenseWeights(pooler, .openBLAS, .fp32),
-                                                   classifier: DenseWeights(classifier, .openBLAS, .fp32),
+            classifierHead = RuntimeClassifierHead(pooler: DenseWeights(pooler, .openBLAS, .fp32, .avx512),
+                                                   classifier: DenseWeights(classifier, .openBLAS, .fp32, .avx512),
                                                    labels: labels, isRegression: model.config.isRegression)
         }
         let e = w.embeddings
@@ -137,6 +145,9 @@ public final class RuntimeModel: Sendable {
 
     /// The precision of the encoder's dense layers.
     public var precision: Precision { layers.first?.qkv.precision ?? .fp32 }
+
+    /// What the encoder's int8 or bf16 dense layers multiply with.
+    public var instructions: MatrixInstructions { layers.first?.qkv.instructions ?? .avx512 }
 
     static func stack(_ parts: [FloatStorage]) -> FloatStorage {
         FloatStorage(count: parts.reduce(0) { $0 + $1.count }) { out in
@@ -157,9 +168,9 @@ public final class RuntimeModel: Sendable {
 }
 
 extension DenseWeights {
-    init(_ w: LinearWeights, _ kernel: GEMMKernel, _ precision: Precision) {
+    init(_ w: LinearWeights, _ kernel: GEMMKernel, _ precision: Precision, _ instructions: MatrixInstructions) {
         self.init(rowMajor: w.weight, bias: w.bias, outFeatures: w.outFeatures, inFeatures: w.inFeatures, kernel: kernel,
-                  precision: precision)
+                  precision: precision, instructions: instructions)
     }
 }
 

@@ -5,12 +5,13 @@ import HDTensor
 extension RuntimeModel {
     /// A model of `config`'s shape with random weights (uniform in ±0.05, LayerNorm γ = 1, β = 0), for
     /// timing shapes no file holds (HomoBERT-base 576/2304, -small 256/1024). Built layer by layer
-    /// straight into the runtime's layout (dense layers in `precision`), so memory holds each weight
-    /// once. Same seed, same weights.
+    /// straight into the runtime's layout (dense layers in `precision` on `instructions`, nil for
+    /// the precision's default), so memory holds each weight once. Same seed, same weights.
     public static func synthetic(config: BertConfig, seed: UInt64 = 0x5EED, kernel: GEMMKernel = .best,
-                                 precision: Precision = .fp32) throws -> RuntimeModel {
+                                 precision: Precision = .fp32, instructions: MatrixInstructions? = nil) throws -> RuntimeModel {
         try config.validate(source: "<synthetic>")
-        try precision.check(kernel: kernel)
+        let instructions = instructions ?? precision.defaultInstructions()
+        try precision.check(kernel: kernel, instructions: instructions)
         var rng = SplitMix64(seed: seed)
         let d = config.hiddenSize
         func random(_ count: Int) -> FloatStorage {
@@ -34,7 +35,7 @@ extension RuntimeModel {
             let base = scratch.baseAddress!
             for i in 0..<(out * inputs) { base[i] = rng.nextUnitFloat() * 0.1 - 0.05 }
             return .packed(rows: (0..<out).map { UnsafePointer(base + $0 * inputs) }, bias: random(out), inFeatures: inputs,
-                           precision: precision)
+                           precision: precision, instructions: instructions)
         }
         func norm() -> NormWeights { NormWeights(gamma: constant(d, 1), beta: constant(d, 0)) }
         let layers = (0..<config.numHiddenLayers).map { i -> RuntimeLayer in

@@ -40,8 +40,11 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Kernels: packed (weights packed once at load; AVX-512F GEMM with the bias and GELU fused, AVX-512F softmax) or openblas (row-major weights, OpenBLAS sgemm, the Swift element-wise kernels). Default: packed where the CPU has AVX-512F.", valueName: "kernel"))
     var kernel: GEMMKernel = .best
 
-    @Option(name: .long, help: ArgumentHelp("Arithmetic of the dense layers (Q/K/V, attention output, FFN): fp32, bf16 (AVX-512 BF16) or int8 (AVX-512 VNNI; weights per output channel, activations per row). Attention products, embeddings, LayerNorm, softmax and the MLM head stay fp32.", valueName: "precision"))
+    @Option(name: .long, help: ArgumentHelp("Arithmetic of the dense layers (Q/K/V, attention output, FFN): fp32, bf16 (AVX-512 BF16 or AMX-BF16) or int8 (AVX-512 VNNI or AMX-INT8; weights per output channel, activations per row). Attention products, embeddings, LayerNorm, softmax and the MLM head stay fp32.", valueName: "precision"))
     var precision: Precision = .fp32
+
+    @Option(name: .long, help: ArgumentHelp("What int8 and bf16 multiply with: amx (tile registers) or avx512 (vector registers; the same int8 results bit for bit). Default: amx where the CPU and OS have it.", valueName: "instructions"))
+    var instructions: MatrixInstructions?
 
     @Option(name: .long, help: ArgumentHelp("Tokenize this text file as the input (padded where it runs out) instead of random ids; needs the model's vocabulary.", valueName: "file"))
     var text: String?
@@ -57,8 +60,12 @@ struct Bench: ParsableCommand {
         if kernel == .packed, !GEMMKernel.isPackedSupported {
             throw ValidationError("--kernel packed needs AVX-512F, which this CPU lacks; use --kernel openblas")
         }
-        if let reason = precision.unsupportedReason(kernel: kernel) { throw ValidationError("--precision \(precision.rawValue): \(reason)") }
+        if let reason = precision.unsupportedReason(kernel: kernel, instructions: chosenInstructions) {
+            throw ValidationError("--precision \(precision.rawValue)\(instructions.map { " --instructions \($0.rawValue)" } ?? ""): \(reason)")
+        }
     }
+
+    private var chosenInstructions: MatrixInstructions { instructions ?? precision.defaultInstructions() }
 
     /// `HxFxL[xHEADS]` → a BERT-base-like config with those widths.
     static func config(shape: String) throws -> BertConfig {
@@ -77,7 +84,8 @@ struct Bench: ParsableCommand {
         /// The forward's rate against three ceilings measured in the same run: its own GEMMs alone,
         /// OpenBLAS's sgemm on its dense layers' shapes (fp32 only: int8 and bf16 weights are no
         /// f32 matrix), and the FMA peak of `threads` cores; beside it the int8 (`vpdpbusd`) and bf16
-        /// (`vdpbf16ps`) peaks of the same cores, where the CPU has them.
+        /// (`vdpbf16ps`) peaks of the same cores, and their AMX tiles' (`tdpbusd`, `tdpbf16ps`),
+        /// where the CPU has them.
         struct Roofline: Encodable {
             var sgemmGflopsPerS: Double
             var gemmMs: Double
@@ -89,12 +97,15 @@ struct Bench: ParsableCommand {
             var fractionOfFmaPeak: Double?
             var vnniPeakGopsPerS: Double?
             var bf16PeakGflopsPerS: Double?
+            var amxInt8PeakGopsPerS: Double?
+            var amxBF16PeakGflopsPerS: Double?
             enum CodingKeys: String, CodingKey {
                 case sgemmGflopsPerS = "sgemm_gflops_per_s", gemmMs = "gemm_ms", fractionOfSgemm = "fraction_of_sgemm"
                 case openblasSgemmGflopsPerS = "openblas_sgemm_gflops_per_s", openblasDenseMs = "openblas_dense_ms"
                 case fractionOfOpenblasSgemm = "fraction_of_openblas_sgemm"
                 case fmaPeakGflopsPerS = "fma_peak_gflops_per_s", fractionOfFmaPeak = "fraction_of_fma_peak"
                 case vnniPeakGopsPerS = "vnni_peak_gops_per_s", bf16PeakGflopsPerS = "bf16_peak_gflops_per_s"
+                case amxInt8PeakGopsPerS = "amx_int8_peak_gops_per_s", amxBF16PeakGflopsPerS = "amx_bf16_peak_gflops_per_s"
             }
         }
         var model: String
@@ -114,6 +125,8 @@ struct Bench: ParsableCommand {
         var openblasCore: String
         var gemmKernel: String
         var precision: String
+        /// `MatrixInstructions` of the int8 / bf16 dense layers; nil in fp32.
+        var instructions: String?
 
         enum CodingKeys: String, CodingKey {
             case model, params, batch, threads, iterations, tokens, roofline
@@ -121,7 +134,7 @@ struct Bench: ParsableCommand {
             case flopsByOp = "flops_by_op", flopsByLayer = "flops_by_layer", latencyMs = "latency_ms", latencySamplesMs = "latency_samples_ms"
             case tokensPerS = "tokens_per_s", gflopsPerS = "gflops_per_s", peakRssMB = "peak_rss_mb"
             case openblasCoretype = "openblas_coretype", openblasCore = "openblas_core", gemmKernel = "gemm_kernel"
-            case precision
+            case precision, instructions
         }
     }
 
@@ -133,7 +146,9 @@ struct Bench: ParsableCommand {
             // The peaks before the forwards: the roofline's OpenBLAS runs leave OpenBLAS's threads
             // spinning for tens of milliseconds, which a peak timed after them would share a core with.
             let peaks = roofline ? (fma: Benchmark.fmaPeak(threads: threads), vnni: Benchmark.vnniPeak(threads: threads),
-                                    bf16: Benchmark.bf16Peak(threads: threads)) : nil
+                                    bf16: Benchmark.bf16Peak(threads: threads),
+                                    amxInt8: Benchmark.amxInt8Peak(threads: threads),
+                                    amxBF16: Benchmark.amxBF16Peak(threads: threads)) : nil
             let timings = try Benchmark.time(session, batch: input, warmup: warmup, iterations: iterations, roofline: roofline)
             let samples = timings.forward, latency = LatencySummary(samples: samples)
             let L = input.sequenceLength
@@ -151,7 +166,8 @@ struct Bench: ParsableCommand {
                 tokensPerS: Double(tokens) / (latency.p50 / 1000), gflopsPerS: Double(total.total) / (latency.p50 / 1000) / 1e9,
                 peakRssMB: ProcessMemory.peakResidentMiB(), roofline: nil,
                 openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], openblasCore: BLAS.coreName,
-                gemmKernel: kernel.rawValue, precision: precision.rawValue)
+                gemmKernel: kernel.rawValue, precision: precision.rawValue,
+                instructions: precision == .fp32 ? nil : runtime.instructions.rawValue)
             if let peaks {
                 // FLOPs of the GEMMs over the median time of the forward's GEMMs alone; of the dense
                 // layers over OpenBLAS's median time for them; the FMA peak of the same cores.
@@ -164,7 +180,8 @@ struct Bench: ParsableCommand {
                                         openblasSgemmGflopsPerS: openBLASRate, openblasDenseMs: openBLASMs,
                                         fractionOfOpenblasSgemm: openBLASRate.map { report.gflopsPerS / $0 },
                                         fmaPeakGflopsPerS: peak, fractionOfFmaPeak: peak.map { report.gflopsPerS / $0 },
-                                        vnniPeakGopsPerS: peaks.vnni, bf16PeakGflopsPerS: peaks.bf16)
+                                        vnniPeakGopsPerS: peaks.vnni, bf16PeakGflopsPerS: peaks.bf16,
+                                        amxInt8PeakGopsPerS: peaks.amxInt8, amxBF16PeakGflopsPerS: peaks.amxBF16)
             }
             if json { try JSONOutput.print(report) } else { printTable(report) }
         }
@@ -174,12 +191,14 @@ struct Bench: ParsableCommand {
     /// pass is skipped: it would touch every page of a mapped file and inflate resident memory.
     private func loadModel() throws -> (RuntimeModel, [String]?) {
         if let shape {
-            return (try RuntimeModel.synthetic(config: try Self.config(shape: shape), kernel: kernel, precision: precision), nil)
+            return (try RuntimeModel.synthetic(config: try Self.config(shape: shape), kernel: kernel, precision: precision,
+                                               instructions: chosenInstructions), nil)
         }
         var options = LoadOptions()
         options.checkFinite = false
         let checkpoint = try Checkpoint.load(model!, options: options)
-        return (try RuntimeModel(model: try BertModel(checkpoint: checkpoint), kernel: kernel, precision: precision), checkpoint.vocab)
+        return (try RuntimeModel(model: try BertModel(checkpoint: checkpoint), kernel: kernel, precision: precision,
+                                 instructions: chosenInstructions), checkpoint.vocab)
     }
 
     private func makeBatch(_ config: BertConfig, vocabulary: [String]?) throws -> TokenBatch {
@@ -231,13 +250,16 @@ struct Bench: ParsableCommand {
             }
             if let peak = roof.vnniPeakGopsPerS { row("int8 peak", "\(g(peak)) GOP/s on \(r.threads) cores (vpdpbusd alone)") }
             if let peak = roof.bf16PeakGflopsPerS { row("bf16 peak", "\(g(peak)) GFLOP/s on \(r.threads) cores (vdpbf16ps alone)") }
+            if let peak = roof.amxInt8PeakGopsPerS { row("AMX int8 peak", "\(g(peak)) GOP/s on \(r.threads) cores (tdpbusd alone)") }
+            if let peak = roof.amxBF16PeakGflopsPerS { row("AMX bf16 peak", "\(g(peak)) GFLOP/s on \(r.threads) cores (tdpbf16ps alone)") }
         }
         row("peak RSS", "\(g(r.peakRssMB)) MiB")
         row("OpenBLAS core", "\(r.openblasCore) (OPENBLAS_CORETYPE \(r.openblasCoretype ?? "unset"))")
         row("GEMM kernel", r.gemmKernel)
-        row("precision", r.precision)
+        row("precision", r.precision + (r.instructions.map { " (\($0))" } ?? ""))
     }
 }
 
 extension GEMMKernel: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
+extension MatrixInstructions: ExpressibleByArgument {}

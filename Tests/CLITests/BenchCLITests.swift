@@ -57,6 +57,27 @@ struct BenchCLITests {
         #expect((roof["openblas_sgemm_gflops_per_s"] != nil) == (precision == "fp32"))
         #expect((roof["vnni_peak_gops_per_s"] != nil) == cpu.contains("avx512_vnni"))
         #expect((roof["bf16_peak_gflops_per_s"] != nil) == cpu.contains("avx512_bf16"))
+        #expect((roof["amx_int8_peak_gops_per_s"] != nil) == cpu.contains("amx_int8"))
+        #expect((roof["amx_bf16_peak_gflops_per_s"] != nil) == cpu.contains("amx_bf16"))
+        // The instructions are reported with int8 / bf16 (AMX where the CPU has it), not with fp32.
+        let amx = cpu.contains("amx_tile") && cpu.contains(precision == "int8" ? "amx_int8" : "amx_bf16")
+        #expect(report["instructions"] as? String == (precision == "fp32" ? nil : amx ? "amx" : "avx512"))
+    }
+
+    /// --instructions picks the int8 kernel; AMX with fp32 (which it cannot multiply) is a usage error.
+    @Test("--instructions: avx512 runs int8 on the vector kernel; amx with fp32 is a usage error")
+    func instructionsChosen() throws {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let fp32 = try TestSupport.run(TestSupport.tool("hd-infer"), ["bench", "--shape", "64x128x2", "--iterations", "1",
+                                                                     "--instructions", "amx"], allowFailure: true)
+        #expect(fp32.status == 64 && fp32.stderr.contains("AMX multiplies int8 and bf16 only"), "\(fp32.stderr)")
+        guard cpu.contains("avx512_vnni") else { return }
+        let r = try TestSupport.run(TestSupport.tool("hd-infer"), ["bench", "--shape", "64x128x2", "--iterations", "1",
+                                                                  "--precision", "int8", "--instructions", "avx512", "--json"],
+                                    allowFailure: true)
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try #require(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(report["instructions"] as? String == "avx512" && report["precision"] as? String == "int8")
     }
 
     @Test("--precision: a value outside fp32|bf16|int8 is a usage error", arguments: ["fp16", "INT8", ""])

@@ -108,20 +108,25 @@ struct QuantizedForwardTests {
         // Two sequences, the second padded: rows are quantised one by one, so padding must not matter.
         let first = (0..<13).map { ($0 * 37 + 5) % 100 }, second = (0..<9).map { ($0 * 11 + 3) % 100 }
         let batch = try TokenBatch.padding([first, second], padId: 0)
-        let session = try InferenceSession(model: RuntimeModel(model: model, precision: precision), maxBatch: 2,
-                                           maxLength: 13, threads: 2)
-        try session.forward(batch)
-        let got = session.lastHiddenState()
         let fp32 = try InferenceSession(model: RuntimeModel(model: model), maxBatch: 2, maxLength: 13, threads: 2)
         try fp32.forward(batch)
         let plain = fp32.lastHiddenState()
-        for (b, ids) in [first, second].enumerated() {
-            let want = Self.referenceForward(model, ids: ids, product: precision == .int8 ? Self.int8Product : Self.bf16Product)
-            let rows = (b * 13 * d)..<((b * 13 + ids.count) * d)
-            let error = Self.relative(got[rows], want), quantisation = Self.relative(plain[rows], want)
-            #expect(error <= tolerance, "\(precision) sequence \(b): \(error) from the plain \(precision) forward")
-            #expect(quantisation >= 10 * error, "\(precision) sequence \(b): fp32 is only \(quantisation) from it")
+        var outputs: [[Float]] = []
+        for instructions in QuantizedKernelsTests.instructions(precision) {
+            let session = try InferenceSession(model: RuntimeModel(model: model, precision: precision, instructions: instructions),
+                                               maxBatch: 2, maxLength: 13, threads: 2)
+            try session.forward(batch)
+            let got = session.lastHiddenState()
+            outputs.append(Array(got))
+            for (b, ids) in [first, second].enumerated() {
+                let want = Self.referenceForward(model, ids: ids, product: precision == .int8 ? Self.int8Product : Self.bf16Product)
+                let rows = (b * 13 * d)..<((b * 13 + ids.count) * d)
+                let error = Self.relative(got[rows], want), quantisation = Self.relative(plain[rows], want)
+                #expect(error <= tolerance, "\(precision) on \(instructions), sequence \(b): \(error) from the plain \(precision) forward")
+                #expect(quantisation >= 10 * error, "\(precision) on \(instructions), sequence \(b): fp32 is only \(quantisation) from it")
+            }
         }
+        if precision == .int8 { #expect(outputs.allSatisfy { $0 == outputs[0] }, "the int8 forward differs between AVX-512 and AMX") }
     }
 
     /// Asking for a precision this CPU lacks is an error naming the instruction set.

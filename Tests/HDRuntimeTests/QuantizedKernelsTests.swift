@@ -5,15 +5,27 @@ import Testing
 
 /// The int8 and bf16 GEMMs against exact references written plainly here: int8 against the int32
 /// sums of the same quantised values (bit-exact) and the same dequantisation, bf16 against an f64
-/// product of the bf16-rounded inputs. Shapes around the 12-row tile, the 16-lane vectors and
-/// 32-column panels, the 4- (int8) and 2-input (bf16) groups and the passes over the depth
-/// (1,024 int8 / 512 bf16 inputs), one row, no inputs; an input row stride past its width; panel
-/// ranges split as the workers split them, with a canary column past n; every epilogue.
+/// product of the bf16-rounded inputs, each on every `MatrixInstructions` this CPU has (int8: the
+/// same floats from both). Shapes around the 12-row register tile and the AMX blocks of 16 / 32
+/// rows, the 16-lane vectors and 32-column panels, the 4- (int8) and 2-input (bf16) groups, the
+/// tile steps (64 int8 / 32 bf16 inputs) and the passes over the depth (1,024 int8 / 512 bf16
+/// inputs), one row, no inputs; an input row stride past its width; panel ranges split as the
+/// workers split them, with a canary column past n; every epilogue.
 struct QuantizedKernelsTests {
     static let shapes = [
         (1, 1, 1), (1, 33, 5), (12, 32, 4), (13, 33, 7), (11, 31, 1027), (5, 16, 2), (7, 17, 513), (25, 100, 3),
-        (24, 48, 768), (3, 15, 0), (2, 70, 2050),
+        (24, 48, 768), (3, 15, 0), (2, 70, 2050), (16, 32, 64), (17, 45, 63), (32, 64, 65), (33, 40, 130),
+        (70, 33, 129),
     ]
+
+    /// The instructions this CPU runs `precision` on: AVX-512 always (the tests are enabled only
+    /// then), AMX where it has the tiles.
+    static func instructions(_ precision: Precision) -> [MatrixInstructions] {
+        precision.defaultInstructions() == .amx ? [.avx512, .amx] : [.avx512]
+    }
+
+    /// k rounded up to a whole tile step of `step` inputs: the converted rows' padding.
+    static func padded(_ k: Int, to step: Int32) -> Int { (k + Int(step) - 1) / Int(step) * Int(step) }
     static let epilogues: [hd_epilogue] = [HD_EPILOGUE_NONE, HD_EPILOGUE_BIAS, HD_EPILOGUE_BIAS_GELU, HD_EPILOGUE_BIAS_GELU_TANH]
 
     /// The epilogue applied by the Swift kernels (`want` is m × n, row-major).
@@ -76,15 +88,16 @@ struct QuantizedKernelsTests {
                 exact[i * n + j] = Float(sum) * (columns[j].scale * rows[i].scale)
             }
         }
-        // The C quantisation of the rows: u8 as above, padded with the zero point.
-        let ldq = (k + 3) / 4 * 4 + 4
+        // The C quantisation of the rows: u8 as above, padded with the zero point to a tile step.
+        let ldq = Self.padded(k, to: HD_INT8_DEPTH_STEP) + 4
         var q = [UInt8](repeating: 0, count: m * ldq), scales = [Float](repeating: .nan, count: m)
         var zeros = [Int32](repeating: -1, count: m)
         hd_int8_quantize_rows(m, k, a, lda, &q, ldq, &scales, &zeros)
         for i in 0..<m {
             #expect(scales[i] == rows[i].scale && zeros[i] == rows[i].zero,
                     "row \(i): scale \(scales[i]), zero point \(zeros[i]); expected \(rows[i].scale), \(rows[i].zero)")
-            let want = rows[i].u.map { UInt8($0) } + [UInt8](repeating: UInt8(rows[i].zero), count: (k + 3) / 4 * 4 - k)
+            let want = rows[i].u.map { UInt8($0) }
+                + [UInt8](repeating: UInt8(rows[i].zero), count: Self.padded(k, to: HD_INT8_DEPTH_STEP) - k)
             #expect(Array(q[(i * ldq)..<(i * ldq + want.count)]) == want, "row \(i) quantised differently")
         }
         var packed = [UInt8](repeating: 0xAB, count: hd_int8_packed_bytes(n, k))
@@ -94,9 +107,17 @@ struct QuantizedKernelsTests {
         for epilogue in Self.epilogues {
             var want = exact
             Self.applyEpilogue(epilogue, &want, m: m, n: n, bias: bias)
-            for got in Self.run(m: m, n: n, { first, end, c, ldc in
-                hd_int8_gemm(m, n, k, q, ldq, scales, zeros, packed, first, end, c, ldc, epilogue, bias)
-            }) {
+            let results = Self.instructions(.int8).map { instructions in
+                Self.run(m: m, n: n, { first, end, c, ldc in
+                    switch instructions {
+                    case .avx512: hd_int8_gemm(m, n, k, q, ldq, scales, zeros, packed, first, end, c, ldc, epilogue, bias)
+                    case .amx: hd_int8_gemm_tiles(m, n, k, q, ldq, scales, zeros, packed, first, end, c, ldc, epilogue, bias)
+                    }
+                })
+            }
+            // The same integers and the same float operations on either: bit for bit the same.
+            #expect(results.allSatisfy { $0 == results[0] }, "\(m)×\(n)×\(k), epilogue \(epilogue.rawValue): AMX differs from AVX-512")
+            for got in results.joined() {
                 if epilogue == HD_EPILOGUE_NONE || epilogue == HD_EPILOGUE_BIAS {
                     // Same integers, same float operations: bit-exact.
                     #expect(got == want, "\(m)×\(n)×\(k), epilogue \(epilogue.rawValue): differs from the integer reference")
@@ -113,18 +134,24 @@ struct QuantizedKernelsTests {
     @Test(.enabled(if: Precision.Capabilities.current.avx512VNNI, "the int8 GEMM needs AVX-512 VNNI"))
     func int8ZeroRow() {
         let k = 9, n = 3, a = [Float](repeating: 0, count: k), w = ParallelTests.values(n * k, seed: 1)
-        var q = [UInt8](repeating: 7, count: 12), scale: [Float] = [.nan], zero: [Int32] = [-1]
-        hd_int8_quantize_rows(1, k, a, k, &q, 12, &scale, &zero)
-        #expect(q == [UInt8](repeating: 0, count: 12) && scale == [0] && zero == [0])
+        let ldq = Int(HD_INT8_DEPTH_STEP)
+        var q = [UInt8](repeating: 7, count: ldq), scale: [Float] = [.nan], zero: [Int32] = [-1]
+        hd_int8_quantize_rows(1, k, a, k, &q, ldq, &scale, &zero)
+        #expect(q == [UInt8](repeating: 0, count: ldq) && scale == [0] && zero == [0])
         var packed = [UInt8](repeating: 0, count: hd_int8_packed_bytes(n, k))
         w.withUnsafeBufferPointer { w in
             hd_int8_pack_weights((0..<n).map { j in w.baseAddress.map { UnsafePointer($0 + j * k) } }, n, k, &packed)
         }
-        var c = [Float](repeating: .nan, count: n)
-        hd_int8_gemm(1, n, k, q, 12, scale, [0], packed, 0, 1, &c, n, HD_EPILOGUE_BIAS, [1, 2, 3])
-        #expect(c == [1, 2, 3])
+        for instructions in Self.instructions(.int8) {
+            var c = [Float](repeating: .nan, count: n)
+            switch instructions {
+            case .avx512: hd_int8_gemm(1, n, k, q, ldq, scale, [0], packed, 0, 1, &c, n, HD_EPILOGUE_BIAS, [1, 2, 3])
+            case .amx: hd_int8_gemm_tiles(1, n, k, q, ldq, scale, [0], packed, 0, 1, &c, n, HD_EPILOGUE_BIAS, [1, 2, 3])
+            }
+            #expect(c == [1, 2, 3], "\(instructions)")
+        }
         let positive: [Float] = [0, 0.5, 1, 2]
-        hd_int8_quantize_rows(1, 4, positive, 4, &q, 12, &scale, &zero)
+        hd_int8_quantize_rows(1, 4, positive, 4, &q, ldq, &scale, &zero)
         #expect(Array(q[0..<4]) == [0, 64, 128, 255] && scale == [2 / 255] && zero == [0])
     }
 
@@ -155,12 +182,13 @@ struct QuantizedKernelsTests {
                 bound[i * n + j] = Float(Double(k + 1) * 0x1p-24 * magnitude)
             }
         }
-        // The conversion of the rows: round to nearest even, zero past an odd k.
-        let ldo = (k + 1) / 2 * 2 + 2
+        // The conversion of the rows: round to nearest even, zeros past k up to a tile step.
+        let ldo = Self.padded(k, to: HD_BF16_DEPTH_STEP) + 2
         var converted = [UInt16](repeating: 0xFFFF, count: m * ldo)
         hd_bf16_convert_rows(m, k, a, lda, &converted, ldo)
         for i in 0..<m {
-            let want = (0..<k).map { UInt16(Self.bf16(a[i * lda + $0]).bitPattern >> 16) } + (k % 2 == 1 ? [0] : [])
+            let want = (0..<k).map { UInt16(Self.bf16(a[i * lda + $0]).bitPattern >> 16) }
+                + [UInt16](repeating: 0, count: Self.padded(k, to: HD_BF16_DEPTH_STEP) - k)
             #expect(Array(converted[(i * ldo)..<(i * ldo + want.count)]) == want, "row \(i) converted differently")
         }
         var packed = [UInt16](repeating: 0xFFFF, count: hd_bf16_packed_bytes(n, k) / 2)
@@ -170,8 +198,13 @@ struct QuantizedKernelsTests {
         for epilogue in Self.epilogues {
             var want = exact
             Self.applyEpilogue(epilogue, &want, m: m, n: n, bias: bias)
-            for got in Self.run(m: m, n: n, { first, end, c, ldc in
-                hd_bf16_gemm(m, n, k, converted, ldo, packed, first, end, c, ldc, epilogue, bias)
+            for got in Self.instructions(.bf16).flatMap({ instructions in
+                Self.run(m: m, n: n, { first, end, c, ldc in
+                    switch instructions {
+                    case .avx512: hd_bf16_gemm(m, n, k, converted, ldo, packed, first, end, c, ldc, epilogue, bias)
+                    case .amx: hd_bf16_gemm_tiles(m, n, k, converted, ldo, packed, first, end, c, ldc, epilogue, bias)
+                    }
+                })
             }) {
                 // GELU's slope is below 1.13, and its polynomials are within 1e-6 of the Swift kernels'.
                 var worst: Float = 0
@@ -198,6 +231,28 @@ struct QuantizedKernelsTests {
         let reason = precision.unsupportedReason(on: cpu, kernel: .packed)
         #expect(reason?.contains(expected) == true, "\(reason ?? "nil")")
         #expect(throws: Error.self) { try precision.check(on: cpu, kernel: .packed) }
+    }
+
+    /// AMX asked for where the CPU or OS lacks the tiles is refused, naming what is missing; never
+    /// the default there; fp32 has no AMX kernel.
+    @Test(arguments: [
+        (Precision.int8, false, true, "AMX-TILE and AMX-INT8"),
+        (.bf16, true, false, "AMX-TILE and AMX-BF16"),
+        (.fp32, true, true, "AMX multiplies int8 and bf16 only"),
+    ])
+    func refusesAMXWithoutTheTiles(precision: Precision, amxInt8: Bool, amxBF16: Bool, expected: String) {
+        let cpu = Precision.Capabilities(avx512f: true, avx512VNNI: true, avx512BF16: true, amxInt8: amxInt8, amxBF16: amxBF16)
+        let reason = precision.unsupportedReason(on: cpu, kernel: .packed, instructions: .amx)
+        #expect(reason?.contains(expected) == true, "\(reason ?? "nil")")
+        #expect(throws: Error.self) { try precision.check(on: cpu, kernel: .packed, instructions: .amx) }
+        if precision != .fp32 { #expect(precision.defaultInstructions(on: cpu) == .avx512) }
+        #expect(precision.unsupportedReason(on: cpu, kernel: .packed, instructions: .avx512) == nil)
+    }
+
+    @Test func amxIsTheDefaultWhereTheCPUHasIt() {
+        let cpu = Precision.Capabilities(avx512f: true, avx512VNNI: true, avx512BF16: true, amxInt8: true, amxBF16: true)
+        #expect(Precision.int8.defaultInstructions(on: cpu) == .amx && Precision.bf16.defaultInstructions(on: cpu) == .amx)
+        #expect(Precision.fp32.defaultInstructions(on: cpu) == .avx512)
     }
 
     @Test func fp32NeedsNothingAndLowPrecisionNeedsThePackedKernel() {

@@ -20,8 +20,10 @@
 ///   a training batch's rows) and copying a transposed left-hand operand (`hd_transpose`).
 /// - The same GEMM in int8 (AVX-512 VNNI) and bf16 (AVX-512 BF16), for the dense layers of a
 ///   session that asks for that precision; each needs its own CPUID check.
+/// - The same int8 and bf16 GEMMs on AMX tiles (`tdpbusd`, `tdpbf16ps`), from the same panels and
+///   converted rows, where the CPU has AMX and Linux grants the process its tile state.
 /// - The attention softmax, and GELU with its derivative (the training FFN's).
-/// - The FMA, VNNI and BF16 peaks the roofline compares against.
+/// - The FMA, VNNI and BF16 peaks the roofline compares against, and the tiles' int8 and bf16 peaks.
 
 /// 1 when this CPU and OS run AVX-512F code (CPUID and XGETBV), else 0.
 int hd_avx512f_supported(void);
@@ -33,6 +35,17 @@ int hd_avx512_vnni_supported(void);
 /// 1 when `hd_avx512f_supported()` and the CPU has AVX-512 BW, VL and BF16 (`vdpbf16ps`), which
 /// the bf16 GEMM uses, else 0.
 int hd_avx512_bf16_supported(void);
+
+/// 1 when `hd_avx512_vnni_supported()`, the CPU has AMX-TILE and AMX-INT8, the OS saves the tile
+/// state (XCR0 bits 17–18) and Linux grants this process the tile data (`arch_prctl(
+/// ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`, asked here: without it the first tile instruction
+/// faults). The grant is for the whole process and only enlarges its threads' saved state and
+/// signal frames (by 8 KiB); Linux refuses it, and this returns 0, when an installed alternate
+/// signal stack is too small for the larger frame.
+int hd_amx_int8_supported(void);
+
+/// As `hd_amx_int8_supported`, for `hd_avx512_bf16_supported()` and AMX-TILE with AMX-BF16.
+int hd_amx_bf16_supported(void);
 
 // MARK: packed GEMM
 
@@ -94,6 +107,11 @@ void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_
 
 // MARK: int8 and bf16 packed GEMMs
 
+/// Inputs per tile step of the AMX kernels: 64 int8 or 32 bf16 (one 64-byte tile row). The packed
+/// panels hold k padded with zero inputs to a multiple of these, and the converted rows must too.
+#define HD_INT8_DEPTH_STEP 64
+#define HD_BF16_DEPTH_STEP 32
+
 /// The int8 GEMM (AVX-512 VNNI): C = epilogue(dequantise(Q(A) · Q(W)ᵀ)). W is quantised once, at
 /// load, symmetric per output column: W[j][i] ≈ s_j · q, q an s8 in −127…127, s_j = max|W[j]| / 127.
 /// A is quantised per row as it is about to be multiplied, asymmetric over the row's range (with
@@ -103,7 +121,7 @@ void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_
 /// Panels of 32 output columns: a 256-byte header (32 float scales s_j, then 32 int32 column sums
 /// Σ_i q_w[j][i]; zero past column n), then ⌈k / 4⌉ groups of 128 bytes, each the 4 inputs
 /// 4g … 4g + 3 of columns 0–15 (4 bytes per column, the lane `vpdpbusd` sums), then of columns
-/// 16–31; zero past input k and past column n.
+/// 16–31; zero past input k (up to a multiple of `HD_INT8_DEPTH_STEP`) and past column n.
 size_t hd_int8_packed_bytes(size_t n, size_t k);
 
 /// Quantises and packs W `[n × k]`, given as its n rows as for `hd_pack_weights`, into
@@ -111,7 +129,7 @@ size_t hd_int8_packed_bytes(size_t n, size_t k);
 void hd_int8_pack_weights(const float *const *rows, size_t n, size_t k, void *packed);
 
 /// Quantises the m rows of A (row stride `lda` floats) into `q` (row stride `ldq` ≥ k rounded up
-/// to a multiple of 4 bytes; the bytes past k are z_r, i.e. 0), `scales` (t_r) and `zero_points`
+/// to a multiple of `HD_INT8_DEPTH_STEP` bytes; the bytes past k up to it are z_r, i.e. 0), `scales` (t_r) and `zero_points`
 /// (z_r): with lo = min(0, min A[r]), range = max(0, max A[r]) − lo, v = 255 / range (0 when the
 /// range is 0), t_r = range / 255, z_r = round(−lo · v), u = clamp(round(A[r][i] · v) + z_r, 0, 255),
 /// rounding to nearest even. Call only when `hd_avx512_vnni_supported()`.
@@ -139,7 +157,7 @@ void hd_bf16_pack_weights(const float *const *rows, size_t n, size_t k, unsigned
 
 /// Converts the m rows of A (row stride `lda` floats) to bf16, rounding to nearest even
 /// (`vcvtne2ps2bf16`, which reads subnormal inputs as zero), into `out` (row stride `ldo` ≥ k
-/// rounded up to even; the value past an odd k is 0). Call only when `hd_avx512_bf16_supported()`.
+/// rounded up to a multiple of `HD_BF16_DEPTH_STEP`; the values past k up to it are 0). Call only when `hd_avx512_bf16_supported()`.
 void hd_bf16_convert_rows(size_t m, size_t k, const float *a, size_t lda, unsigned short *out, size_t ldo);
 
 /// C[m × columns] = epilogue(A · Wᵀ) for the panels `first_panel ..< end_panel`, as
@@ -147,6 +165,20 @@ void hd_bf16_convert_rows(size_t m, size_t k, const float *a, size_t lda, unsign
 /// weights packed by `hd_bf16_pack_weights`. Call only when `hd_avx512_bf16_supported()`.
 void hd_bf16_gemm(size_t m, size_t n, size_t k, const unsigned short *a, size_t lda, const unsigned short *packed_weights,
                   size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue, const float *bias);
+
+/// `hd_int8_gemm` on AMX tiles: the same arguments, the same floats out (the int32 sums are exact
+/// either way, and dequantised and stored by the same arithmetic). Blocks of 32 rows × one panel,
+/// the whole depth summed in the tiles. Call only when `hd_amx_int8_supported()`.
+void hd_int8_gemm_tiles(size_t m, size_t n, size_t k, const unsigned char *a, size_t lda, const float *row_scales,
+                        const int32_t *row_zero_points, const void *packed_weights, size_t first_panel, size_t end_panel,
+                        float *c, size_t ldc, hd_epilogue epilogue, const float *bias);
+
+/// `hd_bf16_gemm` on AMX tiles: the same arguments; the products of bf16 pairs are summed in f32,
+/// in another order than `vdpbf16ps` sums them (so within the same bound of an exact product,
+/// not bit for bit equal to it). Call only when `hd_amx_bf16_supported()`.
+void hd_bf16_gemm_tiles(size_t m, size_t n, size_t k, const unsigned short *a, size_t lda,
+                        const unsigned short *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
+                        hd_epilogue epilogue, const float *bias);
 
 // MARK: softmax
 
@@ -193,5 +225,16 @@ int hd_vnni_peak(size_t iterations);
 /// As `hd_fma_peak`, with 12 independent chains of `vdpbf16ps`: the bf16 GEMM's ceiling. Call only
 /// when `hd_avx512_bf16_supported()`.
 float hd_bf16_peak(size_t iterations);
+
+/// Operations `hd_int8_tiles_peak` / `hd_bf16_tiles_peak` do per iteration: 4 tile products of
+/// 16 × 16 outputs over 64 int8 (32 bf16) inputs, 2 operations per multiply-add.
+#define HD_INT8_TILES_PEAK_OPS_PER_ITERATION 131072
+#define HD_BF16_TILES_PEAK_FLOPS_PER_ITERATION 65536
+
+/// As `hd_vnni_peak` / `hd_bf16_peak`, on 4 independent tile accumulators (`tdpbusd` /
+/// `tdpbf16ps`) with the operands already in tiles: the AMX GEMMs' ceiling. Call only when
+/// `hd_amx_int8_supported()` (resp. `hd_amx_bf16_supported()`).
+int hd_int8_tiles_peak(size_t iterations);
+int hd_bf16_tiles_peak(size_t iterations);
 
 #endif
