@@ -157,7 +157,8 @@ def main():
     p.add_argument("--also-openblas", action="store_true",
                    help="also time hd-infer --kernel openblas (row-major weights through OpenBLAS) in the same rounds")
     p.add_argument("--precisions", default="fp32",
-                   help="hd-infer --precision values to time in the same rounds, comma-separated (fp32 first)")
+                   help="hd-infer --precision values to time in the same rounds, comma-separated (fp32 first); "
+                        "PRECISION:INSTRUCTIONS (e.g. int8:avx512) also passes --instructions")
     p.add_argument("--skip-pytorch", action="store_true", help="no PyTorch eager runs")
     p.add_argument("--pytorch-max-tokens", type=int, default=512,
                    help="skip PyTorch eager above this many tokens per forward (it is the slowest by far)")
@@ -193,11 +194,12 @@ def main():
             with_torch = batch * seq <= args.pytorch_max_tokens and not args.skip_pytorch
             # hd-infer with its default GEMM kernel, and optionally with OpenBLAS's.
             hd_runs = {"hd-infer": []} | ({"hd-infer openblas": ["--kernel", "openblas"]} if args.also_openblas else {})
-            hd_runs |= {f"hd-infer {p}": ["--precision", p] for p in args.precisions.split(",") if p != "fp32"}
+            hd_runs |= {f"hd-infer {p}": ["--precision", p.split(":")[0]] + (["--instructions", p.split(":")[1]] if ":" in p else [])
+                        for p in args.precisions.split(",") if p != "fp32"}
             samples = ({k: [] for k in hd_runs} | {"onnxruntime": [], "onnxruntime int8": []}
                        | ({"pytorch": []} if with_torch else {}))
             load_before = os.getloadavg()
-            hd_report = None
+            hd_report, instructions = None, {}
             for _ in range(args.rounds):
                 for key, extra in hd_runs.items():
                     out = subprocess.run([args.hd_infer, "bench", str(model_dir), "--batch", str(batch), "--seq-len", str(seq),
@@ -206,6 +208,7 @@ def main():
                                          check=True, capture_output=True, text=True, env=env).stdout
                     report = json.loads(out)
                     samples[key] += report["latency_samples_ms"]
+                    instructions[key] = report.get("instructions")
                     if key == "hd-infer":
                         hd_report = report
                 samples["onnxruntime"] += time_calls(lambda: session.run(None, feeds), args.warmup, args.iterations)
@@ -231,6 +234,7 @@ def main():
                 "hd_infer_gflops_per_s": hd_report["flops_per_forward"] / medians["hd-infer"] / 1e6,
                 "hd_infer_peak_rss_mb": hd_report["peak_rss_mb"],
                 "hd_infer_gemm_kernel": hd_report.get("gemm_kernel"),
+                "hd_infer_instructions": instructions,
                 "hd_infer_openblas_core": hd_report.get("openblas_core"),
                 "onnxruntime_version": ort_version(),
                 "hd_infer_openblas_over_onnxruntime": (medians["hd-infer openblas"] / medians["onnxruntime"]

@@ -27,7 +27,14 @@ public enum Benchmark {
         public var openBLASDenseOnly: [Double] = []
     }
 
-    /// Runs `warmup` untimed forwards, then `iterations` timed ones. With `roofline`, each timed
+    /// Untimed forwards run at least this long, whatever `warmup` asks: a worker thread just created
+    /// starts on its creator's core, and Linux moves it to an idle one only tens of milliseconds
+    /// later. Forwards of a few milliseconds (256/1024 at 1 × 128, int8: 3.7 ms) timed after 2
+    /// warm-ups read 7–14 ms for the first 2–3 of them, both threads on one core.
+    public static let minimumWarmUpSeconds = 0.2
+
+    /// Runs `warmup` untimed forwards (more, until `minimumWarmUpSeconds` have passed), then
+    /// `iterations` timed ones. With `roofline`, each timed
     /// forward is followed by a timed run of its GEMMs alone (the same GEMM calls on the same
     /// weights, buffers and threads, minus embeddings, biases, GELU, LayerNorm and softmax), so both
     /// are measured under the same conditions; then come `iterations` runs of its dense products
@@ -38,8 +45,11 @@ public enum Benchmark {
                             roofline: Bool = false) throws -> Samples {
         func timed(_ scope: InferenceSession.Scope) throws -> Double { try milliseconds(session, batch, scope) }
         let interleaved: [InferenceSession.Scope] = roofline ? [.all, .gemmsOnly] : [.all]
-        for _ in 0..<warmup {
+        let warmUpEnd = DispatchTime.now().uptimeNanoseconds + UInt64(minimumWarmUpSeconds * 1e9)
+        var warmUps = 0
+        while warmUps < warmup || DispatchTime.now().uptimeNanoseconds < warmUpEnd {
             for scope in interleaved { try session.forward(batch, scope: scope) }
+            warmUps += 1
         }
         var samples = Samples()
         for _ in 0..<iterations {
@@ -52,15 +62,19 @@ public enum Benchmark {
         return samples
     }
 
-    /// Times several models in one run (`hd-infer compare`): `warmup` untimed forwards of each, then
+    /// Times several models in one run (`hd-infer compare`): `warmup` untimed forwards of each (more,
+    /// until `minimumWarmUpSeconds` have passed), then
     /// `iterations` rounds that time one forward of each, in reverse order every other round. The
     /// models take turns so that whatever the machine does meanwhile (clock changes, other jobs)
     /// falls on all of them alike, and none always runs straight after the same other one. Returns
     /// milliseconds per forward, one list per entry of `runs`.
     public static func alternating(_ runs: [(session: InferenceSession, batch: TokenBatch)], warmup: Int,
                                    iterations: Int) throws -> [[Double]] {
-        for _ in 0..<warmup {
+        let warmUpEnd = DispatchTime.now().uptimeNanoseconds + UInt64(minimumWarmUpSeconds * 1e9)
+        var warmUps = 0
+        while warmUps < warmup || DispatchTime.now().uptimeNanoseconds < warmUpEnd {
             for run in runs { try run.session.forward(run.batch) }
+            warmUps += 1
         }
         var samples = [[Double]](repeating: [], count: runs.count)
         for i in 0..<iterations {

@@ -25,7 +25,7 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Threads for OpenBLAS and the runtime's own kernels.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(name: .long, help: "Untimed forwards before timing.")
+    @Option(name: .long, help: "Untimed forwards before timing; they go on for at least 0.2 s (until the worker threads have settled on their own cores).")
     var warmup = 5
 
     @Option(name: .long, help: "Timed forwards.")
