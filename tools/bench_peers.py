@@ -81,19 +81,33 @@ class Encoder(torch.nn.Module):
         return self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
 
 
-def export_onnx(model: BertModel, path: Path, threads: int):
-    """Exports the encoder and runs onnxruntime's BERT optimizer over it."""
+class Logits(torch.nn.Module):
+    """A BertFor… model (masked LM, sequence classifier) called by keyword, returning its logits."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+
+
+def export_onnx(model, path: Path, threads: int, logits: str | None = None):
+    """Exports the encoder (output last_hidden_state) or, with `logits` "token" (a masked LM) or
+    "sequence" (a classifier), the model's logits, and runs onnxruntime's BERT optimizer over it."""
     from onnxruntime.transformers.optimizer import optimize_model
     raw = path.with_suffix(".raw.onnx")
     ids = torch.ones(1, 16, dtype=torch.long)
     # The optimizer fuses the attention subgraph of the eager implementation, not SDPA's.
     timed_implementation = model.config._attn_implementation
     model.config._attn_implementation = "eager"
+    inputs = ["input_ids", "attention_mask", "token_type_ids"]
+    output = "logits" if logits else "last_hidden_state"
+    axes = {n: {0: "batch", 1: "seq"} for n in inputs} | {output: {0: "batch"} if logits == "sequence" else {0: "batch", 1: "seq"}}
     with torch.no_grad():
-        torch.onnx.export(Encoder(model), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(raw),
-                          input_names=["input_ids", "attention_mask", "token_type_ids"],
-                          output_names=["last_hidden_state"], opset_version=17, dynamo=False,
-                          dynamic_axes={n: {0: "batch", 1: "seq"} for n in ["input_ids", "attention_mask", "token_type_ids", "last_hidden_state"]})
+        torch.onnx.export(Logits(model) if logits else Encoder(model), (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+                          str(raw), input_names=inputs, output_names=[output], opset_version=17, dynamo=False,
+                          dynamic_axes=axes)
     model.config._attn_implementation = timed_implementation
     c = model.config
     optimized = optimize_model(str(raw), model_type="bert", num_heads=c.num_attention_heads,

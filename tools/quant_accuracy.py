@@ -21,7 +21,14 @@ from PyTorch, optimised by onnxruntime.transformers' BERT optimizer and quantise
 `quantize_dynamic(per_channel=True, weight_type=QInt8)` exactly as tools/bench_peers.py does for its
 latency figures; each sentence run alone (no padding), mean-pooled and normalised as `hd-infer embed
 --normalize` does; the cosine of each int8 embedding with onnxruntime's own fp32 one, and with
-hd-infer's fp32 one.
+hd-infer's fp32 one. Also the fill-mask model (its masked-LM head exported too, a checkpoint of
+ours first written out by `hd-export --shrink --hf-dir`): top-1 agreement of onnxruntime int8 with
+its own fp32 and with hd-infer's fp32. With `--classifier CKPT… --dev TSV` (classifiers of
+hd-finetune, e.g. one per seed, and a split with text and label columns), the same for a sequence classifier on every
+row of the split: dev accuracy of onnxruntime fp32 and int8 and of hd-infer at each precision, and
+how often each label equals its fp32 one. `quantize_dynamic` quantises every MatMul it finds, the
+masked-LM and classifier heads included (hd-infer keeps them in fp32): its default, which the
+figures are of.
 """
 import argparse
 import json
@@ -52,6 +59,9 @@ def main():
     p.add_argument("--splade", default=str(REPO / ".cache/models/splade-tiny"), help="the fill-mask model")
     p.add_argument("--out", default="quant_accuracy.json")
     p.add_argument("--onnxruntime", action="store_true", help="also onnxruntime's int8 on the same sentences (needs .venv-torch)")
+    p.add_argument("--classifier", nargs="+", default=[],
+                   help="with --onnxruntime: sequence classifier checkpoints of hd-finetune to score (e.g. one per seed)")
+    p.add_argument("--dev", help="with --classifier: the TSV (text, label) to score it on")
     args = p.parse_args()
 
     lines = [line.strip() for line in Path(args.sentences).read_text(encoding="utf-8").splitlines()]
@@ -77,6 +87,14 @@ def main():
               f" splade-tiny fill-mask top-1 agreement {agreement:.4f} ({len(lines)} sentences)")
     if args.onnxruntime:
         report["onnxruntime_int8"] = onnxruntime_int8(minilm, lines, embeddings["fp32"], args.threads)
+        report["onnxruntime_int8_fill_mask"] = onnxruntime_fill_mask(args.hd_infer, splade, masked, top1["fp32"], args.threads)
+        print(f"fill-mask top-1 agreement of onnxruntime int8: with its fp32 "
+              f"{report['onnxruntime_int8_fill_mask']['top1_agreement_with_own_fp32']:.4f}")
+        report["classifiers"] = [classifier_accuracy(args.hd_infer, Path(c), Path(args.dev), args.threads) for c in args.classifier]
+        for c in report["classifiers"]:
+            for k, v in c["runs"].items():
+                print(f"{Path(c['checkpoint']).name} {k}: dev accuracy {v['accuracy']:.4f}, "
+                      f"label equal to its fp32's {v['label_agreement_with_own_fp32']:.4f}")
         ours = report["precisions"]["int8"]["minilm_cosine_mean"]
         theirs = report["onnxruntime_int8"]
         print(f"MiniLM int8 cosine with fp32, mean: hd-infer {ours:.6f}; onnxruntime {theirs['cosine_with_own_fp32_mean']:.6f} "
@@ -116,6 +134,106 @@ def onnxruntime_int8(model_dir: Path, lines: list[str], ours_fp32: list[list[flo
             "cosine_with_own_fp32_mean": statistics.fmean(own), "cosine_with_own_fp32_min": min(own),
             "cosine_with_hd_infer_fp32_mean": statistics.fmean(against_ours),
             "fp32_cosine_onnxruntime_vs_hd_infer_mean": statistics.fmean(fp32_agreement)}
+
+
+def ort_feeds(encoded) -> dict:
+    import numpy as np
+    return {k: encoded[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+def hf_dir_of(hd_infer: str, model: Path, work: Path) -> Path:
+    """`model` as a transformers directory: itself when it is one, else our checkpoint written out by
+    `hd-export --shrink --hf-dir` (a checkpoint without masks is written as it is)."""
+    if model.is_dir():
+        return model
+    out = work / model.stem
+    subprocess.run([str(Path(hd_infer).parent / "hd-export"), "--shrink", str(model), "-o", str(work / f"{model.stem}.safetensors"),
+                    "--hf-dir", str(out)], check=True, capture_output=True)
+    return out
+
+
+def onnxruntime_fill_mask(hd_infer: str, model: Path, masked: list[str], ours_fp32: list[int], threads: int) -> dict:
+    """onnxruntime fp32 and int8 of the masked LM on `masked`: the top-1 token at each [MASK]."""
+    import tempfile
+    import numpy as np
+    import onnxruntime
+    from transformers import AutoTokenizer, BertForMaskedLM
+    import bench_peers
+
+    with tempfile.TemporaryDirectory() as work:
+        model_dir = hf_dir_of(hd_infer, model, Path(work))
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        torch_model = BertForMaskedLM.from_pretrained(str(model_dir)).eval()
+        fp32_path = Path(work) / "mlm.onnx"
+        bench_peers.export_onnx(torch_model, fp32_path, threads, logits="token")
+        sessions = {"fp32": bench_peers.ort_session(fp32_path, threads),
+                    "int8": bench_peers.ort_session(bench_peers.quantize_onnx(fp32_path), threads)}
+        top1 = {k: [] for k in sessions}
+        for line in masked:
+            encoded = tokenizer(line, return_tensors="np", truncation=True)
+            position = int(np.nonzero(encoded["input_ids"][0] == tokenizer.mask_token_id)[0][0])
+            for k, session in sessions.items():
+                top1[k].append(int(session.run(None, ort_feeds(encoded))[0][0, position].argmax()))
+    def agreement(a, b):
+        return sum(x == y for x, y in zip(a, b)) / len(a)
+    return {"onnxruntime": onnxruntime.__version__, "model": str(model),
+            "top1_agreement_with_own_fp32": agreement(top1["int8"], top1["fp32"]),
+            "top1_agreement_with_hd_infer_fp32": agreement(top1["int8"], ours_fp32),
+            "fp32_top1_agreement_onnxruntime_vs_hd_infer": agreement(top1["fp32"], ours_fp32)}
+
+
+def classifier_accuracy(hd_infer: str, checkpoint: Path, dev: Path, threads: int) -> dict:
+    """Dev accuracy of the classifier under onnxruntime fp32 / int8 and hd-infer fp32 / bf16 / int8,
+    every row of `dev` run alone (no padding), and each run's label agreement with its runtime's fp32."""
+    import csv
+    import tempfile
+    import numpy as np
+    import onnxruntime
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+    import bench_peers
+
+    with open(dev, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    texts, gold = [r["text"] for r in rows], [r["label"] for r in rows]
+    with safe_open(str(checkpoint), "pt") as f:
+        meta = f.metadata()
+    config = BertConfig(**json.loads(meta["hd.config"]))
+    model = BertForSequenceClassification(config)
+    missing, unexpected = model.load_state_dict(load_file(str(checkpoint)), strict=False)
+    missing = [m for m in missing if not m.endswith("position_ids")]
+    if missing or unexpected:
+        raise SystemExit(f"{checkpoint}: weights do not fit BertForSequenceClassification: missing {missing}, unexpected {unexpected}")
+    model.eval()
+    runs = {}
+    with tempfile.TemporaryDirectory() as work:
+        vocab = Path(work) / "vocab.txt"
+        vocab.write_text(meta["hd.vocab"] + "\n", encoding="utf-8")
+        tokenizer = BertTokenizer(str(vocab), do_lower_case=meta["hd.do_lower_case"] == "true")
+        fp32_path = Path(work) / "classifier.onnx"
+        bench_peers.export_onnx(model, fp32_path, threads, logits="sequence")
+        sessions = {"fp32": bench_peers.ort_session(fp32_path, threads),
+                    "int8": bench_peers.ort_session(bench_peers.quantize_onnx(fp32_path), threads)}
+        labels = {k: [] for k in sessions}
+        for text in texts:
+            feeds = ort_feeds(tokenizer(text, return_tensors="np", truncation=True, max_length=config.max_position_embeddings))
+            for k, session in sessions.items():
+                labels[k].append(config.id2label[int(session.run(None, feeds)[0][0].argmax())])
+        for k, v in labels.items():
+            runs[f"onnxruntime {k}"] = v
+    for precision in ("fp32", "bf16", "int8"):
+        out = subprocess.run([hd_infer, "classify", str(checkpoint), "-", "--json", "--precision", precision, "--threads", str(threads)],
+                             input="\n".join(texts) + "\n", check=True, capture_output=True, text=True).stdout
+        runs[f"hd-infer {precision}"] = [json.loads(line)["label"] for line in out.splitlines() if line.strip()]
+    def fraction(a, b):
+        return sum(x == y for x, y in zip(a, b)) / len(a)
+    return {"checkpoint": str(checkpoint), "dev": str(dev), "examples": len(texts), "onnxruntime": onnxruntime.__version__,
+            "torch_matches_hd_infer_fp32": fraction(runs["onnxruntime fp32"], runs["hd-infer fp32"]),
+            "runs": {k: {"accuracy": fraction(v, gold),
+                         "label_agreement_with_own_fp32": fraction(v, runs[k.split()[0] + " fp32"])}
+                     for k, v in runs.items()}}
 
 
 if __name__ == "__main__":
