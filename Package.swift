@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "HDModel", dependencies: ["HDErrors", "HDTensor", "HDFormats", "HDTokenizer"]),
         .target(name: "HDRuntime", dependencies: ["HDModel", "HDTensor", "CRuntimeKernels"]),
         // What distillation and fine-tuning share: AdamW and its schedule, clipping, losses, the JSONL log.
-        .target(name: "HDTraining", dependencies: ["HDErrors", "HDTensor", "HDFormats"]),
+        .target(name: "HDTraining", dependencies: ["HDErrors", "HDTensor", "HDFormats", "CRuntimeKernels"]),
         .target(name: "HDDistill", dependencies: ["HDErrors", "HDModel", "HDTensor", "HDTokenizer", "HDFormats", "HDTraining"]),
         // Fine-tuning a sequence classifier (the loop; task files come from HDTasks through the CLI).
         .target(name: "HDFinetune", dependencies: ["HDErrors", "HDModel", "HDTensor", "HDTraining", "HDFormats"]),

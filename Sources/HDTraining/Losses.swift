@@ -1,3 +1,4 @@
+import CRuntimeKernels
 import Foundation
 import HDTensor
 
@@ -14,9 +15,13 @@ public enum Losses {
     /// With `overwrite`, the gradient rows are written instead of added to: the caller's first term
     /// into a buffer it has not zeroed. That path takes the exponentials straight from the sum pass
     /// into the gradient row and scales them in place, one exp per logit instead of two.
+    /// `avx512` picks the rows' kernel: `hd_cross_entropy_row` (AVX-512, where the CPU has it: 16
+    /// lanes where Swift's loops get SSE's 4 — 11 % of a splade-tiny MLM step at 1 thread went to
+    /// this loss before) or the Swift loops below; they agree within a few ulp (different sum order).
     public static func crossEntropy(logits: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
                                     vocabularySize v: Int, gradient: UnsafeMutableBufferPointer<Float>? = nil,
-                                    overwrite: Bool = false, scale: Float = 1) -> (loss: Double, correct: Int) {
+                                    overwrite: Bool = false, scale: Float = 1,
+                                    avx512: Bool = GEMMKernel.isPackedSupported) -> (loss: Double, correct: Int) {
         let rows = labels.count
         guard rows > 0 else { return (0, 0) }
         let g = scale / Float(rows)
@@ -25,23 +30,28 @@ public enum Losses {
             for r in range {
                 let row = logits.baseAddress! + r * v
                 let label = Int(labels[r])
-                let maxValue = Kernels.maximum(row, count: v)
                 let dRow = gradient.map { $0.baseAddress! + r * v }
-                let sum = expSum(row, count: v, shift: maxValue, scale: 1, store: overwrite ? dRow : nil)
+                var maxValue: Float = 0, sum: Float = 0
+                if avx512 {
+                    sum = hd_cross_entropy_row(row, v, label, g, dRow, overwrite ? 1 : 0, &maxValue)
+                } else {
+                    maxValue = Kernels.maximum(row, count: v)
+                    sum = expSum(row, count: v, shift: maxValue, scale: 1, store: overwrite ? dRow : nil)
+                    if let dRow {
+                        let factor = g / sum
+                        if overwrite {
+                            for j in 0..<v { dRow[j] *= factor }
+                        } else {
+                            addExp(row, count: v, shift: maxValue, scale: 1, factor: factor, into: dRow)
+                        }
+                        dRow[label] -= g
+                    }
+                }
                 let logZ = maxValue + logf(sum)
                 total += Double(logZ - row[label])
                 // Top-1 is the first arg-max; the label's logit is the maximum only for a hit, so the scan
                 // for an earlier tie runs only then.
                 if row[label] == maxValue && !(0..<label).contains(where: { row[$0] == maxValue }) { correct += 1 }
-                if let dRow {
-                    let factor = g / sum
-                    if overwrite {
-                        for j in 0..<v { dRow[j] *= factor }
-                    } else {
-                        addExp(row, count: v, shift: maxValue, scale: 1, factor: factor, into: dRow)
-                    }
-                    dRow[label] -= g
-                }
             }
             return (total, correct)
         }

@@ -1,4 +1,3 @@
-import HDTraining
 import Foundation
 import HDDistill
 import HDTensor
@@ -27,17 +26,25 @@ import Testing
         #expect(worst < tolerance, "worst relative gradient error \(worst)")
     }
 
-    @Test func crossEntropy() {
+    /// The rows' kernels this CPU runs: the Swift loops always, AVX-512 where it has it.
+    static let crossEntropyKernels = GEMMKernel.isPackedSupported ? [false, true] : [false]
+
+    @Test(arguments: crossEntropyKernels)
+    func crossEntropy(avx512: Bool) {
         let v = 7, labels: [Int32] = [3, 0, 6]
         let logits = Self.random(labels.count * v, seed: 1, scale: 3)
         func loss(_ x: [Float]) -> Double {
-            x.withUnsafeBufferPointer { l in labels.withUnsafeBufferPointer { Losses.crossEntropy(logits: l, labels: $0, vocabularySize: v).loss } }
+            x.withUnsafeBufferPointer { l in
+                labels.withUnsafeBufferPointer { Losses.crossEntropy(logits: l, labels: $0, vocabularySize: v, avx512: avx512).loss }
+            }
         }
         var grad = [Float](repeating: 0, count: logits.count)
         let scale: Float = 0.5
         let (value, correct) = logits.withUnsafeBufferPointer { l in
             labels.withUnsafeBufferPointer { lab in
-                grad.withUnsafeMutableBufferPointer { Losses.crossEntropy(logits: l, labels: lab, vocabularySize: v, gradient: $0, scale: scale) }
+                grad.withUnsafeMutableBufferPointer {
+                    Losses.crossEntropy(logits: l, labels: lab, vocabularySize: v, gradient: $0, scale: scale, avx512: avx512)
+                }
             }
         }
         // Hand value: mean of logsumexp − logit[label].
@@ -61,7 +68,8 @@ import Testing
             _ = logits.withUnsafeBufferPointer { l in
                 labels.withUnsafeBufferPointer { lab in
                     buffer.withUnsafeMutableBufferPointer {
-                        Losses.crossEntropy(logits: l, labels: lab, vocabularySize: v, gradient: $0, overwrite: overwrite, scale: scale)
+                        Losses.crossEntropy(logits: l, labels: lab, vocabularySize: v, gradient: $0, overwrite: overwrite,
+                                            scale: scale, avx512: avx512)
                     }
                 }
             }
@@ -71,6 +79,40 @@ import Testing
         gradient(into: &written, overwrite: true)
         #expect(zip(zip(added, start), grad).allSatisfy { pair, g in abs(pair.0 - pair.1 - g) <= 1e-6 })
         #expect(zip(written, grad).allSatisfy { abs($0 - $1) <= 1e-7 })
+    }
+
+    /// At the masked-LM head's width (30,522, a partial last vector), with logits spread as a
+    /// trained head's are: the AVX-512 rows against the Swift loops (loss, hits, both gradient
+    /// paths) and the loss against a Double reference.
+    @Test(.enabled(if: GEMMKernel.isPackedSupported, "the AVX-512 rows need AVX-512F"))
+    func crossEntropyAtVocabularyWidth() {
+        let v = 30522, labels: [Int32] = [17, 30521, 2000, 0]
+        var logits = Self.random(labels.count * v, seed: 5, scale: 8)
+        logits[2 * v + 2000] = 30  // one confident hit
+        var reference = 0.0
+        for r in labels.indices {
+            let row = logits[(r * v)..<((r + 1) * v)].map(Double.init), top = row.max()!
+            reference += top + log(row.map { exp($0 - top) }.reduce(0, +)) - row[Int(labels[r])]
+        }
+        for overwrite in [false, true] {
+            let start = Self.random(logits.count, seed: 6)
+            let runs = [false, true].map { avx512 -> (Double, Int, [Float]) in
+                var gradient = start
+                let (loss, correct) = logits.withUnsafeBufferPointer { l in
+                    labels.withUnsafeBufferPointer { lab in
+                        gradient.withUnsafeMutableBufferPointer {
+                            Losses.crossEntropy(logits: l, labels: lab, vocabularySize: v, gradient: $0, overwrite: overwrite,
+                                                scale: 0.5, avx512: avx512)
+                        }
+                    }
+                }
+                return (loss, correct, gradient)
+            }
+            #expect(abs(runs[1].0 - reference / Double(labels.count)) < 1e-5 * reference)
+            #expect(abs(runs[1].0 - runs[0].0) < 1e-6 * runs[0].0 && runs[1].1 == runs[0].1 && runs[1].1 == 1)
+            let worst = zip(runs[1].2, runs[0].2).map { abs($0 - $1) }.max()!
+            #expect(worst <= 1e-7, "overwrite \(overwrite): gradients differ by \(worst)")
+        }
     }
 
     @Test(arguments: [Float(1), 2.5])

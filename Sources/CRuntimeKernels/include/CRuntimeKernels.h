@@ -190,6 +190,15 @@ void hd_bf16_gemm_tiles(size_t m, size_t n, size_t k, const unsigned short *a, s
 /// when `hd_avx512f_supported()`.
 void hd_softmax_rows(float *x, size_t rows, size_t width, float scale, const float *mask, size_t rows_per_mask);
 
+/// One row of the softmax cross-entropy over `width` logits x (the masked-LM head's 30,522): returns
+/// Σ_j e^(x_j − max) and writes max_j x_j to `row_max` (the caller forms log Z = max + log Σ). With a
+/// `gradient` row (null for none), adds scale · softmax(x) to it — or, with `overwrite`, replaces it
+/// with that, whatever it held — then subtracts `scale` at `label`. e^x by `FusedKernels.exp`'s
+/// polynomial (tiny and positive below −87.3, as there), the sum in 16 lanes. The training loss's
+/// vectorised path (`Losses.crossEntropy`); call only when `hd_avx512f_supported()`.
+float hd_cross_entropy_row(const float *x, size_t width, size_t label, float scale, float *gradient, int overwrite,
+                           float *row_max);
+
 // MARK: GELU
 
 /// out = GELU(x) = ½x(1 + erf(x/√2)) (the exact form, BERT's "gelu") over `count` floats, erf by
