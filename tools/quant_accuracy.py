@@ -108,23 +108,16 @@ def onnxruntime_int8(model_dir: Path, lines: list[str], ours_fp32: list[list[flo
     import numpy as np
     import onnxruntime
     from transformers import AutoTokenizer, BertModel
-    import bench_peers
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = BertModel.from_pretrained(str(model_dir), add_pooling_layer=False).eval()
     with tempfile.TemporaryDirectory() as work:
-        fp32_path = Path(work) / "minilm.onnx"
-        bench_peers.export_onnx(model, fp32_path, threads)
-        int8_path = bench_peers.quantize_onnx(fp32_path)
-        sessions = {"fp32": bench_peers.ort_session(fp32_path, threads), "int8": bench_peers.ort_session(int8_path, threads)}
+        sessions = fp32_and_int8_sessions(model, Path(work) / "minilm.onnx", threads)
         pooled = {k: [] for k in sessions}
         for line in lines:
             encoded = tokenizer(line, return_tensors="np", truncation=True)
-            feeds = {"input_ids": encoded["input_ids"].astype(np.int64),
-                     "attention_mask": encoded["attention_mask"].astype(np.int64),
-                     "token_type_ids": encoded["token_type_ids"].astype(np.int64)}
             for k, session in sessions.items():
-                hidden = session.run(None, feeds)[0][0]
+                hidden = session.run(None, ort_feeds(encoded))[0][0]
                 v = hidden.mean(axis=0)
                 pooled[k].append(v / max(np.linalg.norm(v), 1e-12))
     own = [float(a @ b) for a, b in zip(pooled["int8"], pooled["fp32"])]
@@ -134,6 +127,14 @@ def onnxruntime_int8(model_dir: Path, lines: list[str], ours_fp32: list[list[flo
             "cosine_with_own_fp32_mean": statistics.fmean(own), "cosine_with_own_fp32_min": min(own),
             "cosine_with_hd_infer_fp32_mean": statistics.fmean(against_ours),
             "fp32_cosine_onnxruntime_vs_hd_infer_mean": statistics.fmean(fp32_agreement)}
+
+
+def fp32_and_int8_sessions(model, path: Path, threads: int, logits: str | None = None) -> dict:
+    """onnxruntime sessions on `model` exported to `path` and optimised (tools/bench_peers.py), and on
+    its `quantize_dynamic` int8 copy: {"fp32": …, "int8": …}."""
+    import bench_peers
+    bench_peers.export_onnx(model, path, threads, logits=logits)
+    return {"fp32": bench_peers.ort_session(path, threads), "int8": bench_peers.ort_session(bench_peers.quantize_onnx(path), threads)}
 
 
 def ort_feeds(encoded) -> dict:
@@ -158,16 +159,12 @@ def onnxruntime_fill_mask(hd_infer: str, model: Path, masked: list[str], ours_fp
     import numpy as np
     import onnxruntime
     from transformers import AutoTokenizer, BertForMaskedLM
-    import bench_peers
 
     with tempfile.TemporaryDirectory() as work:
         model_dir = hf_dir_of(hd_infer, model, Path(work))
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         torch_model = BertForMaskedLM.from_pretrained(str(model_dir)).eval()
-        fp32_path = Path(work) / "mlm.onnx"
-        bench_peers.export_onnx(torch_model, fp32_path, threads, logits="token")
-        sessions = {"fp32": bench_peers.ort_session(fp32_path, threads),
-                    "int8": bench_peers.ort_session(bench_peers.quantize_onnx(fp32_path), threads)}
+        sessions = fp32_and_int8_sessions(torch_model, Path(work) / "mlm.onnx", threads, logits="token")
         top1 = {k: [] for k in sessions}
         for line in masked:
             encoded = tokenizer(line, return_tensors="np", truncation=True)
@@ -193,7 +190,6 @@ def classifier_accuracy(hd_infer: str, checkpoint: Path, dev: Path, threads: int
     from safetensors import safe_open
     from safetensors.torch import load_file
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
-    import bench_peers
 
     with open(dev, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
@@ -212,10 +208,7 @@ def classifier_accuracy(hd_infer: str, checkpoint: Path, dev: Path, threads: int
         vocab = Path(work) / "vocab.txt"
         vocab.write_text(meta["hd.vocab"] + "\n", encoding="utf-8")
         tokenizer = BertTokenizer(str(vocab), do_lower_case=meta["hd.do_lower_case"] == "true")
-        fp32_path = Path(work) / "classifier.onnx"
-        bench_peers.export_onnx(model, fp32_path, threads, logits="sequence")
-        sessions = {"fp32": bench_peers.ort_session(fp32_path, threads),
-                    "int8": bench_peers.ort_session(bench_peers.quantize_onnx(fp32_path), threads)}
+        sessions = fp32_and_int8_sessions(model, Path(work) / "classifier.onnx", threads, logits="sequence")
         labels = {k: [] for k in sessions}
         for text in texts:
             feeds = ort_feeds(tokenizer(text, return_tensors="np", truncation=True, max_length=config.max_position_embeddings))
