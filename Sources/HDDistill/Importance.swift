@@ -1,4 +1,5 @@
 import HDModel
+import HDTensor
 
 /// Per-weight importance and its sum per prunable unit (DESIGN.md §4).
 /// - `platon`: I = |θ ⊙ ∇θL|, Ī ← β1·Ī + (1 − β1)·I, Ū ← β2·Ū + (1 − β2)·|I − Ī| (with the updated Ī,
@@ -25,24 +26,29 @@ public final class Importance {
         uncertainty = FlatFloats(count: kind == .platon ? layout.count : 0)
     }
 
-    /// Folds this step's |θ ⊙ ∇θ| into the buffers (nothing for magnitude).
+    /// Folds this step's |θ ⊙ ∇θ| into the buffers (nothing for magnitude), element by element, the
+    /// elements split over the workers (on the calling thread alone it was 1.9 % of a 2-thread
+    /// MiniLM step's samples, all of them while the other worker waited).
     public func update(parameters: UnsafeBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>) {
-        let n = layout.count
         let p = parameters.baseAddress!, g = gradients.baseAddress!
         switch kind {
         case .magnitude:
             return
         case .sensitivity:
             let s = mean.buffer.baseAddress!
-            for i in 0..<n { s[i] = abs(p[i] * g[i]) }
+            ParallelFor.elements(layout.count) { start, count in
+                for i in start..<(start + count) { s[i] = abs(p[i] * g[i]) }
+            }
         case .platon:
             let a = mean.buffer.baseAddress!, u = uncertainty.buffer.baseAddress!
             let b1 = beta1, b2 = beta2
-            for i in 0..<n {
-                let current = abs(p[i] * g[i])
-                let average = b1 * a[i] + (1 - b1) * current
-                a[i] = average
-                u[i] = b2 * u[i] + (1 - b2) * abs(current - average)
+            ParallelFor.elements(layout.count) { start, count in
+                for i in start..<(start + count) {
+                    let current = abs(p[i] * g[i])
+                    let average = b1 * a[i] + (1 - b1) * current
+                    a[i] = average
+                    u[i] = b2 * u[i] + (1 - b2) * abs(current - average)
+                }
             }
         }
     }
