@@ -20,7 +20,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The AVX-512F GEMM against packed weights (chosen at run time; see its header): the runtime's dense
-        // layers and attention, and through HDTensor's `GEMM` every product of training.
+        // layers and attention (int8 and bf16 also on AMX tiles), through HDTensor's `GEMM` every product
+        // of training, and the training loss's softmax cross-entropy rows (HDTraining).
         .target(name: "CRuntimeKernels"),
 
         // Libraries; arrows point one way: executables → {HDDistill, HDFinetune, HDExport, HDRuntime, HDTasks}
