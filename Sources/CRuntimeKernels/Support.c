@@ -2,6 +2,10 @@
 
 #if defined(__x86_64__)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 int hd_avx512f_supported(void) {
     unsigned int eax, ebx, ecx, edx;
@@ -36,8 +40,6 @@ int hd_avx512_bf16_supported(void) {
 }
 
 #if defined(__linux__)
-#include <sys/syscall.h>
-#include <unistd.h>
 
 /// AMX-TILE and `feature` (CPUID leaf 7's EDX), the OS's tile state (XCR0 bits 17–18), and Linux's
 /// grant of the tile data to this process.

@@ -119,7 +119,7 @@ void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_
 /// output is (Σ_i u[r][i] · q_w[j][i] − z_r · Σ_i q_w[j][i]) · (s_j · t_r) in f32, then the epilogue.
 ///
 /// Panels of 32 output columns: a 256-byte header (32 float scales s_j, then 32 int32 column sums
-/// Σ_i q_w[j][i]; zero past column n), then ⌈k / 4⌉ groups of 128 bytes, each the 4 inputs
+/// Σ_i q_w[j][i]; zero past column n), then ⌈k / 64⌉ · 16 groups of 128 bytes, each the 4 inputs
 /// 4g … 4g + 3 of columns 0–15 (4 bytes per column, the lane `vpdpbusd` sums), then of columns
 /// 16–31; zero past input k (up to a multiple of `HD_INT8_DEPTH_STEP`) and past column n.
 size_t hd_int8_packed_bytes(size_t n, size_t k);
@@ -129,8 +129,8 @@ size_t hd_int8_packed_bytes(size_t n, size_t k);
 void hd_int8_pack_weights(const float *const *rows, size_t n, size_t k, void *packed);
 
 /// Quantises the m rows of A (row stride `lda` floats) into `q` (row stride `ldq` ≥ k rounded up
-/// to a multiple of `HD_INT8_DEPTH_STEP` bytes; the bytes past k up to it are z_r, i.e. 0), `scales` (t_r) and `zero_points`
-/// (z_r): with lo = min(0, min A[r]), range = max(0, max A[r]) − lo, v = 255 / range (0 when the
+/// to a multiple of `HD_INT8_DEPTH_STEP` bytes; the bytes past k up to it are z_r, i.e. 0),
+/// `scales` (t_r) and `zero_points` (z_r): with lo = min(0, min A[r]), range = max(0, max A[r]) − lo, v = 255 / range (0 when the
 /// range is 0), t_r = range / 255, z_r = round(−lo · v), u = clamp(round(A[r][i] · v) + z_r, 0, 255),
 /// rounding to nearest even. Call only when `hd_avx512_vnni_supported()`.
 void hd_int8_quantize_rows(size_t m, size_t k, const float *a, size_t lda, unsigned char *q, size_t ldq,
@@ -146,9 +146,9 @@ void hd_int8_gemm(size_t m, size_t n, size_t k, const unsigned char *a, size_t l
                   float *c, size_t ldc, hd_epilogue epilogue, const float *bias);
 
 /// The bf16 GEMM (AVX-512 BF16): C = epilogue(bf16(A) · bf16(W)ᵀ) with f32 accumulation
-/// (`vdpbf16ps`). Panels of 32 output columns, each ⌈k / 2⌉ groups of 128 bytes: the inputs
+/// (`vdpbf16ps`). Panels of 32 output columns, each ⌈k / 32⌉ · 16 groups of 128 bytes: the inputs
 /// 2g, 2g + 1 of columns 0–15 (one 32-bit lane per column), then of columns 16–31; zero past input
-/// k and column n.
+/// k (up to a multiple of `HD_BF16_DEPTH_STEP`) and past column n.
 size_t hd_bf16_packed_bytes(size_t n, size_t k);
 
 /// Converts W `[n × k]` (its n rows) to bf16, rounding to nearest even, and packs it into
@@ -157,7 +157,8 @@ void hd_bf16_pack_weights(const float *const *rows, size_t n, size_t k, unsigned
 
 /// Converts the m rows of A (row stride `lda` floats) to bf16, rounding to nearest even
 /// (`vcvtne2ps2bf16`, which reads subnormal inputs as zero), into `out` (row stride `ldo` ≥ k
-/// rounded up to a multiple of `HD_BF16_DEPTH_STEP`; the values past k up to it are 0). Call only when `hd_avx512_bf16_supported()`.
+/// rounded up to a multiple of `HD_BF16_DEPTH_STEP`; the values past k up to it are 0). Call only
+/// when `hd_avx512_bf16_supported()`.
 void hd_bf16_convert_rows(size_t m, size_t k, const float *a, size_t lda, unsigned short *out, size_t ldo);
 
 /// C[m × columns] = epilogue(A · Wᵀ) for the panels `first_panel ..< end_panel`, as
