@@ -197,13 +197,14 @@ def mlm_torch_worker(args) -> None:
 
     def step(ids, labels):
         optimiser.zero_grad(set_to_none=True)
-        if args.torch_worker == "hf":
-            loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
-        else:
-            hidden = model.bert(input_ids=ids, attention_mask=attention).last_hidden_state
-            rows = labels.view(-1) != -100
-            logits = model.cls(hidden.view(-1, hidden.shape[-1])[rows])
-            loss = torch.nn.functional.cross_entropy(logits, labels.view(-1)[rows])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.matmul == "bf16"):
+            if args.torch_worker == "hf":
+                loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
+            else:
+                hidden = model.bert(input_ids=ids, attention_mask=attention).last_hidden_state
+                rows = labels.view(-1) != -100
+                logits = model.cls(hidden.view(-1, hidden.shape[-1])[rows])
+                loss = torch.nn.functional.cross_entropy(logits, labels.view(-1)[rows])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
@@ -225,7 +226,7 @@ def run_ours_mlm(args, work: Path) -> dict:
     cmd = [str(args.hd_distill), str(MODEL), "--mlm-only", "--corpus", *args.corpus, "-o", str(work / "hd.ckpt"),
            "--steps", str(args.steps), "--batch", str(args.batch), "--seq-len", str(args.seq_len),
            "--threads", str(args.threads), "--held-out-every", "0", "--eval-every", "0", "--save-every", "0",
-           "--log", str(log)]
+           "--log", str(log), "--matmul", args.matmul]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     summary = [json.loads(line) for line in log.read_text().splitlines()][-1]
     assert summary["kind"] == "summary", summary
@@ -485,8 +486,9 @@ def distill_torch_worker(args) -> None:
     def step(t: int) -> dict:
         ids = sequences[(t - 1) * B:t * B]
         optimiser.zero_grad(set_to_none=True)
-        embedding, hidden, attention_term, pooled = losses(ids, types, attention)
-        loss = embedding + hidden + attention_term + pooled
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.matmul == "bf16"):
+            embedding, hidden, attention_term, pooled = losses(ids, types, attention)
+            loss = embedding + hidden + attention_term + pooled
         loss.backward()
         prune(t, schedule)
         norm = torch.nn.utils.clip_grad_norm_(every_parameter, 1.0)
@@ -532,7 +534,7 @@ def run_ours_distill(args, work: Path) -> dict:
            "--prune-start", str(schedule["start"]), "--prune-end", str(schedule["end"]),
            "--prune-every", str(schedule["every"]),
            "--threads", str(args.threads), "--held-out-every", "0", "--eval-every", "0", "--save-every", "0",
-           "--log", str(log)]
+           "--log", str(log), "--matmul", args.matmul]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     # VmHWM once the last step has started (the record of step total − 1 is written): the training
     # peak, before the final checkpoint copies the weights and moments.
@@ -577,8 +579,9 @@ def fma_peak(args) -> float | None:
     return (json.loads(out).get("roofline") or {}).get("fma_peak_gflops_per_s")
 
 
-def run_torch(args, worker: str) -> dict:
+def run_torch(args, worker: str, matmul: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--torch-worker", worker, "--step", args.step, "--shape", args.shape,
+           "--matmul", matmul or args.matmul,
            "--threads", str(args.threads), "--batch", str(args.batch), "--seq-len", str(args.seq_len),
            "--steps", str(args.steps), "--warmup-steps", str(args.warmup_steps), "--corpus", *args.corpus]
     if args.check_flops:
@@ -604,6 +607,9 @@ def main() -> None:
     p.add_argument("--hd-distill", type=Path, default=REPO / ".build/release/hd-distill")
     p.add_argument("--hd-infer", type=Path, default=REPO / ".build/release/hd-infer", help="measures the FMA peak (distill)")
     p.add_argument("--out", type=Path, default=Path("bench_train_peers.json"))
+    p.add_argument("--matmul", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: hd-distill --matmul bf16 against torch under torch.autocast('cpu', torch.bfloat16), "
+                        "and torch in fp32 beside them")
     p.add_argument("--check-flops", action="store_true",
                    help="distill: count one torch step's FLOPs with FlopCounterMode against distill_flops, and stop")
     p.add_argument("--torch-worker", choices=["hf", "masked", "distill"], help=argparse.SUPPRESS)
@@ -626,6 +632,8 @@ def main() -> None:
 
 def mlm_main(args) -> None:
     runs = {"hd-distill": [], "torch (HF head, all positions)": [], "torch (head on masked rows)": []}
+    if args.matmul == "bf16":
+        runs["torch (head on masked rows), fp32"] = []
     load = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
@@ -633,6 +641,8 @@ def mlm_main(args) -> None:
             runs["hd-distill"].append(run_ours_mlm(args, Path(tmp)))
             runs["torch (HF head, all positions)"].append(run_torch(args, "hf"))
             runs["torch (head on masked rows)"].append(run_torch(args, "masked"))
+            if args.matmul == "bf16":
+                runs["torch (head on masked rows), fp32"].append(run_torch(args, "masked", "fp32"))
             print(f"round {r + 1}/{args.rounds}: " + ", ".join(
                 f"{k} {v[-1]['tokens_per_second']:.0f} tok/s" for k, v in runs.items()), file=sys.stderr)
     load.append(os.getloadavg()[0])
@@ -641,14 +651,15 @@ def mlm_main(args) -> None:
                    "peak_rss_mib": statistics.median(x["peak_rss_mib"] for x in v),
                    "samples": [round(x["tokens_per_second"], 1) for x in v]} for k, v in runs.items()}
     ours = summary["hd-distill"]["tokens_per_second"]
-    print(f"\nsplade-tiny MLM training, batch {args.batch} × {args.seq_len}, {args.threads} threads, "
+    print(f"\nsplade-tiny MLM training, products in {args.matmul} (torch: autocast to bf16, but where the row says fp32), "
+          f"batch {args.batch} × {args.seq_len}, {args.threads} threads, "
           f"{args.steps} steps × {args.rounds} rounds (load average {min(load):.2f}–{max(load):.2f})\n")
     print("| runtime | tokens/s (median) | hd-distill ÷ it | peak RSS MiB |")
     print("|---|---|---|---|")
     for k, v in summary.items():
         print(f"| {k} | {v['tokens_per_second']:.0f} | {ours / v['tokens_per_second']:.2f}× | {v['peak_rss_mib']:.0f} |")
     torch_info = runs["torch (head on masked rows)"][0]
-    result = {"step": "mlm", "model": "splade-tiny", "batch": args.batch, "seq_len": args.seq_len, "threads": args.threads,
+    result = {"step": "mlm", "matmul": args.matmul, "model": "splade-tiny", "batch": args.batch, "seq_len": args.seq_len, "threads": args.threads,
               "steps": args.steps, "warmup_steps_torch": args.warmup_steps, "rounds": args.rounds, "load_average": load,
               "torch": torch_info.get("torch"), "fused_adamw": torch_info.get("fused_adamw"), "runs": summary}
     args.out.write_text(json.dumps(result, indent=1))
@@ -669,13 +680,16 @@ def distill_main(args) -> None:
         print(json.dumps(counted))
         return
 
-    runs = {"hd-distill": [], "torch": []}
+    # With --matmul bf16, "torch" is torch under bf16 autocast and "torch fp32" the fp32 step beside it.
+    runs = {"hd-distill": [], "torch": []} | ({"torch fp32": []} if args.matmul == "bf16" else {})
     load = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             load.append(os.getloadavg()[0])
             runs["hd-distill"].append(run_ours_distill(args, Path(tmp)))
             runs["torch"].append(run_torch(args, "distill"))
+            if args.matmul == "bf16":
+                runs["torch fp32"].append(run_torch(args, "distill", "fp32"))
             print(f"round {r + 1}/{args.rounds}: " + ", ".join(
                 f"{k} {v[-1]['tokens_per_second']:.0f} tok/s" for k, v in runs.items()), file=sys.stderr)
     load.append(os.getloadavg()[0])
@@ -693,7 +707,7 @@ def distill_main(args) -> None:
     summary["hd-distill"]["peak_rss_mib_at_exit"] = statistics.median(x["peak_rss_mib_at_exit"] for x in runs["hd-distill"])
     ratio = summary["hd-distill"]["tokens_per_second"] / summary["torch"]["tokens_per_second"]
     total = args.warmup_steps + args.steps
-    print(f"\ndistillation step, {args.shape} shape ({layers} × {d}, FFN {f}; student pruned towards "
+    print(f"\ndistillation step, products in {args.matmul} (torch: bf16 autocast; torch fp32: none), {args.shape} shape ({layers} × {d}, FFN {f}; student pruned towards "
           f"{shape['hidden']}/{shape['ffn']}), batch {args.batch} × {args.seq_len}, {args.threads} threads, "
           f"{args.warmup_steps} + {args.steps} timed steps × {args.rounds} rounds "
           f"(load average {min(load):.2f}–{max(load):.2f}); {flops / 1e9:.1f} GFLOP of matrix products a step\n")
@@ -714,10 +728,10 @@ def distill_main(args) -> None:
             if times:
                 phases.setdefault(phase, {})[k] = {"steps": len(times), "median_step_seconds": statistics.median(times)}
     for phase, sides in phases.items():
-        if len(sides) == 2:
-            hd, pt = sides["hd-distill"]["median_step_seconds"], sides["torch"]["median_step_seconds"]
-            print(f"timed steps at {phase} (last round): hd-distill {hd:.3f} s, torch {pt:.3f} s a step "
-                  f"(median of {sides['hd-distill']['steps']} / {sides['torch']['steps']}): {pt / hd:.2f}×")
+        for peer in [k for k in sides if k != "hd-distill" and "hd-distill" in sides]:
+            hd, pt = sides["hd-distill"]["median_step_seconds"], sides[peer]["median_step_seconds"]
+            print(f"timed steps at {phase} (last round): hd-distill {hd:.3f} s, {peer} {pt:.3f} s a step "
+                  f"(median of {sides['hd-distill']['steps']} / {sides[peer]['steps']}): {pt / hd:.2f}×")
     summary_phases = phases
     # Same work: the loss terms of the last round, step by step (they start at 0: the student is the teacher).
     print("\nlast round, per step (hd-distill / torch): loss, hidden, attention, embedding, 1 − cos, |g|, widths")
@@ -726,7 +740,7 @@ def distill_main(args) -> None:
             f"{key} {a.get(key, float('nan')):.3g}/{b[key]:.3g}" for key in ["loss", "hidden", "attention", "embedding", "pooled", "grad_norm"])
             + f"  width {a.get('width_hidden')}/{a.get('width_ffn')} vs {b['width_hidden']}/{b['width_ffn']}")
     torch_info = runs["torch"][0]
-    result = {"step": "distill", "shape": args.shape, "teacher": str(shape["teacher"]), "layers": layers, "hidden": d, "ffn": f,
+    result = {"step": "distill", "matmul": args.matmul, "shape": args.shape, "teacher": str(shape["teacher"]), "layers": layers, "hidden": d, "ffn": f,
               "target": {"hidden": shape["hidden"], "ffn": shape["ffn"]}, "batch": args.batch, "seq_len": args.seq_len,
               "threads": args.threads, "steps": args.steps, "warmup_steps": args.warmup_steps, "rounds": args.rounds,
               "prune_schedule": prune_schedule(total), "flops_per_step": flops, "load_average": load,

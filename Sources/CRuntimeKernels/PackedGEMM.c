@@ -26,27 +26,6 @@ void hd_pack_weights(const float *const *rows, size_t n, size_t k, float *packed
     }
 }
 
-void hd_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_stride, size_t input_stride,
-                             float *packed) {
-    size_t panels = (n + HD_PACKED_PANEL - 1) / HD_PACKED_PANEL;
-    for (size_t p = 0; p < panels; p++) {
-        float *panel = packed + p * k * HD_PACKED_PANEL;
-        size_t first = p * HD_PACKED_PANEL, width = n - first < HD_PACKED_PANEL ? n - first : HD_PACKED_PANEL;
-        // Written in order, one panel row (32 columns of one input) at a time.
-        for (size_t i = 0; i < k; i++) {
-            const float *source = w + first * column_stride + i * input_stride;
-            float *out = panel + i * HD_PACKED_PANEL;
-            size_t j = 0;
-            if (column_stride == 1) {
-                memcpy(out, source, width * sizeof(float));
-                j = width;
-            }
-            for (; j < width; j++) out[j] = source[j * column_stride];
-            for (; j < HD_PACKED_PANEL; j++) out[j] = 0.0f;
-        }
-    }
-}
-
 #if defined(__x86_64__)
 #include "Epilogue.h"
 
@@ -127,6 +106,50 @@ __attribute__((target("avx512f"))) static inline void transpose16(const float *a
     for (int i = 0; i < 16; i++) _mm512_storeu_ps(out + i * ldo, r[i]);
 }
 
+__attribute__((target("avx512f"))) void hd_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_stride,
+                                                               size_t input_stride, float *packed) {
+    size_t panels = (n + HD_PACKED_PANEL - 1) / HD_PACKED_PANEL;
+    if (input_stride == 1 && column_stride != 1) {
+        // W's rows hold each column's inputs contiguously (a weight matrix read as op(B)ᵀ, K_h):
+        // 16 columns × 16 inputs at a time, transposed in registers into half a panel's rows.
+        // Element by element, at a stride of a whole row, this was most of the packing's time.
+        for (size_t p = 0; p < panels; p++) {
+            float *panel = packed + p * k * HD_PACKED_PANEL;
+            for (size_t half = 0; half < 2; half++) {
+                size_t c0 = p * HD_PACKED_PANEL + 16 * half, columns = c0 >= n ? 0 : n - c0 < 16 ? n - c0 : 16;
+                size_t i = 0;
+                if (columns == 16)
+                    for (; i + 16 <= k; i += 16)
+                        transpose16(w + c0 * column_stride + i, column_stride, panel + i * HD_PACKED_PANEL + 16 * half,
+                                    HD_PACKED_PANEL);
+                for (; i < k; i++)
+                    for (size_t j = 0; j < 16; j++)
+                        panel[i * HD_PACKED_PANEL + 16 * half + j] = j < columns ? w[(c0 + j) * column_stride + i] : 0.0f;
+            }
+        }
+        return;
+    }
+    // Otherwise one input at a time across every panel, so that an input's columns (contiguous when
+    // column_stride is 1: B read row by row) are read in order; panel by panel instead, each
+    // input's 32 columns came from another row each time, and rows a kilobyte or more apart
+    // outran the prefetchers.
+    for (size_t i = 0; i < k; i++) {
+        const float *source = w + i * input_stride;
+        for (size_t p = 0; p < panels; p++) {
+            float *out = packed + (p * k + i) * HD_PACKED_PANEL;
+            size_t first = p * HD_PACKED_PANEL, width = n - first < HD_PACKED_PANEL ? n - first : HD_PACKED_PANEL;
+            if (column_stride == 1) {
+                __mmask16 mask0 = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+                __mmask16 mask1 = (__mmask16)(width >= 32 ? 0xFFFF : width > 16 ? (1u << (width - 16)) - 1 : 0);
+                _mm512_storeu_ps(out, _mm512_maskz_loadu_ps(mask0, source + first));
+                _mm512_storeu_ps(out + 16, _mm512_maskz_loadu_ps(mask1, source + first + 16));
+            } else {
+                for (size_t j = 0; j < HD_PACKED_PANEL; j++) out[j] = j < width ? source[(first + j) * column_stride] : 0.0f;
+            }
+        }
+    }
+}
+
 __attribute__((target("avx512f"))) void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda,
                                                     size_t first_column, size_t end_column, float *out) {
     size_t full_rows = rows - rows % 16;
@@ -188,6 +211,11 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, co
 #else
 
 // Unreachable: callers check hd_avx512f_supported() first and use OpenBLAS here.
+void hd_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_stride, size_t input_stride,
+                             float *packed) {
+    __builtin_trap();
+}
+
 void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_t first_column, size_t end_column,
                   float *out) {
     __builtin_trap();

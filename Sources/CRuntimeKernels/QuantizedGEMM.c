@@ -148,6 +148,57 @@ BF16_TARGET void hd_bf16_convert_rows(size_t m, size_t k, const float *a, size_t
     }
 }
 
+BF16_TARGET void hd_bf16_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_stride,
+                                              size_t input_stride, unsigned short *packed) {
+    size_t groups = bf16_panel_groups(k), panel_values = groups * (GROUP_BYTES / 2);
+    // Lane t of a converted pair of vectors (`vcvtne2ps2bf16`: the low operand's 16 values, then
+    // the high one's) to lane 2t / 2t + 1: column t's inputs i and i + 1 side by side.
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    // The 16 pairs of one column converted at once land 32 lanes (one 128-byte group) apart.
+    const __m512i group_lanes = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                   _mm512_set1_epi32(GROUP_BYTES / 4));
+    if (input_stride == 1) {
+        // Each column's inputs are contiguous: 32 of them become 16 pairs, one per group, put in
+        // place by a scatter. A panel 32 inputs at a time (2 KiB of it, which stays in L1 while
+        // its 32 columns are written), where a column at a time went over the whole panel again
+        // for each column.
+        for (size_t p = 0; p < panels_of(n); p++) {
+            unsigned short *panel = packed + p * panel_values;
+            size_t width = n - p * HD_PACKED_PANEL < HD_PACKED_PANEL ? n - p * HD_PACKED_PANEL : HD_PACKED_PANEL;
+            if (width < HD_PACKED_PANEL) memset(panel, 0, panel_values * 2);
+            for (size_t i = 0; i < groups * 2; i += 32) {
+                __mmask16 lanes0 = i < k ? low_mask(k - i) : 0, lanes1 = i + 16 < k ? low_mask(k - i - 16) : 0;
+                for (size_t j = 0; j < width; j++) {
+                    const float *column = w + (p * HD_PACKED_PANEL + j) * column_stride;
+                    __m512 lo = _mm512_maskz_loadu_ps(lanes0, column + i), hi = _mm512_maskz_loadu_ps(lanes1, column + i + 16);
+                    __m512i pairs = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+                    _mm512_i32scatter_epi32(panel + i / 2 * (GROUP_BYTES / 2) + 2 * j, group_lanes, pairs, 4);
+                }
+            }
+        }
+        return;
+    }
+    // Each input's columns are contiguous (column_stride 1): a group is two rows' 32 values. A pair
+    // of rows at a time across every panel, so that B is read in order (panel by panel, each row
+    // came from another place each time and the prefetchers fell behind).
+    for (size_t g = 0; g < groups; g++) {
+        const float *first = w + 2 * g * input_stride, *second = first + input_stride;
+        int has_first = 2 * g < k, has_second = 2 * g + 1 < k;
+        for (size_t p = 0; p < panels_of(n); p++) {
+            size_t width = n - p * HD_PACKED_PANEL < HD_PACKED_PANEL ? n - p * HD_PACKED_PANEL : HD_PACKED_PANEL;
+            __mmask16 masks[2] = {low_mask(width), width > 16 ? low_mask(width - 16) : 0};
+            for (int half = 0; half < 2; half++) {
+                size_t column = p * HD_PACKED_PANEL + 16 * half;
+                __m512 x0 = _mm512_maskz_loadu_ps(has_first ? masks[half] : 0, first + column);
+                __m512 x1 = _mm512_maskz_loadu_ps(has_second ? masks[half] : 0, second + column);
+                __m512i pairs = _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
+                _mm512_storeu_si512(packed + p * panel_values + g * (GROUP_BYTES / 2) + 32 * half, pairs);
+            }
+        }
+    }
+}
+
 /// The int8 tile: C[ROWS × 32] from `groups` groups of 4 inputs. Between passes the int32 sums are
 /// kept in C's own memory (same size as the floats it will hold), so no scratch is needed; on the
 /// last pass (`header` set) they become floats: (sum − z_r · Σ q_w) · row scale · column scale.
@@ -338,6 +389,10 @@ void hd_int8_gemm(size_t m, size_t n, size_t k, const unsigned char *a, size_t l
 }
 void hd_bf16_gemm(size_t m, size_t n, size_t k, const unsigned short *a, size_t lda, const unsigned short *packed_weights,
                   size_t first_panel, size_t end_panel, float *c, size_t ldc, hd_epilogue epilogue, const float *bias) {
+    __builtin_trap();
+}
+void hd_bf16_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_stride, size_t input_stride,
+                                  unsigned short *packed) {
     __builtin_trap();
 }
 

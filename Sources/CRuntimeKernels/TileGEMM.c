@@ -129,7 +129,7 @@ TILE_TARGET static void store_int8(const int32_t *sums, size_t rows, const unsig
 }
 
 TILE_TARGET static void store_bf16(const float *sums, size_t rows, float *c, size_t ldc, __mmask16 mask0,
-                                   __mmask16 mask1, hd_epilogue epilogue, const float *bias) {
+                                   __mmask16 mask1, int accumulate, hd_epilogue epilogue, const float *bias) {
     __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
     if (epilogue != HD_EPILOGUE_NONE) {
         b0 = _mm512_maskz_loadu_ps(mask0, bias);
@@ -137,6 +137,10 @@ TILE_TARGET static void store_bf16(const float *sums, size_t rows, float *c, siz
     }
     for (size_t r = 0; r < rows; r++) {
         __m512 v0 = _mm512_loadu_ps(sums + r * 32), v1 = _mm512_loadu_ps(sums + r * 32 + 16);
+        if (accumulate) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(mask0, c + r * ldc));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask1, c + r * ldc + 16));
+        }
         if (epilogue != HD_EPILOGUE_NONE) {
             v0 = epilogue16(v0, b0, epilogue);
             v1 = epilogue16(v1, b1, epilogue);
@@ -148,7 +152,7 @@ TILE_TARGET static void store_bf16(const float *sums, size_t rows, float *c, siz
 
 /// One call's operands; `int8` says which of the two kinds `a` and `packed_weights` are.
 typedef struct {
-    int int8;
+    int int8, accumulate;
     size_t m, n, k;
     const unsigned char *a;
     size_t lda_bytes;
@@ -179,7 +183,7 @@ TILE_TARGET static void run_block(const tile_gemm *g, size_t p, size_t r, size_t
         size_t steps = (g->k + HD_BF16_DEPTH_STEP - 1) / HD_BF16_DEPTH_STEP;
         const unsigned char *panel = g->packed_weights + p * hd_bf16_packed_bytes(HD_PACKED_PANEL, g->k);
         bf16_block(steps, a, g->lda_bytes, panel, rows > TILE_ROWS, (float *)sums);
-        store_bf16((const float *)sums, rows, c, g->ldc, mask0, mask1, g->epilogue, bias);
+        store_bf16((const float *)sums, rows, c, g->ldc, mask0, mask1, g->accumulate, g->epilogue, bias);
     }
 }
 
@@ -206,14 +210,14 @@ TILE_TARGET static void run_tiles(const tile_gemm *g, size_t first_panel, size_t
 void hd_int8_gemm_tiles(size_t m, size_t n, size_t k, const unsigned char *a, size_t lda, const float *row_scales,
                         const int32_t *row_zero_points, const void *packed_weights, size_t first_panel, size_t end_panel,
                         float *c, size_t ldc, hd_epilogue epilogue, const float *bias) {
-    tile_gemm g = {1, m, n, k, a, lda, row_scales, row_zero_points, packed_weights, c, ldc, epilogue, bias};
+    tile_gemm g = {1, 0, m, n, k, a, lda, row_scales, row_zero_points, packed_weights, c, ldc, epilogue, bias};
     run_tiles(&g, first_panel, end_panel);
 }
 
 void hd_bf16_gemm_tiles(size_t m, size_t n, size_t k, const unsigned short *a, size_t lda,
                         const unsigned short *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
-                        hd_epilogue epilogue, const float *bias) {
-    tile_gemm g = {0, m, n, k, (const unsigned char *)a, 2 * lda, 0, 0, (const unsigned char *)packed_weights, c, ldc,
+                        int accumulate, hd_epilogue epilogue, const float *bias) {
+    tile_gemm g = {0, accumulate != 0, m, n, k, (const unsigned char *)a, 2 * lda, 0, 0, (const unsigned char *)packed_weights, c, ldc,
                    epilogue, bias};
     run_tiles(&g, first_panel, end_panel);
 }
@@ -257,7 +261,7 @@ void hd_int8_gemm_tiles(size_t m, size_t n, size_t k, const unsigned char *a, si
 }
 void hd_bf16_gemm_tiles(size_t m, size_t n, size_t k, const unsigned short *a, size_t lda,
                         const unsigned short *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
-                        hd_epilogue epilogue, const float *bias) {
+                        int accumulate, hd_epilogue epilogue, const float *bias) {
     __builtin_trap();
 }
 int hd_int8_tiles_peak(size_t iterations) { __builtin_trap(); }

@@ -35,6 +35,8 @@ public struct LayerTerms: Sendable, Equatable {
 final class LayerDistillation {
     let alphaHidden: Float, alphaAttention: Float, alphaEmbedding: Float
     let width: Int
+    /// The products' precision: the run's `--matmul`, as the models'.
+    let precision: GEMMPrecision
     /// Projection names (after `hd.proj.`) in buffer order, and the student's and the teacher's
     /// hidden-state index each one maps (0 the embeddings' output, l + 1 layer l's).
     let names: [String]
@@ -53,6 +55,7 @@ final class LayerDistillation {
         alphaHidden = options.alphaHidden
         alphaAttention = options.alphaAttention
         alphaEmbedding = options.alphaEmbedding
+        precision = options.matmul
         width = config.hiddenSize
         teacherLayers = options.teacherLayers ?? Array(0..<config.numHiddenLayers)
         var names: [String] = [], index: [Int] = [], teacherIndex: [Int] = []
@@ -102,7 +105,7 @@ final class LayerDistillation {
                 projection: UnsafeBufferPointer(slice(weights, p)), width: d, keep: keep,
                 projected: UnsafeMutableBufferPointer(rebasing: projected.buffer[0..<(tokens * d)]),
                 studentGradient: buffers.map { UnsafeMutableBufferPointer(rebasing: $0.hiddenStateGradient(k)[0..<(tokens * d)]) },
-                projectionGradient: buffers == nil ? nil : slice(gradients, p), scale: alpha * weight)
+                projectionGradient: buffers == nil ? nil : slice(gradients, p), scale: alpha * weight, precision: precision)
             if k == 0 { result.embedding = loss } else { result.hidden += loss }
         }
         if alphaAttention > 0 {

@@ -166,7 +166,7 @@ public final class Trainer {
         self.options = options
         self.data = data
         teacherHead = head
-        self.teacher = teacher
+        self.teacher = teacher.map { var teacher = $0; teacher.productPrecision = options.matmul; return teacher }
         self.teacherSHA256 = teacherSHA256
         self.vocab = vocab
         self.lowercase = lowercase
@@ -179,7 +179,9 @@ public final class Trainer {
         let pruner = try options.prune.map { try Pruner(options: $0, layout: parameters.layout) }
         self.parameters = parameters
         self.pruner = pruner
-        model = try BertModel(config: config, weights: parameters.model.weights, masks: pruner?.masks)
+        var model = try BertModel(config: config, weights: parameters.model.weights, masks: pruner?.masks)
+        model.productPrecision = options.matmul
+        self.model = model
         gradients = try BertGradients(layout: parameters.layout)
         m = FlatFloats(count: parameters.layout.count)
         v = FlatFloats(count: parameters.layout.count)

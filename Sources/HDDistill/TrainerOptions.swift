@@ -1,4 +1,5 @@
 import HDModel
+import HDTensor
 import HDTraining
 /// The recipe of one run. Everything that changes the arithmetic is in `recipe`, which goes into
 /// `student.ckpt`; a resume with a different recipe is refused, because it could not continue exactly.
@@ -45,6 +46,10 @@ public struct TrainerOptions: Sendable, Equatable {
     /// call and restored after it. Results are bit-identical for a given count, not across counts,
     /// so the count is recorded in the checkpoint (`hd.threads`) and a resume must match it.
     public var threads = 1
+    /// What the student's and the teacher's products round their operands to (`--matmul`): fp32, or
+    /// bf16 on AMX tiles (mixed precision: weights, gradients and AdamW stay f32). In `recipe` as
+    /// `matmul` only when bf16, so fp32 runs keep their checkpoints as they were; a resume must match.
+    public var matmul: GEMMPrecision = .fp32
 
     public init(steps: Int = 200, batchSize: Int = 8, accumulate: Int = 1, learningRate: Float = 5e-4,
                 warmupSteps: Int = 0, weightDecay: Float = 0.01, clipNorm: Float = 1, seed: UInt64 = 0,
@@ -85,6 +90,10 @@ public struct TrainerOptions: Sendable, Equatable {
         guard temperature > 0, temperature.isFinite else { throw bad("temperature > 0", temperature) }
         guard evalSequences > 0 else { throw bad("eval sequences ≥ 1", evalSequences) }
         guard threads > 0 else { throw bad("threads ≥ 1", threads) }
+        guard matmul.isSupported else {
+            throw DistillError(.invalidArgument, file: "<argument>", field: "--matmul",
+                "--matmul \(matmul.rawValue) needs AMX-BF16 tiles (Intel Xeon 4th generation or later, Linux ≥ 5.16), which this CPU or OS does not give; use --matmul fp32")
+        }
         guard alphaPooled >= 0, alphaPooled.isFinite else { throw bad("a finite pooled-cosine weight ≥ 0", alphaPooled) }
         guard alphaCrossCorrelation >= 0, alphaCrossCorrelation.isFinite, crossCorrelationLambda >= 0, crossCorrelationLambda.isFinite else {
             throw bad("finite cross-correlation weights ≥ 0", (alphaCrossCorrelation, crossCorrelationLambda))
@@ -117,5 +126,6 @@ public struct TrainerOptions: Sendable, Equatable {
          "alpha_cc": "\(alphaCrossCorrelation)", "cc_lambda": "\(crossCorrelationLambda)"]
             .merging(alphaPooled > 0 ? ["alpha_pooled": "\(alphaPooled)", "pooling": pooling.rawValue] : [:]) { a, _ in a }
             .merging(prune?.recipe ?? [:]) { a, _ in a }
+            .merging(matmul == .fp32 ? [:] : ["matmul": matmul.rawValue]) { a, _ in a }
     }
 }

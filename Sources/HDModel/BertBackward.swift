@@ -155,9 +155,9 @@ extension BertModel {
                         _ g: LinearGradients, dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
         Kernels.biasBackward(dy, rows: rows, width: w.outFeatures, dbias: g.bias.baseAddress!)
         GEMM.multiply(transA: true, m: w.outFeatures, n: w.inFeatures, k: rows, a: dy, lda: w.outFeatures,
-                      b: x, ldb: w.inFeatures, beta: 1, c: g.weight.baseAddress!, ldc: w.inFeatures)
+                      b: x, ldb: w.inFeatures, beta: 1, c: g.weight.baseAddress!, ldc: w.inFeatures, precision: productPrecision)
         GEMM.multiply(m: rows, n: w.inFeatures, k: w.outFeatures, a: dy, lda: w.outFeatures,
-                      b: w.weight.buffer.baseAddress!, ldb: w.inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: w.inFeatures)
+                      b: w.weight.buffer.baseAddress!, ldb: w.inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: w.inFeatures, precision: productPrecision)
     }
 
     func layerNormBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, mean: UnsafePointer<Float>,

@@ -75,10 +75,10 @@ extension BertModel {
             let rows = b * L * a, p = attended + b * heads * L * L, dp = dProbs + b * heads * L * L
             GEMM.multiplyStridedBatched(count: heads, transB: true, m: L, n: L, k: size,
                                         a: dContext + rows, lda: a, strideA: size, b: v + rows, ldb: a, strideB: size,
-                                        beta: injected ? 1 : 0, c: dp, ldc: L, strideC: L * L)
+                                        beta: injected ? 1 : 0, c: dp, ldc: L, strideC: L * L, precision: productPrecision)
             GEMM.multiplyStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
                                         a: p, lda: L, strideA: L * L, b: dContext + rows, ldb: a, strideB: size,
-                                        c: dV + rows, ldc: a, strideC: size)
+                                        c: dV + rows, ldc: a, strideC: size, precision: productPrecision)
         }
         if let masks {
             Dropout.multiply(dProbs, by: act[masks.probabilityMasks[index]].baseAddress!, count: B * heads * L * L)
@@ -88,10 +88,10 @@ extension BertModel {
             let rows = b * L * a, dp = dProbs + b * heads * L * L
             GEMM.multiplyStridedBatched(count: heads, m: L, n: size, k: L,
                                         a: dp, lda: L, strideA: L * L, b: k + rows, ldb: a, strideB: size,
-                                        c: dQ + rows, ldc: a, strideC: size)
+                                        c: dQ + rows, ldc: a, strideC: size, precision: productPrecision)
             GEMM.multiplyStridedBatched(count: heads, transA: true, m: L, n: size, k: L,
                                         a: dp, lda: L, strideA: L * L, b: q + rows, ldb: a, strideB: size,
-                                        c: dK + rows, ldc: a, strideC: size)
+                                        c: dK + rows, ldc: a, strideC: size, precision: productPrecision)
         }
     }
 

@@ -96,7 +96,7 @@ extension BertModel {
                   mean: mlm.pointer(mlm.mean), rstd: mlm.pointer(mlm.rstd))
         let logits = mlm.pointer(mlm.logitSlot)
         GEMM.multiply(transB: true, m: n, n: V, k: d, a: transformed, lda: d,
-                      b: head.decoder.buffer.baseAddress!, ldb: d, c: logits, ldc: V, bias: head.bias.buffer.baseAddress!)
+                      b: head.decoder.buffer.baseAddress!, ldb: d, c: logits, ldc: V, bias: head.bias.buffer.baseAddress!, precision: productPrecision)
     }
 
     /// Backward of `mlmForward` from `mlm.logitGradients`: decoder (into the word embeddings' gradient
@@ -111,8 +111,8 @@ extension BertModel {
 
         Kernels.biasBackward(dLogits, rows: n, width: V, dbias: g.bias.baseAddress!)
         GEMM.multiply(transA: true, m: V, n: d, k: n, a: dLogits, lda: V, b: mlm.pointer(mlm.transformed), ldb: d,
-                      beta: 1, c: g.decoder.baseAddress!, ldc: d)
-        GEMM.multiply(m: n, n: d, k: V, a: dLogits, lda: V, b: head.decoder.buffer.baseAddress!, ldb: d, c: dA, ldc: d)
+                      beta: 1, c: g.decoder.baseAddress!, ldc: d, precision: productPrecision)
+        GEMM.multiply(m: n, n: d, k: V, a: dLogits, lda: V, b: head.decoder.buffer.baseAddress!, ldb: d, c: dA, ldc: d, precision: productPrecision)
         layerNormBackward(dA, x: mlm.pointer(mlm.activated), rows: n, mean: mlm.pointer(mlm.mean),
                           rstd: mlm.pointer(mlm.rstd), head.transformLayerNorm, dx: dB, g.transformLayerNorm)
         activationBackward(dB, x: mlm.pointer(mlm.pre), count: n * d)

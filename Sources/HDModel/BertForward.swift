@@ -39,6 +39,10 @@ public struct BertModel: Sendable {
     /// same values, fewer multiply-adds) rather than at full width over zeros; false is for tests
     /// that check the two agree.
     public let gathersKeptUnits: Bool
+    /// What every product of the forward and backward rounds its operands to (`GEMMPrecision`):
+    /// fp32, or bf16 on AMX tiles, which the trainer sets from `--matmul`. The caller checks
+    /// `isSupported` first.
+    public var productPrecision: GEMMPrecision = .fp32
 
     public init(config: BertConfig, weights: BertWeights, masks: PruneMasks? = nil, gathersKeptUnits: Bool = true) throws {
         try config.validate(source: "<model>")
@@ -121,7 +125,7 @@ public struct BertModel: Sendable {
     func linear(_ x: UnsafePointer<Float>, rows: Int, _ w: LinearWeights, out: UnsafeMutablePointer<Float>) {
         GEMM.multiply(transB: true, m: rows, n: w.outFeatures, k: w.inFeatures, a: x, lda: w.inFeatures,
                       b: w.weight.buffer.baseAddress!, ldb: w.inFeatures, c: out, ldc: w.outFeatures,
-                      bias: w.bias.buffer.baseAddress!)
+                      bias: w.bias.buffer.baseAddress!, precision: productPrecision)
     }
 
     func layerNorm(_ x: UnsafePointer<Float>, rows: Int, _ w: LayerNormWeights, out: UnsafeMutablePointer<Float>,

@@ -29,7 +29,7 @@ extension BertModel {
             GEMM.multiplyStridedBatched(count: heads, transB: true, m: L, n: L, k: size,
                                         a: q + rowsOffset, lda: a, strideA: size,
                                         b: k + rowsOffset, ldb: a, strideB: size,
-                                        c: p, ldc: L, strideC: L * L)
+                                        c: p, ldc: L, strideC: L * L, precision: productPrecision)
         }
         Kernels.softmaxRows(probs, rows: B * heads * L, width: L, scale: scale, mask: mask, rowsPerMask: heads * L)
         // The context reads the dropped probabilities; the softmax backward needs the undropped ones.
@@ -44,7 +44,7 @@ extension BertModel {
             GEMM.multiplyStridedBatched(count: heads, m: L, n: size, k: L,
                                         a: p, lda: L, strideA: L * L,
                                         b: v + rowsOffset, ldb: a, strideB: size,
-                                        c: context + rowsOffset, ldc: a, strideC: size)
+                                        c: context + rowsOffset, ldc: a, strideC: size, precision: productPrecision)
         }
 
         let attentionSum = act[s.attentionSum].baseAddress!, h1 = act[s.attentionOutput].baseAddress!

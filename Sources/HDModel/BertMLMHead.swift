@@ -68,7 +68,7 @@ extension BertModel {
             transformed.withUnsafeBufferPointer { t in
                 GEMM.multiply(transB: true, m: rows, n: V, k: d, a: t.baseAddress!, lda: d,
                               b: head.decoder.buffer.baseAddress!, ldb: d, c: out.baseAddress!, ldc: V,
-                              bias: head.bias.buffer.baseAddress!)
+                              bias: head.bias.buffer.baseAddress!, precision: productPrecision)
             }
             initialized = count
         }

@@ -66,7 +66,7 @@ extension BertModel {
         withGathered(x, rows: rows, width: k, columns: kept.inputs) { xc, ldx in
             withScattered(out, rows: rows, width: n, columns: kept.outputs, accumulate: false) { yc, ldy in
                 GEMM.multiply(transB: true, m: rows, n: outputs.count, k: inputs.count, a: xc, lda: ldx,
-                              b: weight.baseAddress!, ldb: inputs.count, c: yc, ldc: ldy, bias: bias.baseAddress!)
+                              b: weight.baseAddress!, ldb: inputs.count, c: yc, ldc: ldy, bias: bias.baseAddress!, precision: productPrecision)
             }
         }
     }
@@ -89,11 +89,11 @@ extension BertModel {
         withGathered(dy, rows: rows, width: n, columns: kept.outputs) { dyc, lddy in
             withGathered(x, rows: rows, width: k, columns: kept.inputs) { xc, ldx in
                 GEMM.multiply(transA: true, m: outputs.count, n: inputs.count, k: rows, a: dyc, lda: lddy, b: xc, ldb: ldx,
-                              beta: 1, c: dWeight.baseAddress!, ldc: inputs.count)
+                              beta: 1, c: dWeight.baseAddress!, ldc: inputs.count, precision: productPrecision)
             }
             withScattered(dx, rows: rows, width: k, columns: kept.inputs, accumulate: accumulate) { dxc, lddx in
                 GEMM.multiply(m: rows, n: inputs.count, k: outputs.count, a: dyc, lda: lddy, b: weight.baseAddress!,
-                              ldb: inputs.count, beta: accumulate ? 1 : 0, c: dxc, ldc: lddx)
+                              ldb: inputs.count, beta: accumulate ? 1 : 0, c: dxc, ldc: lddx, precision: productPrecision)
             }
         }
         for (i, o) in outputs.enumerated() {

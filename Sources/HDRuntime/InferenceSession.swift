@@ -364,7 +364,7 @@ public final class InferenceSession {
                     case (.int8, .amx):
                         hd_int8_gemm_tiles(m, n, k, int8, ldq, scales + row, zeroPoints + row, weight, first, end, c, n, kind, bias)
                     case (.bf16, .avx512): hd_bf16_gemm(m, n, k, bf16, ldq / 2, bf16Weights, first, end, c, n, kind, bias)
-                    case (.bf16, .amx): hd_bf16_gemm_tiles(m, n, k, bf16, ldq / 2, bf16Weights, first, end, c, n, kind, bias)
+                    case (.bf16, .amx): hd_bf16_gemm_tiles(m, n, k, bf16, ldq / 2, bf16Weights, first, end, c, n, 0, kind, bias)
                     }
                 }
             }

@@ -29,14 +29,22 @@ public enum GEMM {
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, as `BLAS.gemm`, on `threads` workers; with `bias`
     /// (n floats; alpha 1, beta 0), C = op(A) · op(B) + bias, the bias added to each tile as the
     /// packed kernel stores it. The packed kernel takes beta 0 or 1 with alpha 1, and any alpha with
-    /// beta 0 (what training uses); other combinations go to OpenBLAS.
+    /// beta 0 (what training uses); other combinations go to OpenBLAS. With `precision` `.bf16` the
+    /// operands are rounded to bf16 and multiplied on AMX tiles (`GEMMPrecision`; `kernel` is then
+    /// not used, and only those alpha and beta are taken).
     public static func multiply(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                                 alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                                 b: UnsafePointer<Float>, ldb: Int,
                                 beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
                                 bias: UnsafePointer<Float>? = nil,
-                                threads: Int = BLAS.threads, kernel: GEMMKernel = defaultKernel) {
+                                threads: Int = BLAS.threads, kernel: GEMMKernel = defaultKernel,
+                                precision: GEMMPrecision = .fp32) {
         precondition(bias == nil || (alpha == 1 && beta == 0), "gemm: a bias needs alpha 1 and beta 0")
+        if precision == .bf16 {
+            multiplyBF16(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                         beta: beta, c: c, ldc: ldc, bias: bias, threads: threads)
+            return
+        }
         guard kernel == .packed, packedTakes(alpha: alpha, beta: beta) else {
             BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                       beta: beta, c: c, ldc: ldc)
@@ -101,7 +109,14 @@ public enum GEMM {
                                               a: UnsafePointer<Float>, lda: Int, strideA: Int,
                                               b: UnsafePointer<Float>, ldb: Int, strideB: Int,
                                               beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int,
-                                              threads: Int = BLAS.threads, kernel: GEMMKernel = defaultKernel) {
+                                              threads: Int = BLAS.threads, kernel: GEMMKernel = defaultKernel,
+                                              precision: GEMMPrecision = .fp32) {
+        if precision == .bf16 {
+            multiplyStridedBatchedBF16(count: count, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                       a: a, lda: lda, strideA: strideA, b: b, ldb: ldb, strideB: strideB,
+                                       beta: beta, c: c, ldc: ldc, strideC: strideC, threads: threads)
+            return
+        }
         guard kernel == .packed, packedTakes(alpha: alpha, beta: beta) else {
             BLAS.gemmStridedBatched(count: count, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                                     a: a, lda: lda, strideA: strideA, b: b, ldb: ldb, strideB: strideB,

@@ -138,17 +138,18 @@ public enum Losses {
     /// `projected` [rows × d] (scratch the caller owns, reused across steps) and adds the gradients
     /// w.r.t. H_s and W; the teacher's H_t is a constant. With `projectionGradient`, `projected` ends
     /// holding dL/d(H_t · Wᵀ) instead (it is the scratch of dW, so nothing is allocated per call).
+    /// Both products run in `precision` (the run's `--matmul`).
     public static func projectedMSE(student: UnsafeBufferPointer<Float>, teacher: UnsafeBufferPointer<Float>,
                                     projection: UnsafeBufferPointer<Float>, width d: Int,
                                     keep: UnsafeBufferPointer<Float>? = nil,
                                     projected: UnsafeMutableBufferPointer<Float>,
                                     studentGradient: UnsafeMutableBufferPointer<Float>? = nil,
                                     projectionGradient: UnsafeMutableBufferPointer<Float>? = nil,
-                                    scale: Float = 1) -> Double {
+                                    scale: Float = 1, precision: GEMMPrecision = .fp32) -> Double {
         let rows = student.count / max(d, 1)
         guard rows > 0 else { return 0 }
         GEMM.multiply(transB: true, m: rows, n: d, k: d, a: teacher.baseAddress!, lda: d,
-                      b: projection.baseAddress!, ldb: d, c: projected.baseAddress!, ldc: d)
+                      b: projection.baseAddress!, ldb: d, c: projected.baseAddress!, ldc: d, precision: precision)
         let loss = meanSquaredError(student: student, target: UnsafeBufferPointer(projected), rowLength: d, keep: keep,
                                     studentGradient: studentGradient, scale: scale)
         guard let projectionGradient else { return loss }
@@ -169,7 +170,8 @@ public enum Losses {
             }
         }
         GEMM.multiply(transA: true, m: d, n: d, k: rows, a: UnsafePointer(p), lda: d,
-                      b: teacher.baseAddress!, ldb: d, beta: 1, c: projectionGradient.baseAddress!, ldc: d)
+                      b: teacher.baseAddress!, ldb: d, beta: 1, c: projectionGradient.baseAddress!, ldc: d,
+                      precision: precision)
         return loss
     }
 

@@ -90,6 +90,9 @@ struct HDDistillCommand: ParsableCommand {
     @Option(name: .customLong("eval-sequences")) var evalSequences = 64
     @Option(name: .customLong("save-every"), help: "Write the checkpoint every N steps (0: only at the end).") var saveEvery = 100
     @Option(name: .long, help: ArgumentHelp("JSON Lines log, one object per step and evaluation.", valueName: "file")) var log: String?
+    @Option(name: .long, help: ArgumentHelp(
+        "Precision of every matrix product: fp32, or bf16 on AMX tiles (operands rounded to bfloat16, sums, weights, gradients and AdamW in fp32; Intel Xeon 4th generation or later). Recorded in the checkpoint; --resume must give the same.",
+        valueName: "fp32|bf16")) var matmul: GEMMPrecision = .fp32
     @OptionGroup var load: LoadFlags
     @OptionGroup var threadsFlag: ThreadsFlag
     @OptionGroup(title: "Pruning") var pruning: PruningFlags
@@ -188,6 +191,7 @@ struct HDDistillCommand: ParsableCommand {
                                      alphaAttention: layers * alphaAttention, alphaEmbedding: layers * alphaEmbedding,
                                      temperature: temperature, evalSequences: evalSequences, initialization: initialization)
         options.threads = threadsFlag.resolved
+        options.matmul = matmul
         (options.alphaPooled, options.pooling) = (mlmOnly ? 0 : alphas.pooled, pooling)
         options.prune = try pruning.options(config: student.config, steps: steps)
         options.teacherLayers = teacherLayers
@@ -287,3 +291,4 @@ extension HDDistillCommand {
 }
 
 extension SentencePooling: ExpressibleByArgument {}
+extension GEMMPrecision: ExpressibleByArgument {}

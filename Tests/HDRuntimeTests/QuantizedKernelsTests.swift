@@ -202,7 +202,7 @@ struct QuantizedKernelsTests {
                 Self.run(m: m, n: n, { first, end, c, ldc in
                     switch instructions {
                     case .avx512: hd_bf16_gemm(m, n, k, converted, ldo, packed, first, end, c, ldc, epilogue, bias)
-                    case .amx: hd_bf16_gemm_tiles(m, n, k, converted, ldo, packed, first, end, c, ldc, epilogue, bias)
+                    case .amx: hd_bf16_gemm_tiles(m, n, k, converted, ldo, packed, first, end, c, ldc, 0, epilogue, bias)
                     }
                 })
             }) {

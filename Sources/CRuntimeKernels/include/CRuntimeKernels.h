@@ -69,7 +69,7 @@ void hd_pack_weights(const float *const *rows, size_t n, size_t k, float *packed
 /// apart) is W for S = Q_h·K_hᵀ with column_stride 3a, input_stride 1; V_h is Wᵀ for P·V_h, so it
 /// packs with column_stride 1, input_stride 3a (each panel row then is a contiguous run of V).
 /// `hd_pack_weights` stays for the load-time packing of Q, K and V as one stacked matrix whose
-/// parts are separate allocations.
+/// parts are separate allocations. Call only when `hd_avx512f_supported()`.
 void hd_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_stride, size_t input_stride, float *packed);
 
 /// What the packed GEMM does to each output after the product, while it is still in cache.
@@ -155,6 +155,14 @@ size_t hd_bf16_packed_bytes(size_t n, size_t k);
 /// `hd_bf16_packed_bytes(n, k)` bytes.
 void hd_bf16_pack_weights(const float *const *rows, size_t n, size_t k, unsigned short *packed);
 
+/// Converts W `[n × k]` to bf16 as `hd_bf16_convert_rows` does (`vcvtne2ps2bf16`) and packs it into
+/// `hd_bf16_packed_bytes(n, k)` bytes, reading W[j][i] at `w[j·column_stride + i·input_stride]`,
+/// one of the two strides 1 (as `hd_pack_weights_strided`): the training GEMM's right-hand operand
+/// in bf16 (`GEMM` with `GEMMPrecision.bf16`), packed per call. Call only when
+/// `hd_avx512_bf16_supported()`.
+void hd_bf16_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_stride, size_t input_stride,
+                                  unsigned short *packed);
+
 /// Converts the m rows of A (row stride `lda` floats) to bf16, rounding to nearest even
 /// (`vcvtne2ps2bf16`, which reads subnormal inputs as zero), into `out` (row stride `ldo` ≥ k
 /// rounded up to a multiple of `HD_BF16_DEPTH_STEP`; the values past k up to it are 0). Call only
@@ -176,10 +184,13 @@ void hd_int8_gemm_tiles(size_t m, size_t n, size_t k, const unsigned char *a, si
 
 /// `hd_bf16_gemm` on AMX tiles: the same arguments; the products of bf16 pairs are summed in f32,
 /// in another order than `vdpbf16ps` sums them (so within the same bound of an exact product,
-/// not bit for bit equal to it). Call only when `hd_amx_bf16_supported()`.
+/// not bit for bit equal to it). With `accumulate`, the sums are added to what C holds (in f32,
+/// once, as they are stored; the epilogue then applies to that), as `hd_packed_gemm`'s. Each output
+/// is summed in the same order whatever rows and panels a call is given. Call only when
+/// `hd_amx_bf16_supported()`.
 void hd_bf16_gemm_tiles(size_t m, size_t n, size_t k, const unsigned short *a, size_t lda,
                         const unsigned short *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
-                        hd_epilogue epilogue, const float *bias);
+                        int accumulate, hd_epilogue epilogue, const float *bias);
 
 // MARK: softmax
 

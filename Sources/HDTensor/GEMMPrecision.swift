@@ -1,0 +1,140 @@
+import CRuntimeKernels
+import Synchronization
+
+/// What the training products round their operands to before multiplying them.
+public enum GEMMPrecision: String, Sendable, CaseIterable {
+    /// Single precision throughout: the packed AVX-512 kernel, or OpenBLAS (the default).
+    case fp32
+    /// Both operands rounded to bfloat16 (8 significant bits, to nearest even), their products
+    /// summed in f32 on AMX tiles (`tdpbf16ps`); the result, bias and α stay f32. What PyTorch's CPU
+    /// autocast to bfloat16 does to linear layers and batched products: mixed precision, the
+    /// weights, their gradients and the optimiser staying f32. Each product then carries a relative
+    /// error of about 2⁻⁸ per operand instead of 2⁻²⁴, so a run is not the fp32 run's numbers; it
+    /// is as repeatable (each output is the same sum in the same order at any thread count).
+    case bf16
+
+    /// Whether this CPU and OS run it: bf16 needs AMX-BF16 and Linux's grant of the tile state
+    /// (`hd_amx_bf16_supported`); the AVX-512 `vdpbf16ps` kernel's peak is under the FMA's here,
+    /// so bf16 does not run without tiles.
+    public var isSupported: Bool {
+        switch self {
+        case .fp32: true
+        case .bf16: Self.hasTiles
+        }
+    }
+
+    private static let hasTiles = hd_amx_bf16_supported() != 0
+}
+
+extension GEMM {
+    /// `multiply` in bf16 (`GEMMPrecision.bf16`): op(A) converted to bf16 rows (transposed first
+    /// when `transA`), op(B) packed into bf16 panels, then chunks of (192-row group, panel) shared
+    /// out from a counter to `hd_bf16_gemm_tiles`; C, the bias and α as `multiply`'s packed path.
+    static func multiplyBF16(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?,
+                             threads: Int) {
+        precondition(GEMMPrecision.bf16.isSupported, "gemm: bf16 products need AMX-BF16 (check GEMMPrecision.isSupported first)")
+        precondition(packedTakes(alpha: alpha, beta: beta), "gemm: bf16 products take beta 0 or 1 with alpha 1, or beta 0")
+        BLAS.checkShapes(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
+        if m == 0 || n == 0 { return }
+        let depth = paddedDepth(k), panels = (n + GEMMKernel.panelWidth - 1) / GEMMKernel.panelWidth
+        let rows = ScratchBuffers.shared.take(halfwords: m * depth)
+        let packed = ScratchBuffers.shared.take(halfwords: hd_bf16_packed_bytes(n, k) / 2)
+        defer {
+            ScratchBuffers.shared.give(back: rows)
+            ScratchBuffers.shared.give(back: packed)
+        }
+        let aBF16 = bf16(rows), packedBF16 = bf16(packed)
+        ParallelFor.ranges(m, cost: k, threads: threads) { _, range in
+            convertRows(range, transA: transA, k: k, a: a, lda: lda, rowsOfA: m, into: aBF16 + range.lowerBound * depth)
+        }
+        ParallelFor.ranges(panels, cost: k * GEMMKernel.panelWidth, threads: threads) { _, range in
+            packBF16Panels(range, transB: transB, n: n, k: k, b: b, ldb: ldb, into: packedBF16)
+        }
+        let groups = (m + groupRows - 1) / groupRows, chunks = groups * panels
+        let workers = min(threads, chunks, max(1, m * n * k / minimumWorkPerWorker))
+        let next = Atomic<Int>(0)
+        WorkerPool.shared.run(workers) { _ in
+            while case let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue, chunk < chunks {
+                let row = chunk / panels * groupRows, panel = chunk % panels, count = min(groupRows, m - row)
+                hd_bf16_gemm_tiles(count, n, k, aBF16 + row * depth, depth, packedBF16, panel, panel + 1, c + row * ldc, ldc,
+                                   beta == 1 ? 1 : 0, bias == nil ? HD_EPILOGUE_NONE : HD_EPILOGUE_BIAS, bias)
+                if alpha != 1 {
+                    let first = panel * GEMMKernel.panelWidth
+                    scale(c + row * ldc + first, ld: ldc, rows: count, columns: min(GEMMKernel.panelWidth, n - first), by: alpha)
+                }
+            }
+        }
+    }
+
+    /// `multiplyStridedBatched` in bf16: each worker runs whole products, as the fp32 path does.
+    static func multiplyStridedBatchedBF16(count: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                           a: UnsafePointer<Float>, lda: Int, strideA: Int,
+                                           b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+                                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int, threads: Int) {
+        precondition(GEMMPrecision.bf16.isSupported, "gemm: bf16 products need AMX-BF16 (check GEMMPrecision.isSupported first)")
+        precondition(packedTakes(alpha: alpha, beta: beta), "gemm: bf16 products take beta 0 or 1 with alpha 1, or beta 0")
+        BLAS.checkShapes(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
+        if m == 0 || n == 0 || count == 0 { return }
+        let depth = paddedDepth(k), panels = (n + GEMMKernel.panelWidth - 1) / GEMMKernel.panelWidth
+        ParallelFor.ranges(count, cost: m * n * k / 16, threads: threads) { _, range in
+            let rows = ScratchBuffers.shared.take(halfwords: m * depth)
+            let packed = ScratchBuffers.shared.take(halfwords: hd_bf16_packed_bytes(n, k) / 2)
+            defer {
+                ScratchBuffers.shared.give(back: rows)
+                ScratchBuffers.shared.give(back: packed)
+            }
+            let aBF16 = bf16(rows), packedBF16 = bf16(packed)
+            for item in range {
+                convertRows(0..<m, transA: transA, k: k, a: a + item * strideA, lda: lda, rowsOfA: m, into: aBF16)
+                packBF16Panels(0..<panels, transB: transB, n: n, k: k, b: b + item * strideB, ldb: ldb, into: packedBF16)
+                let cItem = c + item * strideC
+                hd_bf16_gemm_tiles(m, n, k, aBF16, depth, packedBF16, 0, panels, cItem, ldc, beta == 1 ? 1 : 0, HD_EPILOGUE_NONE, nil)
+                if alpha != 1 { scale(cItem, ld: ldc, rows: m, columns: n, by: alpha) }
+            }
+        }
+    }
+
+    /// k rounded up to whole tile steps: the converted rows' stride, zeros past k.
+    static func paddedDepth(_ k: Int) -> Int {
+        let step = Int(HD_BF16_DEPTH_STEP)
+        return max(1, (k + step - 1) / step) * step
+    }
+
+    /// Rows `range` of op(A) (`[rowsOfA × k]`) in bf16 into `out` (row stride `paddedDepth(k)`);
+    /// a transposed A is copied row-major in f32 first, a worker's rows at a time.
+    static func convertRows(_ range: Range<Int>, transA: Bool, k: Int, a: UnsafePointer<Float>, lda: Int, rowsOfA: Int,
+                            into out: UnsafeMutablePointer<UInt16>) {
+        guard !range.isEmpty else { return }
+        let depth = paddedDepth(k)
+        guard transA else {
+            hd_bf16_convert_rows(range.count, k, a + range.lowerBound * lda, lda, out, depth)
+            return
+        }
+        let transposed = ScratchBuffers.shared.take(range.count * k)
+        defer { ScratchBuffers.shared.give(back: transposed) }
+        hd_transpose(a, k, rowsOfA, lda, range.lowerBound, range.upperBound, transposed.baseAddress!)
+        hd_bf16_convert_rows(range.count, k, transposed.baseAddress!, k, out, depth)
+    }
+
+    /// Packs panels `range` of W = op(B)ᵀ into their places in `packed`, as `packPanels` in f32.
+    static func packBF16Panels(_ range: Range<Int>, transB: Bool, n: Int, k: Int, b: UnsafePointer<Float>, ldb: Int,
+                               into packed: UnsafeMutablePointer<UInt16>) {
+        guard !range.isEmpty else { return }
+        let width = GEMMKernel.panelWidth, first = range.lowerBound * width
+        let columns = min(n, range.upperBound * width) - first
+        hd_bf16_pack_weights_strided(transB ? b + first * ldb : b + first, columns, k, transB ? ldb : 1, transB ? 1 : ldb,
+                                     packed + range.lowerBound * hd_bf16_packed_bytes(width, k) / 2)
+    }
+
+    /// A scratch buffer's memory as the bf16 values only the C kernels read and write.
+    private static func bf16(_ buffer: UnsafeMutableBufferPointer<Float>) -> UnsafeMutablePointer<UInt16> {
+        UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: UInt16.self)
+    }
+}
+
+extension ScratchBuffers {
+    /// A buffer of at least `count` 16-bit values (as floats, two to one), to be given back.
+    func take(halfwords count: Int) -> UnsafeMutableBufferPointer<Float> { take((count + 1) / 2) }
+}
