@@ -89,6 +89,12 @@ distill: the HomoDistil step with a headless teacher, at one of two shapes (`--s
   from the first steps at the pruned widths the terms agree to within about 10 % (hidden, attention,
   embedding) and 20 % (1 − cos).
 
+Products in bf16 (`--matmul bf16`, both steps): hd-distill runs with `--matmul bf16` (every product
+on bf16 operands with f32 sums, AMX tiles), torch under `torch.autocast("cpu", dtype=torch.bfloat16)`
+around the forward and the losses (its linear layers and batched products in bf16 through oneDNN,
+the rest as autocast decides), and torch without autocast (fp32) runs beside them in every round, so
+one table holds hd-distill's bf16 against both. Fused AdamW and the f32 weights as in fp32.
+
 Timing, both steps: every round runs each side once, one after the other, each in its own process
 with the same thread count (`--threads`, OpenBLAS/ours and torch.set_num_threads; interop 1).
   - hd-distill runs `--warmup-steps` + `--steps` optimiser steps with evaluation and saving off

@@ -92,7 +92,7 @@ public struct TrainerOptions: Sendable, Equatable {
         guard threads > 0 else { throw bad("threads ≥ 1", threads) }
         guard matmul.isSupported else {
             throw DistillError(.invalidArgument, file: "<argument>", field: "--matmul",
-                "--matmul \(matmul.rawValue) needs AMX-BF16 tiles (Intel Xeon 4th generation or later, Linux ≥ 5.16), which this CPU or OS does not give; use --matmul fp32")
+                "--matmul \(matmul.rawValue) needs \(matmul.requirement), which this CPU or OS does not give; use --matmul fp32")
         }
         guard alphaPooled >= 0, alphaPooled.isFinite else { throw bad("a finite pooled-cosine weight ≥ 0", alphaPooled) }
         guard alphaCrossCorrelation >= 0, alphaCrossCorrelation.isFinite, crossCorrelationLambda >= 0, crossCorrelationLambda.isFinite else {

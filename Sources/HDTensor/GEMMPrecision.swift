@@ -23,11 +23,19 @@ public enum GEMMPrecision: String, Sendable, CaseIterable {
         }
     }
 
+    /// What it needs of the CPU and OS, for the messages that refuse it where `isSupported` is false.
+    public var requirement: String {
+        switch self {
+        case .fp32: "nothing"
+        case .bf16: "AMX-BF16 tiles (Intel Xeon 4th generation or later) and Linux ≥ 5.16"
+        }
+    }
+
     private static let hasTiles = hd_amx_bf16_supported() != 0
 }
 
 extension GEMM {
-    /// `multiply` in bf16 (`GEMMPrecision.bf16`): op(A) converted to bf16 rows (transposed first
+    /// `multiply` in bf16 (`GEMMPrecision.bf16`): op(A) converted to bf16 rows (and transposed
     /// when `transA`), op(B) packed into bf16 panels, then chunks of (192-row group, panel) shared
     /// out from a counter to `hd_bf16_gemm_tiles`; C, the bias and α as `multiply`'s packed path.
     static func multiplyBF16(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
@@ -102,20 +110,16 @@ extension GEMM {
         return max(1, (k + step - 1) / step) * step
     }
 
-    /// Rows `range` of op(A) (`[rowsOfA × k]`) in bf16 into `out` (row stride `paddedDepth(k)`);
-    /// a transposed A is copied row-major in f32 first, a worker's rows at a time.
+    /// Rows `range` of op(A) (`[rowsOfA × k]`) in bf16 into `out` (row stride `paddedDepth(k)`); a
+    /// transposed A is transposed and converted in one pass (`hd_bf16_transpose`).
     static func convertRows(_ range: Range<Int>, transA: Bool, k: Int, a: UnsafePointer<Float>, lda: Int, rowsOfA: Int,
                             into out: UnsafeMutablePointer<UInt16>) {
         guard !range.isEmpty else { return }
-        let depth = paddedDepth(k)
-        guard transA else {
-            hd_bf16_convert_rows(range.count, k, a + range.lowerBound * lda, lda, out, depth)
-            return
+        if transA {
+            hd_bf16_transpose(a, k, rowsOfA, lda, range.lowerBound, range.upperBound, out, paddedDepth(k))
+        } else {
+            hd_bf16_convert_rows(range.count, k, a + range.lowerBound * lda, lda, out, paddedDepth(k))
         }
-        let transposed = ScratchBuffers.shared.take(range.count * k)
-        defer { ScratchBuffers.shared.give(back: transposed) }
-        hd_transpose(a, k, rowsOfA, lda, range.lowerBound, range.upperBound, transposed.baseAddress!)
-        hd_bf16_convert_rows(range.count, k, transposed.baseAddress!, k, out, depth)
     }
 
     /// Packs panels `range` of W = op(B)ᵀ into their places in `packed`, as `packPanels` in f32.

@@ -105,6 +105,14 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, co
 void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_t first_column, size_t end_column,
                   float *out);
 
+/// `hd_transpose` into bf16, as `hd_bf16_convert_rows` converts (`vcvtne2ps2bf16`): row
+/// (c − first_column) of `out` (stride `ldo` values, ≥ rows rounded up to a multiple of
+/// `HD_BF16_DEPTH_STEP`) holds A[0 ..< rows][c], then zeros up to that multiple. The bf16 training
+/// GEMM's transposed left-hand operand (dW = dYᵀ·X) in one pass instead of a transpose and a
+/// conversion. Call only when `hd_avx512_bf16_supported()`.
+void hd_bf16_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_t first_column, size_t end_column,
+                       unsigned short *out, size_t ldo);
+
 // MARK: int8 and bf16 packed GEMMs
 
 /// Inputs per tile step of the AMX kernels: 64 int8 or 32 bf16 (one 64-byte tile row). The packed
