@@ -76,11 +76,11 @@ def table(runs: list[dict]) -> str:
         cells = []
         for p in PRECISIONS:
             values = [value(r, term) for r in runs if r["precision"] == p]
-            cells.append(f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}" if len(values) > 1 else "—")
+            cells.append(f"{statistics.fmean(values):.5g} ± {statistics.stdev(values):.2g}" if len(values) > 1 else "—")
         pairs = [(value(a, term), value(b, term)) for a in runs for b in runs
                  if a["precision"] == "fp32" and b["precision"] == "bf16" and a["seed"] == b["seed"]]
         difference = [b - a for a, b in pairs]
-        cells.append(f"{statistics.fmean(difference):+.4f} ± {statistics.stdev(difference):.4f}" if len(difference) > 1 else "—")
+        cells.append(f"{statistics.fmean(difference):+.2g} ± {statistics.stdev(difference):.2g}" if len(difference) > 1 else "—")
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

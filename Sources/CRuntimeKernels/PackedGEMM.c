@@ -167,33 +167,35 @@ __attribute__((target("avx512f"))) void hd_transpose(const float *a, size_t rows
     }
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void hd_bf16_transpose(
-    const float *a, size_t rows, size_t columns, size_t lda, size_t first_column, size_t end_column, unsigned short *out,
-    size_t ldo) {
-    size_t whole = rows - rows % 32, padded = (rows + 31) / 32 * 32;
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void hd_bf16_transpose_tiles(
+    const float *a, size_t rows, size_t columns, size_t lda, size_t first_column, size_t end_column, unsigned short *out) {
+    size_t whole = rows - rows % 32, steps = (rows + 31) / 32;
     float block[2][16 * 16] __attribute__((aligned(64)));
     for (size_t c0 = first_column; c0 < end_column; c0 += 16) {
         size_t width = end_column - c0 < 16 ? end_column - c0 : 16;
-        unsigned short *o = out + (c0 - first_column) * ldo;
+        // Output row ρ = c − first_column: in 32-row block ρ / 32, at row ρ mod 32 of each step's
+        // 1 KiB (`hd_bf16_convert_tiles`'s layout).
+        size_t first = c0 - first_column;
+        unsigned short *o = out + first / 32 * steps * 1024 + first % 32 * 32;
         size_t done = 0;
         if (width == 16) {
             // 32 rows × 16 columns: two 16 × 16 transposes, then each column's 32 values converted
-            // at once into its output row.
+            // at once into its output row's step.
             for (; done < whole; done += 32) {
                 transpose16(a + done * lda + c0, lda, block[0], 16);
                 transpose16(a + (done + 16) * lda + c0, lda, block[1], 16);
                 for (size_t c = 0; c < 16; c++)
-                    _mm512_storeu_si512(o + c * ldo + done, (__m512i)_mm512_cvtne2ps_pbh(_mm512_load_ps(block[1] + 16 * c),
-                                                                                         _mm512_load_ps(block[0] + 16 * c)));
+                    _mm512_storeu_si512(o + done / 32 * 1024 + c * 32,
+                                        (__m512i)_mm512_cvtne2ps_pbh(_mm512_load_ps(block[1] + 16 * c), _mm512_load_ps(block[0] + 16 * c)));
             }
         }
         // The rest (a partial block of columns, rows past the last 32, zeros up to a whole tile
         // step) 32 values at a time through the same conversion, so that it rounds the same way.
         for (size_t c = 0; c < width; c++) {
-            for (size_t r0 = done; r0 < padded; r0 += 32) {
+            for (size_t r0 = done; r0 < steps * 32; r0 += 32) {
                 for (size_t r = 0; r < 32; r++) block[0][r] = r0 + r < rows ? a[(r0 + r) * lda + c0 + c] : 0.0f;
-                _mm512_storeu_si512(o + c * ldo + r0, (__m512i)_mm512_cvtne2ps_pbh(_mm512_load_ps(block[0] + 16),
-                                                                                   _mm512_load_ps(block[0])));
+                _mm512_storeu_si512(o + r0 / 32 * 1024 + c * 32,
+                                    (__m512i)_mm512_cvtne2ps_pbh(_mm512_load_ps(block[0] + 16), _mm512_load_ps(block[0])));
             }
         }
     }
@@ -259,8 +261,8 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, co
     __builtin_trap();
 }
 
-void hd_bf16_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_t first_column, size_t end_column,
-                       unsigned short *out, size_t ldo) {
+void hd_bf16_transpose_tiles(const float *a, size_t rows, size_t columns, size_t lda, size_t first_column,
+                             size_t end_column, unsigned short *out) {
     __builtin_trap();
 }
 

@@ -30,6 +30,10 @@ size_t hd_int8_packed_bytes(size_t n, size_t k) { return panels_of(n) * (INT8_HE
 
 size_t hd_bf16_packed_bytes(size_t n, size_t k) { return panels_of(n) * (bf16_panel_groups(k) * GROUP_BYTES); }
 
+size_t hd_bf16_tiled_values(size_t m, size_t k) {
+    return (m + 31) / 32 * ((k + HD_BF16_DEPTH_STEP - 1) / HD_BF16_DEPTH_STEP) * 1024;
+}
+
 void hd_int8_pack_weights(const float *const *rows, size_t n, size_t k, void *packed) {
     size_t groups = int8_panel_groups(k), panel_bytes = INT8_HEADER + groups * GROUP_BYTES;
     for (size_t p = 0; p < panels_of(n); p++) {
@@ -132,20 +136,24 @@ VNNI_TARGET void hd_int8_quantize_rows(size_t m, size_t k, const float *a, size_
     }
 }
 
-BF16_TARGET void hd_bf16_convert_rows(size_t m, size_t k, const float *a, size_t lda, unsigned short *out, size_t ldo) {
-    size_t padded = (k + HD_BF16_DEPTH_STEP - 1) / HD_BF16_DEPTH_STEP * HD_BF16_DEPTH_STEP;
-    for (size_t r = 0; r < m; r++) {
-        const float *row = a + r * lda;
-        unsigned short *o = out + r * ldo;
-        for (size_t i = 0; i < padded; i += 32) {
-            __m512 lo = _mm512_maskz_loadu_ps(low_mask(k - i), row + i);
-            __m512 hi = _mm512_maskz_loadu_ps(i + 16 < k ? low_mask(k - i - 16) : 0, row + i + 16);
-            // Round to nearest even, as the weights were; past k up to a whole tile step, zeros.
-            __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-            size_t count = padded - i < 32 ? padded - i : 32;
-            _mm512_mask_storeu_epi16(o + i, count >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << count) - 1), v);
-        }
+/// One row of k floats to bf16 in chunks of 32 values (one tile step), chunk s at `out` + s ·
+/// `chunk_stride`, zeros past k up to a whole step.
+BF16_TARGET static void convert_row(const float *row, size_t k, unsigned short *out, size_t chunk_stride) {
+    for (size_t i = 0; i < k; i += 32) {
+        __m512 lo = _mm512_maskz_loadu_ps(low_mask(k - i), row + i);
+        __m512 hi = _mm512_maskz_loadu_ps(i + 16 < k ? low_mask(k - i - 16) : 0, row + i + 16);
+        // Round to nearest even, as the weights were; past k up to a whole tile step, zeros.
+        _mm512_storeu_si512(out + i / 32 * chunk_stride, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
     }
+}
+
+BF16_TARGET void hd_bf16_convert_rows(size_t m, size_t k, const float *a, size_t lda, unsigned short *out, size_t ldo) {
+    for (size_t r = 0; r < m; r++) convert_row(a + r * lda, k, out + r * ldo, 32);
+}
+
+BF16_TARGET void hd_bf16_convert_tiles(size_t m, size_t k, const float *a, size_t lda, unsigned short *out) {
+    size_t steps = (k + HD_BF16_DEPTH_STEP - 1) / HD_BF16_DEPTH_STEP;
+    for (size_t r = 0; r < m; r++) convert_row(a + r * lda, k, out + r / 32 * steps * 1024 + r % 32 * 32, 1024);
 }
 
 BF16_TARGET void hd_bf16_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_stride,
@@ -380,6 +388,9 @@ void hd_int8_quantize_rows(size_t m, size_t k, const float *a, size_t lda, unsig
     __builtin_trap();
 }
 void hd_bf16_convert_rows(size_t m, size_t k, const float *a, size_t lda, unsigned short *out, size_t ldo) {
+    __builtin_trap();
+}
+void hd_bf16_convert_tiles(size_t m, size_t k, const float *a, size_t lda, unsigned short *out) {
     __builtin_trap();
 }
 void hd_int8_gemm(size_t m, size_t n, size_t k, const unsigned char *a, size_t lda, const float *row_scales,

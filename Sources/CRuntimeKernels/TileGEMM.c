@@ -56,11 +56,21 @@ TILE_TARGET static void configure_tiles(size_t top, size_t bottom) {
     _tile_loadconfig(&config);
 }
 
+/// Where the rows of A lie, in bytes: row r of a 32-row block starts at `row`·(r mod 16), plus
+/// `half` for rows 16–31; each depth step is `step` further on, each 32-row block `block`. Rows
+/// in place (row stride lda): row lda, step 64, half 16·lda, block 32·lda. Tiles
+/// (`hd_bf16_convert_tiles`): row 64, step 2 KiB, half 1 KiB, block steps · 2 KiB, so that each
+/// tile load reads 1 KiB in one piece.
+typedef struct {
+    size_t row, step, half, block;
+} a_layout;
+
 /// The 32 × 32 block of int32 sums (or f32 for bf16) at rows `a` (`two`: 32 rows, else 16) of
-/// one panel, over `steps` depth steps of one 64-byte tile row each, into `out` (row stride 32).
+/// one panel, over `steps` depth steps of one 64-byte tile row each, into `out` (row stride 32); A
+/// as `layout` says.
 #define DEFINE_BLOCK(NAME, PRODUCT, ELEMENT)                                                       \
-    TILE_TARGET static void NAME(size_t steps, const unsigned char *a, size_t lda, const unsigned char *body,   \
-                                 int two, ELEMENT *out) {                                                       \
+    TILE_TARGET static void NAME(size_t steps, const unsigned char *a, const a_layout *layout,                  \
+                                 const unsigned char *body, int two, ELEMENT *out) {                            \
         _tile_zero(0);                                                                                          \
         _tile_zero(1);                                                                                          \
         if (two) {                                                                                              \
@@ -68,10 +78,10 @@ TILE_TARGET static void configure_tiles(size_t top, size_t bottom) {
             _tile_zero(3);                                                                                      \
             for (size_t s = 0; s < steps; s++) {                                                                \
                 const unsigned char *w = body + s * TILE_ROWS * GROUP_BYTES;                                    \
-                _tile_loadd(4, a + s * 64, lda);                                                        \
+                _tile_loadd(4, a + s * layout->step, layout->row);                                              \
                 _tile_loadd(6, w, GROUP_BYTES);                                                                 \
                 _tile_loadd(7, w + 64, GROUP_BYTES);                                                            \
-                _tile_loadd(5, a + TILE_ROWS * lda + s * 64, lda);                                      \
+                _tile_loadd(5, a + layout->half + s * layout->step, layout->row);                               \
                 PRODUCT(0, 4, 6);                                                                               \
                 PRODUCT(1, 4, 7);                                                                               \
                 PRODUCT(2, 5, 6);                                                                               \
@@ -82,7 +92,7 @@ TILE_TARGET static void configure_tiles(size_t top, size_t bottom) {
         } else {                                                                                                \
             for (size_t s = 0; s < steps; s++) {                                                                \
                 const unsigned char *w = body + s * TILE_ROWS * GROUP_BYTES;                                    \
-                _tile_loadd(4, a + s * 64, lda);                                                        \
+                _tile_loadd(4, a + s * layout->step, layout->row);                                              \
                 _tile_loadd(6, w, GROUP_BYTES);                                                                 \
                 _tile_loadd(7, w + 64, GROUP_BYTES);                                                            \
                 PRODUCT(0, 4, 6);                                                                               \
@@ -155,7 +165,7 @@ typedef struct {
     int int8, accumulate;
     size_t m, n, k;
     const unsigned char *a;
-    size_t lda_bytes;
+    a_layout layout;
     const float *row_scales;
     const int32_t *row_zero_points;
     const unsigned char *packed_weights;
@@ -170,19 +180,19 @@ TILE_TARGET static void run_block(const tile_gemm *g, size_t p, size_t r, size_t
     size_t column = p * HD_PACKED_PANEL, width = g->n - column < HD_PACKED_PANEL ? g->n - column : HD_PACKED_PANEL;
     __mmask16 mask0 = low_mask(width), mask1 = width > 16 ? low_mask(width - 16) : 0;
     const float *bias = g->bias ? g->bias + column : 0;
-    const unsigned char *a = g->a + r * g->lda_bytes;
+    const unsigned char *a = g->a + r / (2 * TILE_ROWS) * g->layout.block;
     float *c = g->c + r * g->ldc + column;
     // 4 KiB: the block's 32 × 32 sums, int32 or f32.
     int32_t sums[2 * TILE_ROWS * 32] __attribute__((aligned(64)));
     if (g->int8) {
         size_t steps = (g->k + HD_INT8_DEPTH_STEP - 1) / HD_INT8_DEPTH_STEP;
         const unsigned char *panel = g->packed_weights + p * hd_int8_packed_bytes(HD_PACKED_PANEL, g->k);
-        int8_block(steps, a, g->lda_bytes, panel + INT8_HEADER, rows > TILE_ROWS, sums);
+        int8_block(steps, a, &g->layout, panel + INT8_HEADER, rows > TILE_ROWS, sums);
         store_int8(sums, rows, panel, g->row_scales + r, g->row_zero_points + r, c, g->ldc, mask0, mask1, g->epilogue, bias);
     } else {
         size_t steps = (g->k + HD_BF16_DEPTH_STEP - 1) / HD_BF16_DEPTH_STEP;
         const unsigned char *panel = g->packed_weights + p * hd_bf16_packed_bytes(HD_PACKED_PANEL, g->k);
-        bf16_block(steps, a, g->lda_bytes, panel, rows > TILE_ROWS, (float *)sums);
+        bf16_block(steps, a, &g->layout, panel, rows > TILE_ROWS, (float *)sums);
         store_bf16((const float *)sums, rows, c, g->ldc, mask0, mask1, g->accumulate, g->epilogue, bias);
     }
 }
@@ -210,15 +220,26 @@ TILE_TARGET static void run_tiles(const tile_gemm *g, size_t first_panel, size_t
 void hd_int8_gemm_tiles(size_t m, size_t n, size_t k, const unsigned char *a, size_t lda, const float *row_scales,
                         const int32_t *row_zero_points, const void *packed_weights, size_t first_panel, size_t end_panel,
                         float *c, size_t ldc, hd_epilogue epilogue, const float *bias) {
-    tile_gemm g = {1, 0, m, n, k, a, lda, row_scales, row_zero_points, packed_weights, c, ldc, epilogue, bias};
+    tile_gemm g = {1, 0, m, n, k, a, {lda, 64, TILE_ROWS * lda, 2 * TILE_ROWS * lda}, row_scales, row_zero_points,
+                   packed_weights, c, ldc, epilogue, bias};
     run_tiles(&g, first_panel, end_panel);
 }
 
 void hd_bf16_gemm_tiles(size_t m, size_t n, size_t k, const unsigned short *a, size_t lda,
                         const unsigned short *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
                         int accumulate, hd_epilogue epilogue, const float *bias) {
-    tile_gemm g = {0, accumulate != 0, m, n, k, (const unsigned char *)a, 2 * lda, 0, 0, (const unsigned char *)packed_weights, c, ldc,
-                   epilogue, bias};
+    size_t row = 2 * lda;
+    tile_gemm g = {0, accumulate != 0, m, n, k, (const unsigned char *)a, {row, 64, TILE_ROWS * row, 2 * TILE_ROWS * row},
+                   0, 0, (const unsigned char *)packed_weights, c, ldc, epilogue, bias};
+    run_tiles(&g, first_panel, end_panel);
+}
+
+void hd_bf16_gemm_tiled(size_t m, size_t n, size_t k, const unsigned short *a_tiles, const unsigned short *packed_weights,
+                        size_t first_panel, size_t end_panel, float *c, size_t ldc, int accumulate, hd_epilogue epilogue,
+                        const float *bias) {
+    size_t steps = (k + HD_BF16_DEPTH_STEP - 1) / HD_BF16_DEPTH_STEP;
+    tile_gemm g = {0, accumulate != 0, m, n, k, (const unsigned char *)a_tiles, {64, 2048, 1024, steps * 2048},
+                   0, 0, (const unsigned char *)packed_weights, c, ldc, epilogue, bias};
     run_tiles(&g, first_panel, end_panel);
 }
 
@@ -262,6 +283,11 @@ void hd_int8_gemm_tiles(size_t m, size_t n, size_t k, const unsigned char *a, si
 void hd_bf16_gemm_tiles(size_t m, size_t n, size_t k, const unsigned short *a, size_t lda,
                         const unsigned short *packed_weights, size_t first_panel, size_t end_panel, float *c, size_t ldc,
                         int accumulate, hd_epilogue epilogue, const float *bias) {
+    __builtin_trap();
+}
+void hd_bf16_gemm_tiled(size_t m, size_t n, size_t k, const unsigned short *a_tiles, const unsigned short *packed_weights,
+                        size_t first_panel, size_t end_panel, float *c, size_t ldc, int accumulate, hd_epilogue epilogue,
+                        const float *bias) {
     __builtin_trap();
 }
 int hd_int8_tiles_peak(size_t iterations) { __builtin_trap(); }

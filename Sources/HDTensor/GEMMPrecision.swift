@@ -35,9 +35,10 @@ public enum GEMMPrecision: String, Sendable, CaseIterable {
 }
 
 extension GEMM {
-    /// `multiply` in bf16 (`GEMMPrecision.bf16`): op(A) converted to bf16 rows (and transposed
-    /// when `transA`), op(B) packed into bf16 panels, then chunks of (192-row group, panel) shared
-    /// out from a counter to `hd_bf16_gemm_tiles`; C, the bias and α as `multiply`'s packed path.
+    /// `multiply` in bf16 (`GEMMPrecision.bf16`): op(A) converted to bf16 in the tiles' layout
+    /// (and transposed when `transA`), op(B) packed into bf16 panels, then chunks of (192-row group,
+    /// panel) shared out from a counter to `hd_bf16_gemm_tiled`; C, the bias and α as `multiply`'s
+    /// packed path.
     static func multiplyBF16(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?,
@@ -46,16 +47,16 @@ extension GEMM {
         precondition(packedTakes(alpha: alpha, beta: beta), "gemm: bf16 products take beta 0 or 1 with alpha 1, or beta 0")
         BLAS.checkShapes(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
         if m == 0 || n == 0 { return }
-        let depth = paddedDepth(k), panels = (n + GEMMKernel.panelWidth - 1) / GEMMKernel.panelWidth
-        let rows = ScratchBuffers.shared.take(halfwords: m * depth)
+        let panels = (n + GEMMKernel.panelWidth - 1) / GEMMKernel.panelWidth, blocks = (m + tileBlockRows - 1) / tileBlockRows
+        let tiles = ScratchBuffers.shared.take(halfwords: hd_bf16_tiled_values(m, k))
         let packed = ScratchBuffers.shared.take(halfwords: hd_bf16_packed_bytes(n, k) / 2)
         defer {
-            ScratchBuffers.shared.give(back: rows)
+            ScratchBuffers.shared.give(back: tiles)
             ScratchBuffers.shared.give(back: packed)
         }
-        let aBF16 = bf16(rows), packedBF16 = bf16(packed)
-        ParallelFor.ranges(m, cost: k, threads: threads) { _, range in
-            convertRows(range, transA: transA, k: k, a: a, lda: lda, rowsOfA: m, into: aBF16 + range.lowerBound * depth)
+        let aTiles = bf16(tiles), packedBF16 = bf16(packed), blockValues = hd_bf16_tiled_values(tileBlockRows, k)
+        ParallelFor.ranges(blocks, cost: tileBlockRows * k, threads: threads) { _, range in
+            convertBlocks(range, transA: transA, m: m, k: k, a: a, lda: lda, into: aTiles + range.lowerBound * blockValues)
         }
         ParallelFor.ranges(panels, cost: k * GEMMKernel.panelWidth, threads: threads) { _, range in
             packBF16Panels(range, transB: transB, n: n, k: k, b: b, ldb: ldb, into: packedBF16)
@@ -66,8 +67,8 @@ extension GEMM {
         WorkerPool.shared.run(workers) { _ in
             while case let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue, chunk < chunks {
                 let row = chunk / panels * groupRows, panel = chunk % panels, count = min(groupRows, m - row)
-                hd_bf16_gemm_tiles(count, n, k, aBF16 + row * depth, depth, packedBF16, panel, panel + 1, c + row * ldc, ldc,
-                                   beta == 1 ? 1 : 0, bias == nil ? HD_EPILOGUE_NONE : HD_EPILOGUE_BIAS, bias)
+                hd_bf16_gemm_tiled(count, n, k, aTiles + row / tileBlockRows * blockValues, packedBF16, panel, panel + 1,
+                                   c + row * ldc, ldc, beta == 1 ? 1 : 0, bias == nil ? HD_EPILOGUE_NONE : HD_EPILOGUE_BIAS, bias)
                 if alpha != 1 {
                     let first = panel * GEMMKernel.panelWidth
                     scale(c + row * ldc + first, ld: ldc, rows: count, columns: min(GEMMKernel.panelWidth, n - first), by: alpha)
@@ -85,40 +86,39 @@ extension GEMM {
         precondition(packedTakes(alpha: alpha, beta: beta), "gemm: bf16 products take beta 0 or 1 with alpha 1, or beta 0")
         BLAS.checkShapes(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
         if m == 0 || n == 0 || count == 0 { return }
-        let depth = paddedDepth(k), panels = (n + GEMMKernel.panelWidth - 1) / GEMMKernel.panelWidth
+        let panels = (n + GEMMKernel.panelWidth - 1) / GEMMKernel.panelWidth, blocks = (m + tileBlockRows - 1) / tileBlockRows
         ParallelFor.ranges(count, cost: m * n * k / 16, threads: threads) { _, range in
-            let rows = ScratchBuffers.shared.take(halfwords: m * depth)
+            let tiles = ScratchBuffers.shared.take(halfwords: hd_bf16_tiled_values(m, k))
             let packed = ScratchBuffers.shared.take(halfwords: hd_bf16_packed_bytes(n, k) / 2)
             defer {
-                ScratchBuffers.shared.give(back: rows)
+                ScratchBuffers.shared.give(back: tiles)
                 ScratchBuffers.shared.give(back: packed)
             }
-            let aBF16 = bf16(rows), packedBF16 = bf16(packed)
+            let aTiles = bf16(tiles), packedBF16 = bf16(packed)
             for item in range {
-                convertRows(0..<m, transA: transA, k: k, a: a + item * strideA, lda: lda, rowsOfA: m, into: aBF16)
+                convertBlocks(0..<blocks, transA: transA, m: m, k: k, a: a + item * strideA, lda: lda, into: aTiles)
                 packBF16Panels(0..<panels, transB: transB, n: n, k: k, b: b + item * strideB, ldb: ldb, into: packedBF16)
                 let cItem = c + item * strideC
-                hd_bf16_gemm_tiles(m, n, k, aBF16, depth, packedBF16, 0, panels, cItem, ldc, beta == 1 ? 1 : 0, HD_EPILOGUE_NONE, nil)
+                hd_bf16_gemm_tiled(m, n, k, aTiles, packedBF16, 0, panels, cItem, ldc, beta == 1 ? 1 : 0, HD_EPILOGUE_NONE, nil)
                 if alpha != 1 { scale(cItem, ld: ldc, rows: m, columns: n, by: alpha) }
             }
         }
     }
 
-    /// k rounded up to whole tile steps: the converted rows' stride, zeros past k.
-    static func paddedDepth(_ k: Int) -> Int {
-        let step = Int(HD_BF16_DEPTH_STEP)
-        return max(1, (k + step - 1) / step) * step
-    }
+    /// Rows of a block of the tiles' layout (`hd_bf16_convert_tiles`): conversions are split in
+    /// whole blocks.
+    static let tileBlockRows = 32
 
-    /// Rows `range` of op(A) (`[rowsOfA × k]`) in bf16 into `out` (row stride `paddedDepth(k)`); a
-    /// transposed A is transposed and converted in one pass (`hd_bf16_transpose`).
-    static func convertRows(_ range: Range<Int>, transA: Bool, k: Int, a: UnsafePointer<Float>, lda: Int, rowsOfA: Int,
-                            into out: UnsafeMutablePointer<UInt16>) {
-        guard !range.isEmpty else { return }
+    /// The 32-row blocks `blocks` of op(A) (`[m × k]`) in bf16, in the tiles' layout, into `out`
+    /// (the first block's place); a transposed A is transposed and converted in one pass.
+    static func convertBlocks(_ blocks: Range<Int>, transA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                              into out: UnsafeMutablePointer<UInt16>) {
+        let first = blocks.lowerBound * tileBlockRows, end = min(m, blocks.upperBound * tileBlockRows)
+        guard first < end else { return }
         if transA {
-            hd_bf16_transpose(a, k, rowsOfA, lda, range.lowerBound, range.upperBound, out, paddedDepth(k))
+            hd_bf16_transpose_tiles(a, k, m, lda, first, end, out)
         } else {
-            hd_bf16_convert_rows(range.count, k, a + range.lowerBound * lda, lda, out, paddedDepth(k))
+            hd_bf16_convert_tiles(end - first, k, a + first * lda, lda, out)
         }
     }
 

@@ -215,6 +215,27 @@ struct QuantizedKernelsTests {
                 #expect(worst <= 0, "\(m)×\(n)×\(k), epilogue \(epilogue.rawValue): \(worst) past the bound")
             }
         }
+        guard Self.instructions(.bf16).contains(.amx) else { return }
+        // The training GEMM's layout of A (`hd_bf16_convert_tiles`, and `hd_bf16_transpose_tiles`
+        // from Aᵀ): each value where the layout says, and the tile kernel's floats from it the same
+        // bits as from the rows above.
+        let steps = Self.padded(k, to: HD_BF16_DEPTH_STEP) / Int(HD_BF16_DEPTH_STEP)
+        var tiles = [UInt16](repeating: 0xFFFF, count: hd_bf16_tiled_values(m, k))
+        hd_bf16_convert_tiles(m, k, a, lda, &tiles)
+        for i in 0..<m {
+            let row = (0..<(steps * 32)).map { t in tiles[i / 32 * steps * 1024 + t / 32 * 1024 + i % 32 * 32 + t % 32] }
+            #expect(Array(row[0..<k]) == Array(converted[(i * ldo)..<(i * ldo + k)]) && row[k...].allSatisfy { $0 == 0 },
+                    "row \(i) in the tiles' layout")
+        }
+        var transposed = [Float](repeating: 0, count: k * m), fromTransposed = [UInt16](repeating: 0xFFFF, count: tiles.count)
+        for i in 0..<m { for t in 0..<k { transposed[t * m + i] = a[i * lda + t] } }
+        hd_bf16_transpose_tiles(transposed, k, m, m, 0, m, &fromTransposed)
+        #expect(fromTransposed == tiles)
+        let panels = (n + Int(HD_PACKED_PANEL) - 1) / Int(HD_PACKED_PANEL)
+        var fromRows = [Float](repeating: 1, count: m * n), fromTiles = fromRows
+        hd_bf16_gemm_tiles(m, n, k, converted, ldo, packed, 0, panels, &fromRows, n, 1, HD_EPILOGUE_BIAS, bias)
+        hd_bf16_gemm_tiled(m, n, k, tiles, packed, 0, panels, &fromTiles, n, 1, HD_EPILOGUE_BIAS, bias)
+        #expect(fromRows == fromTiles)
     }
 
     // MARK: dispatch
