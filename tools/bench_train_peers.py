@@ -713,7 +713,8 @@ def distill_main(args) -> None:
     summary["hd-distill"]["peak_rss_mib_at_exit"] = statistics.median(x["peak_rss_mib_at_exit"] for x in runs["hd-distill"])
     ratio = summary["hd-distill"]["tokens_per_second"] / summary["torch"]["tokens_per_second"]
     total = args.warmup_steps + args.steps
-    print(f"\ndistillation step, products in {args.matmul} (torch: bf16 autocast; torch fp32: none), {args.shape} shape ({layers} × {d}, FFN {f}; student pruned towards "
+    products = "bf16 (torch: bf16 autocast; torch fp32: none)" if args.matmul == "bf16" else "fp32"
+    print(f"\ndistillation step, products in {products}, {args.shape} shape ({layers} × {d}, FFN {f}; student pruned towards "
           f"{shape['hidden']}/{shape['ffn']}), batch {args.batch} × {args.seq_len}, {args.threads} threads, "
           f"{args.warmup_steps} + {args.steps} timed steps × {args.rounds} rounds "
           f"(load average {min(load):.2f}–{max(load):.2f}); {flops / 1e9:.1f} GFLOP of matrix products a step\n")

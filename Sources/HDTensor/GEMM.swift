@@ -162,10 +162,16 @@ public enum GEMM {
     static func packPanels(_ range: Range<Int>, transB: Bool, n: Int, k: Int, b: UnsafePointer<Float>, ldb: Int,
                            into packed: UnsafeMutablePointer<Float>) {
         guard !range.isEmpty else { return }
+        let w = panelSource(range, transB: transB, n: n, b: b, ldb: ldb)
+        hd_pack_weights_strided(w.first, w.columns, k, w.columnStride, w.inputStride, packed + range.lowerBound * k * GEMMKernel.panelWidth)
+    }
+
+    /// The columns of W = op(B)ᵀ that panels `range` hold, as the packers read them: W[j][i] at
+    /// first[j·columnStride + i·inputStride] for j < columns.
+    static func panelSource(_ range: Range<Int>, transB: Bool, n: Int, b: UnsafePointer<Float>, ldb: Int)
+        -> (first: UnsafePointer<Float>, columns: Int, columnStride: Int, inputStride: Int) {
         let width = GEMMKernel.panelWidth, first = range.lowerBound * width
-        let columns = min(n, range.upperBound * width) - first
-        hd_pack_weights_strided(transB ? b + first * ldb : b + first, columns, k, transB ? ldb : 1, transB ? 1 : ldb,
-                                packed + range.lowerBound * k * width)
+        return (transB ? b + first * ldb : b + first, min(n, range.upperBound * width) - first, transB ? ldb : 1, transB ? 1 : ldb)
     }
 
     /// C[rows × columns] *= alpha (row stride `ld`).

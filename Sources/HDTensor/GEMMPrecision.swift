@@ -126,10 +126,9 @@ extension GEMM {
     static func packBF16Panels(_ range: Range<Int>, transB: Bool, n: Int, k: Int, b: UnsafePointer<Float>, ldb: Int,
                                into packed: UnsafeMutablePointer<UInt16>) {
         guard !range.isEmpty else { return }
-        let width = GEMMKernel.panelWidth, first = range.lowerBound * width
-        let columns = min(n, range.upperBound * width) - first
-        hd_bf16_pack_weights_strided(transB ? b + first * ldb : b + first, columns, k, transB ? ldb : 1, transB ? 1 : ldb,
-                                     packed + range.lowerBound * hd_bf16_packed_bytes(width, k) / 2)
+        let w = panelSource(range, transB: transB, n: n, b: b, ldb: ldb)
+        hd_bf16_pack_weights_strided(w.first, w.columns, k, w.columnStride, w.inputStride,
+                                     packed + range.lowerBound * hd_bf16_packed_bytes(GEMMKernel.panelWidth, k) / 2)
     }
 
     /// A scratch buffer's memory as the bf16 values only the C kernels read and write.
