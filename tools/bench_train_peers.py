@@ -573,16 +573,16 @@ def run_ours_distill(args, work: Path) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 
-def fma_peak(args) -> float | None:
-    """The single-precision FMA peak of `--threads` cores in GFLOP/s, as the runtime measures and
-    reports it (`hd-infer bench --roofline`: AVX-512 FMAs alone, median of 7 runs on every worker),
-    timed right after the rounds; None without AVX-512F or without hd-infer."""
+def roofline(args) -> dict:
+    """The peaks of `--threads` cores as the runtime measures and reports them (`hd-infer bench
+    --roofline`: AVX-512 FMAs alone, median of 7 runs on every worker; the AMX tiles' bf16 peak where
+    the CPU has them), timed right after the rounds; empty without hd-infer."""
     if not args.hd_infer.exists():
-        return None
+        return {}
     out = subprocess.run([str(args.hd_infer), "bench", "--shape", "64x256x1x1", "--batch", "1", "--seq-len", "8",
                           "--warmup", "1", "--iterations", "3", "--roofline", "--json", "--threads", str(args.threads)],
                          check=True, capture_output=True, text=True).stdout
-    return (json.loads(out).get("roofline") or {}).get("fma_peak_gflops_per_s")
+    return json.loads(out).get("roofline") or {}
 
 
 def run_torch(args, worker: str, matmul: str | None = None) -> dict:
@@ -699,7 +699,10 @@ def distill_main(args) -> None:
             print(f"round {r + 1}/{args.rounds}: " + ", ".join(
                 f"{k} {v[-1]['tokens_per_second']:.0f} tok/s" for k, v in runs.items()), file=sys.stderr)
     load.append(os.getloadavg()[0])
-    peak = fma_peak(args)
+    peaks = roofline(args)
+    peak = peaks.get("fma_peak_gflops_per_s")
+    # bf16 products: their rate against the tiles' bf16 peak too (against the FMA peak it passes 100 %).
+    tiles = peaks.get("amx_bf16_peak_gflops_per_s") if args.matmul == "bf16" else None
 
     tokens_per_step = args.batch * args.seq_len
     summary = {}
@@ -708,6 +711,7 @@ def distill_main(args) -> None:
         gflops = tps / tokens_per_step * flops / 1e9
         summary[k] = {"tokens_per_second": tps, "gflops_per_second": gflops,
                       "fraction_of_fma_peak": gflops / peak if peak else None,
+                      "fraction_of_amx_bf16_peak": gflops / tiles if tiles else None,
                       "peak_rss_mib": statistics.median(x["peak_rss_mib"] for x in v),
                       "samples": [round(x["tokens_per_second"], 1) for x in v]}
     summary["hd-distill"]["peak_rss_mib_at_exit"] = statistics.median(x["peak_rss_mib_at_exit"] for x in runs["hd-distill"])
@@ -719,13 +723,16 @@ def distill_main(args) -> None:
           f"{args.warmup_steps} + {args.steps} timed steps × {args.rounds} rounds "
           f"(load average {min(load):.2f}–{max(load):.2f}); {flops / 1e9:.1f} GFLOP of matrix products a step\n")
     print(f"FMA peak of {args.threads} core(s), as `hd-infer bench --roofline` measures it right after: "
-          + (f"{peak:.1f} GFLOP/s\n" if peak else "unavailable (no AVX-512F)\n"))
-    print("| runtime | tokens/s (median) | GFLOP/s | of the FMA peak | hd-distill ÷ it | peak RSS MiB |")
-    print("|---|---|---|---|---|---|")
+          + (f"{peak:.1f} GFLOP/s" if peak else "unavailable (no AVX-512F)")
+          + (f"; the AMX tiles' bf16 peak {tiles:.0f} GFLOP/s (last column)\n" if tiles else "\n"))
+    print("| runtime | tokens/s (median) | GFLOP/s | of the FMA peak | hd-distill ÷ it | peak RSS MiB |"
+          + (" of the AMX bf16 peak |" if tiles else ""))
+    print("|---|---|---|---|---|---|" + ("---|" if tiles else ""))
     for k, v in summary.items():
         fraction = f"{100 * v['fraction_of_fma_peak']:.0f} %" if peak else "—"
         print(f"| {k} | {v['tokens_per_second']:.0f} | {v['gflops_per_second']:.1f} | {fraction} | "
-              f"{summary['hd-distill']['tokens_per_second'] / v['tokens_per_second']:.2f}× | {v['peak_rss_mib']:.0f} |")
+              f"{summary['hd-distill']['tokens_per_second'] / v['tokens_per_second']:.2f}× | {v['peak_rss_mib']:.0f} |"
+              + (f" {100 * v['fraction_of_amx_bf16_peak']:.1f} % |" if tiles else ""))
     # The timed steps at full width and at the target widths (hd-distill multiplies only kept units).
     phases = {}
     for k, v in runs.items():
@@ -751,7 +758,7 @@ def distill_main(args) -> None:
               "target": {"hidden": shape["hidden"], "ffn": shape["ffn"]}, "batch": args.batch, "seq_len": args.seq_len,
               "threads": args.threads, "steps": args.steps, "warmup_steps": args.warmup_steps, "rounds": args.rounds,
               "prune_schedule": prune_schedule(total), "flops_per_step": flops, "load_average": load,
-              "fma_peak_gflops_per_s": peak, "phases_last_round": summary_phases,
+              "fma_peak_gflops_per_s": peak, "amx_bf16_peak_gflops_per_s": tiles, "phases_last_round": summary_phases,
               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "torch": torch_info.get("torch"),
               "fused_adamw": torch_info.get("fused_adamw"), "ratio_hd_over_torch": ratio, "runs": summary,
               "records_last_round": {k: v[-1]["records"] for k, v in runs.items()}}
