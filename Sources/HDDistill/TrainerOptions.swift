@@ -90,9 +90,8 @@ public struct TrainerOptions: Sendable, Equatable {
         guard temperature > 0, temperature.isFinite else { throw bad("temperature > 0", temperature) }
         guard evalSequences > 0 else { throw bad("eval sequences ≥ 1", evalSequences) }
         guard threads > 0 else { throw bad("threads ≥ 1", threads) }
-        guard matmul.isSupported else {
-            throw DistillError(.invalidArgument, file: "<argument>", field: "--matmul",
-                "--matmul \(matmul.rawValue) needs \(matmul.requirement), which this CPU or OS does not give; use --matmul fp32")
+        if let reason = matmul.unsupportedReason() {
+            throw DistillError(.invalidArgument, file: "<argument>", field: "--matmul", "--matmul \(matmul.rawValue): \(reason); use --matmul fp32")
         }
         guard alphaPooled >= 0, alphaPooled.isFinite else { throw bad("a finite pooled-cosine weight ≥ 0", alphaPooled) }
         guard alphaCrossCorrelation >= 0, alphaCrossCorrelation.isFinite, crossCorrelationLambda >= 0, crossCorrelationLambda.isFinite else {

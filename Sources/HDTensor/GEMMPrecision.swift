@@ -16,22 +16,18 @@ public enum GEMMPrecision: String, Sendable, CaseIterable {
     /// Whether this CPU and OS run it: bf16 needs AMX-BF16 and Linux's grant of the tile state
     /// (`hd_amx_bf16_supported`); the AVX-512 `vdpbf16ps` kernel's peak is under the FMA's here,
     /// so bf16 does not run without tiles.
-    public var isSupported: Bool {
+    public var isSupported: Bool { unsupportedReason() == nil }
+
+    /// Why it cannot run on a CPU and OS that have the tiles or not (this one's by default), or nil
+    /// when it can: the messages that refuse it (`--matmul`).
+    public func unsupportedReason(tiles: Bool = Self.hasTiles) -> String? {
         switch self {
-        case .fp32: true
-        case .bf16: Self.hasTiles
+        case .fp32: nil
+        case .bf16: tiles ? nil : "bf16 products need AMX-BF16 tiles (Intel Xeon 4th generation or later) and Linux ≥ 5.16, which this CPU or OS does not give"
         }
     }
 
-    /// What it needs of the CPU and OS, for the messages that refuse it where `isSupported` is false.
-    public var requirement: String {
-        switch self {
-        case .fp32: "nothing"
-        case .bf16: "AMX-BF16 tiles (Intel Xeon 4th generation or later) and Linux ≥ 5.16"
-        }
-    }
-
-    private static let hasTiles = hd_amx_bf16_supported() != 0
+    public static let hasTiles = hd_amx_bf16_supported() != 0
 }
 
 extension GEMM {

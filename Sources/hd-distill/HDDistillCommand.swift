@@ -104,9 +104,7 @@ struct HDDistillCommand: ParsableCommand {
         if tokenizeOnly && (task != nil || resume != nil) { throw ValidationError("--tokenize-only tokenises --corpus text files; it cannot go with --task or --resume") }
         if task != nil && mlmOnly { throw ValidationError("--task distils a classifier teacher; it cannot go with --mlm-only") }
         if mlmOnly && pruning.prunes { throw ValidationError("pruning needs TEACHER as a teacher; it cannot go with --mlm-only") }
-        if !matmul.isSupported {
-            throw ValidationError("--matmul \(matmul.rawValue) needs \(matmul.requirement), which this CPU or OS does not give; use --matmul fp32")
-        }
+        if let reason = matmul.unsupportedReason() { throw ValidationError("--matmul \(matmul.rawValue): \(reason); use --matmul fp32") }
         if let end = pruning.pruneEnd, end > steps, pruning.schedule == .cubic {
             throw ValidationError("--prune-end must be ≤ --steps (\(steps)) so the target is reached, found \(end)")
         }

@@ -128,3 +128,11 @@ struct GEMMBF16Tests {
         #expect(same)
     }
 }
+
+/// Where the tiles are missing, bf16 is refused naming what it needs; fp32 runs anywhere.
+@Test(arguments: [(GEMMPrecision.bf16, false, String?("AMX-BF16 tiles")), (.bf16, true, nil), (.fp32, false, nil), (.fp32, true, nil)])
+func gemmPrecisionNamesWhatItNeeds(precision: GEMMPrecision, tiles: Bool, expected: String?) {
+    let reason = precision.unsupportedReason(tiles: tiles)
+    #expect((reason == nil) == (expected == nil), "\(reason ?? "nil")")
+    if let expected { #expect(reason?.contains(expected) == true && reason?.contains("Linux") == true) }
+}
