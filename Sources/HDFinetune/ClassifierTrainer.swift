@@ -34,7 +34,12 @@ public final class ClassifierTrainer {
     public let parameters: BertParameters
     public let totalSteps: Int
     public private(set) var step = 0
-    public var model: BertModel { parameters.model }
+    /// The model being trained, its products in the run's precision (`FinetuneOptions.matmul`).
+    public var model: BertModel {
+        var model = parameters.model
+        model.productPrecision = options.matmul
+        return model
+    }
 
     private let gradients: BertGradients
     private let m: FlatFloats, v: FlatFloats

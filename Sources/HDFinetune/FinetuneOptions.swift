@@ -1,4 +1,5 @@
 import HDErrors
+import HDTensor
 
 /// The errors of fine-tuning: `TypedError`'s one shape.
 public typealias FinetuneError = TypedError<FinetuneErrorKind>
@@ -27,6 +28,9 @@ public struct FinetuneOptions: Sendable, Equatable {
     public var threads = 1
     /// One numeric output trained with MSE instead of classes with cross-entropy.
     public var regression = false
+    /// What the encoder's products round their operands to (`--matmul`): fp32, or bf16 on AMX tiles
+    /// (mixed precision, as hd-distill's; the head's small products stay f32).
+    public var matmul: GEMMPrecision = .fp32
 
     public init() {}
 
@@ -42,6 +46,9 @@ public struct FinetuneOptions: Sendable, Equatable {
         guard clipNorm >= 0, clipNorm.isFinite else { throw bad("--clip-norm", "a non-negative number", "\(clipNorm)") }
         guard dropout >= 0, dropout < 1 else { throw bad("--dropout", "a probability in [0, 1)", "\(dropout)") }
         guard threads >= 1, threads <= 1024 else { throw bad("--threads", "1…1024", "\(threads)") }
+        if let reason = matmul.unsupportedReason() {
+            throw FinetuneError(.invalidArgument, file: "<argument>", field: "--matmul", "--matmul \(matmul.rawValue): \(reason); use --matmul fp32")
+        }
     }
 
     /// Optimiser steps of the run: `epochs` × ⌈examples / batch⌉ (the last batch of an epoch may be short).

@@ -56,10 +56,14 @@ struct HDFinetuneCommand: ParsableCommand {
     @Flag(name: .long, help: "One numeric label column, one output, MSE.") var regression = false
     @Option(name: .long, help: ArgumentHelp("JSON Lines log, one object per step and evaluation.", valueName: "file")) var log: String?
     @Flag(name: .long, help: "Print the run's summary as JSON on stdout.") var json = false
+    @Option(name: .long, help: ArgumentHelp(
+        "Precision of the encoder's matrix products: fp32, or bf16 on AMX tiles (operands rounded to bfloat16; sums, weights, gradients and AdamW in fp32; Intel Xeon 4th generation or later).",
+        valueName: "fp32|bf16")) var matmul: GEMMPrecision = .fp32
     @OptionGroup var load: LoadFlags
     @OptionGroup var threadsFlag: ThreadsFlag
 
     func validate() throws {
+        if let reason = matmul.unsupportedReason() { throw ValidationError("--matmul \(matmul.rawValue): \(reason); use --matmul fp32") }
         if dev == nil, !(devFraction > 0 && devFraction < 1) {
             throw ValidationError("--dev-fraction must be in (0, 1), found \(devFraction)")
         }
@@ -99,7 +103,7 @@ struct HDFinetuneCommand: ParsableCommand {
         var options = FinetuneOptions()
         (options.epochs, options.batchSize, options.learningRate, options.warmupRatio) = (epochs, batch, lr, warmupRatio)
         (options.weightDecay, options.clipNorm, options.dropout, options.seed) = (weightDecay, clipNorm, dropout, seed)
-        (options.threads, options.regression) = (threads, regression)
+        (options.threads, options.regression, options.matmul) = (threads, regression, matmul)
         let trainer = try ClassifierTrainer(model: made.model, options: options, trainCount: trainSet.count,
                                             maxSequenceLength: encoder.maxLength)
         let say = { (line: String) in FileHandle.standardError.write(Data("hd-finetune: \(line)\n".utf8)) }
@@ -235,3 +239,5 @@ struct Summary: Encodable {
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
+
+extension GEMMPrecision: ExpressibleByArgument {}
