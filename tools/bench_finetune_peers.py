@@ -4,12 +4,14 @@
 By hand only, never in CI (needs .venv-torch: tools/venv-torch.sh).
 
     .venv-torch/bin/python tools/bench_finetune_peers.py MODEL_DIR --train T.tsv --dev D.tsv \
-        [--examples 1280] [--seq-len 64] [--batch 32] [--threads 2] [--repeats 3] [--json OUT]
+        [--examples 1280] [--seq-len 64] [--batch 32] [--threads 2] [--repeats 3] [--matmul fp32|bf16] [--json OUT]
 
 Each tool trains one epoch on --examples evenly spaced rows of --train (the same rows, the same batch
 size and sequence length) --repeats times, the two alternating; examples/s counts the optimiser steps
 only (both tools time them the same way: tokenising, loading and evaluation excluded). Reports each
-run, the medians and hd-finetune's median over PyTorch's.
+run, the medians and hd-finetune's median over PyTorch's. `--matmul bf16`: hd-finetune --matmul bf16
+against PyTorch with its training forward under torch.autocast("cpu", torch.bfloat16), and PyTorch in
+fp32 as a third side in every repeat.
 """
 import argparse
 import csv
@@ -34,6 +36,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--hd-finetune", default=os.path.join(ROOT, ".build/release/hd-finetune"))
+    p.add_argument("--matmul", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: hd-finetune --matmul bf16 against PyTorch under bf16 autocast, with PyTorch in fp32 beside them")
     p.add_argument("--json")
     a = p.parse_args()
     work = tempfile.mkdtemp(prefix="bench-finetune-")
@@ -49,18 +53,18 @@ def main():
         writer.writerow(header)
         writer.writerows(rows[::step][:a.examples])
     common = ["--seq-len", str(a.seq_len), "--epochs", "1", "--batch", str(a.batch), "--threads", str(a.threads), "--seed", "0"]
-    runs = {"homodistil": [], "pytorch": []}
+    runs = {"homodistil": [], "pytorch": []} | ({"pytorch fp32": []} if a.matmul == "bf16" else {})
     for repeat in range(a.repeats):
         ours = subprocess.run([a.hd_finetune, a.model_dir, "--train", subset, "--dev", a.dev, "-o", os.path.join(work, "out.ckpt"),
-                               "--json"] + common, capture_output=True, text=True, check=True)
+                               "--json", "--matmul", a.matmul] + common, capture_output=True, text=True, check=True)
         runs["homodistil"].append(json.loads(ours.stdout)["examples_per_second"])
-        peer = subprocess.run([sys.executable, os.path.join(ROOT, "tools/finetune_transformers.py"), a.model_dir, "--train", subset,
-                               "--dev", a.dev] + common, capture_output=True, text=True, check=True)
-        runs["pytorch"].append(json.loads(peer.stdout)["examples_per_second"])
-        print(f"repeat {repeat + 1}: hd-finetune {runs['homodistil'][-1]:.1f}, pytorch {runs['pytorch'][-1]:.1f} examples/s",
-              file=sys.stderr)
+        for side, matmul in [("pytorch", a.matmul)] + ([("pytorch fp32", "fp32")] if a.matmul == "bf16" else []):
+            peer = subprocess.run([sys.executable, os.path.join(ROOT, "tools/finetune_transformers.py"), a.model_dir, "--train", subset,
+                                   "--dev", a.dev, "--matmul", matmul] + common, capture_output=True, text=True, check=True)
+            runs[side].append(json.loads(peer.stdout)["examples_per_second"])
+        print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in runs.items()) + " examples/s", file=sys.stderr)
     import torch
-    result = {"model": os.path.basename(a.model_dir.rstrip("/")), "examples": a.examples, "seq_len": a.seq_len, "batch": a.batch,
+    result = {"model": os.path.basename(a.model_dir.rstrip("/")), "matmul": a.matmul, "examples": a.examples, "seq_len": a.seq_len, "batch": a.batch,
               "threads": a.threads, "repeats": a.repeats, "runs_examples_per_second": runs,
               "median_examples_per_second": {k: statistics.median(v) for k, v in runs.items()},
               "torch": torch.__version__, "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t"),

@@ -58,6 +58,8 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-steps", type=int, default=0, help="stop after N steps (speed runs); 0: all epochs")
+    p.add_argument("--matmul", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: the training forward under torch.autocast('cpu', torch.bfloat16), as hd-finetune --matmul bf16")
     p.add_argument("--json")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -123,7 +125,8 @@ def main():
             index = order[start:start + a.batch]
             x, t, m = batch(train_ids, train_types, index)
             began = time.perf_counter()
-            out = model(input_ids=x, token_type_ids=t, attention_mask=m, labels=torch.from_numpy(y_train[index]))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.matmul == "bf16"):
+                out = model(input_ids=x, token_type_ids=t, attention_mask=m, labels=torch.from_numpy(y_train[index]))
             optimizer.zero_grad()
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
