@@ -60,6 +60,7 @@ extension GEMM {
         let groups = (m + groupRows - 1) / groupRows, chunks = groups * panels
         let workers = min(threads, chunks, max(1, m * n * k / minimumWorkPerWorker))
         let next = Atomic<Int>(0)
+        assert(groupRows % tileBlockRows == 0, "a row group must start at a block of the tiles' layout")
         WorkerPool.shared.run(workers) { _ in
             while case let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue, chunk < chunks {
                 let row = chunk / panels * groupRows, panel = chunk % panels, count = min(groupRows, m - row)
@@ -102,7 +103,7 @@ extension GEMM {
     }
 
     /// Rows of a block of the tiles' layout (`hd_bf16_convert_tiles`): conversions are split in
-    /// whole blocks.
+    /// whole blocks, and a row group (`groupRows`, 192) starts at a block's first row.
     static let tileBlockRows = 32
 
     /// The 32-row blocks `blocks` of op(A) (`[m × k]`) in bf16, in the tiles' layout, into `out`

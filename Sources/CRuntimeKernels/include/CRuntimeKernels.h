@@ -21,7 +21,9 @@
 /// - The same GEMM in int8 (AVX-512 VNNI) and bf16 (AVX-512 BF16), for the dense layers of a
 ///   session that asks for that precision; each needs its own CPUID check.
 /// - The same int8 and bf16 GEMMs on AMX tiles (`tdpbusd`, `tdpbf16ps`), from the same panels and
-///   converted rows, where the CPU has AMX and Linux grants the process its tile state.
+///   converted rows, where the CPU has AMX and Linux grants the process its tile state; and for
+///   training's bf16 products (`hd-distill --matmul bf16`), the bf16 tile GEMM from rows in the
+///   tiles' own layout, with the conversions and packing that prepare both operands per call.
 /// - The attention softmax, and GELU with its derivative (the training FFN's).
 /// - The FMA, VNNI and BF16 peaks the roofline compares against, and the tiles' int8 and bf16 peaks.
 
