@@ -18,16 +18,19 @@ public enum GEMMPrecision: String, Sendable, CaseIterable {
     /// so bf16 does not run without tiles.
     public var isSupported: Bool { unsupportedReason() == nil }
 
-    /// Why it cannot run on a CPU and OS that have the tiles or not (this one's by default), or nil
-    /// when it can: the messages that refuse it (`--matmul`).
-    public func unsupportedReason(tiles: Bool = Self.hasTiles) -> String? {
+    /// Why it cannot run on a CPU and OS that have the tiles or not (nil: this one's), or nil when
+    /// it can: the messages that refuse it (`--matmul`). fp32 never looks at the tiles, so an fp32
+    /// run does not ask Linux for the tile state (`hd_amx_bf16_supported`'s process-wide grant).
+    public func unsupportedReason(tiles: Bool? = nil) -> String? {
         switch self {
         case .fp32: nil
-        case .bf16: tiles ? nil : "bf16 products need AMX-BF16 tiles (Intel Xeon 4th generation or later) and Linux ≥ 5.16, which this CPU or OS does not give"
+        case .bf16: tiles ?? Self.hasTiles ? nil
+            : "bf16 products need AMX-BF16 tiles (Intel Xeon 4th generation or later) and Linux ≥ 5.16, which this CPU or OS does not give"
         }
     }
 
-    public static let hasTiles = hd_amx_bf16_supported() != 0
+    /// Asked once, on first use: the check requests the tile state for the whole process.
+    private static let hasTiles = hd_amx_bf16_supported() != 0
 }
 
 extension GEMM {
