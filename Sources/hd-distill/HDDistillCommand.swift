@@ -91,7 +91,7 @@ struct HDDistillCommand: ParsableCommand {
     @Option(name: .customLong("save-every"), help: "Write the checkpoint every N steps (0: only at the end).") var saveEvery = 100
     @Option(name: .long, help: ArgumentHelp("JSON Lines log, one object per step and evaluation.", valueName: "file")) var log: String?
     @Option(name: .long, help: ArgumentHelp(
-        "Precision of every matrix product: fp32, or bf16 on AMX tiles (operands rounded to bfloat16, sums, weights, gradients and AdamW in fp32; Intel Xeon 4th generation or later). Recorded in the checkpoint; --resume must give the same.",
+        "Precision of the models' and the layer terms' matrix products: fp32, or bf16 on AMX tiles (operands rounded to bfloat16, sums, weights, gradients and AdamW in fp32; Intel Xeon 4th generation or later). Recorded in the checkpoint; --resume must give the same.",
         valueName: "fp32|bf16")) var matmul: GEMMPrecision = .fp32
     @OptionGroup var load: LoadFlags
     @OptionGroup var threadsFlag: ThreadsFlag
