@@ -3,7 +3,7 @@
 (never in CI; needs Linux perf).
 
     swift build -c release --product hd-distill
-    python3 tools/profile_step.py --shape minilm [--threads 1] [--steps 12] [--pruned] [--out profile.json]
+    python3 tools/profile_step.py --shape minilm [--threads 1] [--steps 12] [--matmul bf16] [--pruned] [--out profile.json]
 
 Runs hd-distill on the teacher of `--shape` (minilm: .cache/models/minilm, all-MiniLM-L6-v2;
 bert-base: .cache/models/bert-base-random, which `tools/bench_train_peers.py --step distill --shape
@@ -34,8 +34,8 @@ SHAPES = {
 # (part, pattern on the symbol); the first match wins. Swift symbols are mangled: their module and
 # type names appear in them as length-prefixed words.
 PARTS = [
-    ("GEMM micro-kernel", r"^tile\d+$|^hd_packed_gemm$|^apply_epilogue$"),
-    ("GEMM operand packing and transposing", r"^hd_pack_weights|^hd_transpose$|^__memmove"),
+    ("GEMM micro-kernel", r"^tile\d+$|^hd_packed_gemm$|^apply_epilogue$|^bf16_block$|^store_bf16$|^run_tiles$"),
+    ("GEMM operand packing and transposing", r"^hd_pack_weights|^hd_transpose$|^__memmove|^hd_bf16_(pack|convert|transpose)"),
     ("pruned student's gathers (KeptUnits)", r"withGathered|withScattered|gatherWeights"),
     ("attention softmax", r"hd_softmax_rows|softmaxRows"),
     ("GELU", r"hd_gelu|gelu"),
@@ -56,6 +56,7 @@ def main() -> None:
     p.add_argument("--shape", choices=SHAPES, default="minilm")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--matmul", choices=["fp32", "bf16"], default="fp32", help="hd-distill's --matmul")
     p.add_argument("--pruned", action="store_true", help="prune at the first step (one-shot): profile the target widths")
     p.add_argument("--corpus", default=str(REPO / "data/demo/northanger-abbey.txt"))
     p.add_argument("--hd-distill", default=str(REPO / ".build/release/hd-distill"))
@@ -69,7 +70,7 @@ def main() -> None:
                         "--corpus", args.corpus, "-o", str(Path(work) / "student.ckpt"),
                         "--hidden", str(shape["hidden"]), "--ffn", str(shape["ffn"]), *schedule,
                         "--steps", str(args.steps), "--batch", "16", "--seq-len", "128", "--threads", str(args.threads),
-                        "--held-out-every", "0", "--eval-every", "0", "--save-every", "0"],
+                        "--matmul", args.matmul, "--held-out-every", "0", "--eval-every", "0", "--save-every", "0"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
         report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "symbol", "-g", "none",
                                  "--percent-limit", "0", "--stdio"], check=True, capture_output=True, text=True).stdout
@@ -84,13 +85,13 @@ def main() -> None:
         part = next((n for n, pattern in PARTS if re.search(pattern, name)), "rest")
         shares[part] += share
         symbols.setdefault(part, []).append((symbol, share))
-    print(f"hd-distill {args.shape}, {args.threads} thread(s), {args.steps} steps, "
+    print(f"hd-distill {args.shape}, --matmul {args.matmul}, {args.threads} thread(s), {args.steps} steps, "
           f"{'pruned at step 1 (target widths)' if args.pruned else 'full width'}")
     print("| part | share of samples | largest symbols |\n|---|---|---|")
     for part, share in sorted(shares.items(), key=lambda kv: -kv[1]):
         top = ", ".join(f"{s[:40]} {v:.1f}" for s, v in sorted(symbols.get(part, []), key=lambda x: -x[1])[:2])
         print(f"| {part} | {share:.1f} % | {top} |")
-    Path(args.out).write_text(json.dumps({"shape": args.shape, "threads": args.threads, "steps": args.steps,
+    Path(args.out).write_text(json.dumps({"shape": args.shape, "threads": args.threads, "matmul": args.matmul, "steps": args.steps,
                                           "pruned": args.pruned, "shares_percent": shares}, indent=1) + "\n")
 
 

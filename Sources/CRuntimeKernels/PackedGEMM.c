@@ -40,13 +40,16 @@ void hd_pack_weights(const float *const *rows, size_t n, size_t k, float *packed
 /// (Packing A into 12-row blocks first, so that a step reads one line, timed the same on AMD
 /// Zen 5 — 225–275 GFLOP/s either way, one core — and cost a copy of every input.) `prefetch` is
 /// the next slice of weights: this tile fetches its rows `phase, phase + stride, …` into L2
-/// meanwhile (none when phase ≥ depth), so that the row blocks of a pass share the fetching. One
-/// function per row count, so each keeps its accumulators in registers.
+/// meanwhile (none when phase ≥ depth), so that the row blocks of a pass share the fetching.
+/// `epilogue` (with `bias` at the tile's first column) is applied to the accumulators before they
+/// are stored: applied after, to C reloaded, each load waited on the masked store before it (the
+/// MLM decoder's bias over 304 × 30,522 logits: 2.5 % of the step). One function per row count, so
+/// each keeps its accumulators in registers.
 #define DEFINE_TILE(ROWS)                                                                               \
     __attribute__((target("avx512f"))) static void tile##ROWS(                                          \
         size_t depth, const float *a, size_t lda, const float *panel, float *c, size_t ldc,             \
         __mmask16 mask0, __mmask16 mask1, int accumulate, const float *prefetch, size_t phase,          \
-        size_t stride) {                                                                                \
+        size_t stride, hd_epilogue epilogue, const float *bias) {                                       \
         __m512 acc0[ROWS], acc1[ROWS];                                                                  \
         UNROLL for (int r = 0; r < ROWS; r++) {                                                         \
             acc0[r] = accumulate ? _mm512_maskz_loadu_ps(mask0, c + r * ldc) : _mm512_setzero_ps();     \
@@ -65,6 +68,20 @@ void hd_pack_weights(const float *const *rows, size_t n, size_t k, float *packed
                 __m512 x = _mm512_set1_ps(a[r * lda + i]);                                              \
                 acc0[r] = _mm512_fmadd_ps(x, w0, acc0[r]);                                              \
                 acc1[r] = _mm512_fmadd_ps(x, w1, acc1[r]);                                              \
+            }                                                                                           \
+        }                                                                                               \
+        if (epilogue != HD_EPILOGUE_NONE) {                                                             \
+            __m512 b0 = _mm512_maskz_loadu_ps(mask0, bias), b1 = _mm512_maskz_loadu_ps(mask1, bias + 16); \
+            if (epilogue == HD_EPILOGUE_BIAS) {                                                         \
+                UNROLL for (int r = 0; r < ROWS; r++) {                                                 \
+                    acc0[r] = _mm512_add_ps(acc0[r], b0);                                               \
+                    acc1[r] = _mm512_add_ps(acc1[r], b1);                                               \
+                }                                                                                       \
+            } else {                                                                                    \
+                UNROLL for (int r = 0; r < ROWS; r++) {                                                 \
+                    acc0[r] = epilogue16(acc0[r], b0, epilogue);                                        \
+                    acc1[r] = epilogue16(acc1[r], b1, epilogue);                                        \
+                }                                                                                       \
             }                                                                                           \
         }                                                                                               \
         UNROLL for (int r = 0; r < ROWS; r++) {                                                         \
@@ -151,19 +168,32 @@ __attribute__((target("avx512f"))) void hd_pack_weights_strided(const float *w, 
 }
 
 __attribute__((target("avx512f"))) void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda,
-                                                    size_t first_column, size_t end_column, float *out) {
+                                                    size_t first_column, size_t end_column, float *out, float *sums) {
     size_t full_rows = rows - rows % 16;
     for (size_t c0 = first_column; c0 < end_column; c0 += 16) {
         size_t c1 = c0 + 16 < end_column ? c0 + 16 : end_column;
         float *o = out + (c0 - first_column) * rows;
         if (c1 - c0 == 16) {
-            for (size_t r0 = 0; r0 < full_rows; r0 += 16) transpose16(a + r0 * lda + c0, lda, o + r0, rows);
+            __m512 sum = sums ? _mm512_loadu_ps(sums + c0) : _mm512_setzero_ps();
+            for (size_t r0 = 0; r0 < full_rows; r0 += 16) {
+                transpose16(a + r0 * lda + c0, lda, o + r0, rows);
+                // The rows just read are in L1: each column's sum takes them in order.
+                if (sums)
+                    for (size_t r = r0; r < r0 + 16; r++) sum = _mm512_add_ps(sum, _mm512_loadu_ps(a + r * lda + c0));
+            }
+            if (sums) _mm512_storeu_ps(sums + c0, sum);
         } else {
             for (size_t c = c0; c < c1; c++)
-                for (size_t r = 0; r < full_rows; r++) o[(c - c0) * rows + r] = a[r * lda + c];
+                for (size_t r = 0; r < full_rows; r++) {
+                    o[(c - c0) * rows + r] = a[r * lda + c];
+                    if (sums) sums[c] += a[r * lda + c];
+                }
         }
         for (size_t c = c0; c < c1; c++)
-            for (size_t r = full_rows; r < rows; r++) o[(c - c0) * rows + r] = a[r * lda + c];
+            for (size_t r = full_rows; r < rows; r++) {
+                o[(c - c0) * rows + r] = a[r * lda + c];
+                if (sums) sums[c] += a[r * lda + c];
+            }
     }
 }
 
@@ -202,43 +232,67 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void hd_bf16_tra
 }
 
 typedef void (*tile_function)(size_t, const float *, size_t, const float *, float *, size_t, __mmask16, __mmask16,
-                              int, const float *, size_t, size_t);
+                              int, const float *, size_t, size_t, hd_epilogue, const float *);
 static const tile_function tiles[TILE_ROWS + 1] = {
     0, tile1, tile2, tile3, tile4, tile5, tile6, tile7, tile8, tile9, tile10, tile11, tile12,
 };
 
+/// One depth slice (inputs i ..< i + DEPTH) of panel p over all m rows: the tiles add it to C (or
+/// start C with it when i = 0 and not `accumulate`); on the last slice they apply the epilogue
+/// before they store.
+static void packed_slice(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed_weights,
+                         size_t p, size_t i, float *c, size_t ldc, int accumulate, hd_epilogue epilogue,
+                         const float *bias) {
+    size_t column = p * HD_PACKED_PANEL;
+    size_t width = n - column < HD_PACKED_PANEL ? n - column : HD_PACKED_PANEL;
+    __mmask16 mask0 = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+    __mmask16 mask1 = (__mmask16)(width >= 32 ? 0xFFFF : width > 16 ? (1u << (width - 16)) - 1 : 0);
+    size_t depth = k - i < DEPTH ? k - i : DEPTH;
+    const float *slice = packed_weights + (p * k + i) * HD_PACKED_PANEL;
+    // The weights are read in storage order, so the next slice follows this one; it comes from
+    // memory (a model's weights do not fit in cache), so it is fetched while this one is worked on
+    // from L1. Row block b fetches rows b, b + blocks, … of it: spread over the pass, the fetches
+    // stay within the core's outstanding misses, where the first block fetching them all stalled on
+    // them (BERT-base's 768 × 3072 product from memory: about 10 % faster spread). Prefetching past
+    // the end is harmless.
+    const float *next = slice + depth * HD_PACKED_PANEL;
+    size_t blocks = (m + TILE_ROWS - 1) / TILE_ROWS;
+    int last = i + DEPTH >= k;
+    for (size_t r = 0; r < m; r += TILE_ROWS) {
+        size_t rows = m - r < TILE_ROWS ? m - r : TILE_ROWS;
+        tiles[rows](depth, a + r * lda + i, lda, slice, c + r * ldc + column, ldc, mask0, mask1, accumulate || i > 0,
+                    next, r / TILE_ROWS, blocks, last ? epilogue : HD_EPILOGUE_NONE, last ? bias + column : 0);
+    }
+}
+
 void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed_weights,
                     size_t first_panel, size_t end_panel, float *c, size_t ldc, int accumulate, hd_epilogue epilogue,
                     const float *bias) {
-    // Panel outer, then depth, then rows: a DEPTH × 32 slice of the panel stays in L1 while every
-    // row block passes over it; the rows of A are read again per panel, from L2 or L3.
-    for (size_t p = first_panel; p < end_panel && p * HD_PACKED_PANEL < n; p++) {
-        size_t column = p * HD_PACKED_PANEL;
-        size_t width = n - column < HD_PACKED_PANEL ? n - column : HD_PACKED_PANEL;
-        __mmask16 mask0 = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
-        __mmask16 mask1 = (__mmask16)(width >= 32 ? 0xFFFF : width > 16 ? (1u << (width - 16)) - 1 : 0);
-        // At least one pass, so that k = 0 stores zeros.
+    size_t panels = (n + HD_PACKED_PANEL - 1) / HD_PACKED_PANEL;
+    if (end_panel > panels) end_panel = panels;
+    // Usually panel outer, then depth, then rows: a DEPTH × 32 slice of the panel stays in L1 while
+    // every row block passes over it, and the rows of A are read again per panel, from L2. When
+    // those rows are too many for L2 (the MLM decoder's input gradient: 304 masked rows × 30,522
+    // inputs, 37 MB), they would come from L3 or memory once per panel; depth goes outer then, so
+    // that each slice of A is read once, from L2, by every panel. Each output is still summed slice
+    // after slice in the same order: the same bits either way.
+    int depth_outer = m * k > HD_DEPTH_OUTER_VALUES && end_panel > first_panel + 1;
+    // At least one slice, so that k = 0 stores zeros.
+    if (depth_outer) {
         size_t i = 0;
         do {
-            size_t depth = k - i < DEPTH ? k - i : DEPTH;
-            const float *slice = packed_weights + (p * k + i) * HD_PACKED_PANEL;
-            // The weights are read in storage order, so the next slice follows this one; it comes
-            // from memory (a model's weights do not fit in cache), so it is fetched while this one
-            // is worked on from L1. Row block b fetches rows b, b + blocks, … of it: spread over the
-            // pass, the fetches stay within the core's outstanding misses, where the first block
-            // fetching them all stalled on them (BERT-base's 768 × 3072 product from memory: about
-            // 10 % faster spread). Prefetching past the end is harmless.
-            const float *next = slice + depth * HD_PACKED_PANEL;
-            size_t blocks = (m + TILE_ROWS - 1) / TILE_ROWS;
-            for (size_t r = 0; r < m; r += TILE_ROWS) {
-                size_t rows = m - r < TILE_ROWS ? m - r : TILE_ROWS;
-                tiles[rows](depth, a + r * lda + i, lda, slice, c + r * ldc + column, ldc, mask0, mask1,
-                            accumulate || i > 0, next, r / TILE_ROWS, blocks);
-                if (epilogue != HD_EPILOGUE_NONE && i + DEPTH >= k)
-                    apply_epilogue(c + r * ldc + column, ldc, rows, mask0, mask1, epilogue, bias + column);
-            }
+            for (size_t p = first_panel; p < end_panel; p++)
+                packed_slice(m, n, k, a, lda, packed_weights, p, i, c, ldc, accumulate, epilogue, bias);
             i += DEPTH;
         } while (i < k);
+    } else {
+        for (size_t p = first_panel; p < end_panel; p++) {
+            size_t i = 0;
+            do {
+                packed_slice(m, n, k, a, lda, packed_weights, p, i, c, ldc, accumulate, epilogue, bias);
+                i += DEPTH;
+            } while (i < k);
+        }
     }
 }
 
@@ -251,7 +305,7 @@ void hd_pack_weights_strided(const float *w, size_t n, size_t k, size_t column_s
 }
 
 void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_t first_column, size_t end_column,
-                  float *out) {
+                  float *out, float *sums) {
     __builtin_trap();
 }
 

@@ -72,11 +72,12 @@ public final class Pruner {
                 importance.zeroPruned(masks)
             }
         }
-        if masks.groups.contains(where: { masks.kept($0) < masks.size($0) }) {
-            masks.zeroPruned(gradients, layout: layout)
-        }
+        if prunesAny { masks.zeroPruned(gradients, layout: layout) }
         return changed
     }
+
+    /// Whether any unit is pruned yet: from then on `afterBackward` zeroes the pruned gradients.
+    public var prunesAny: Bool { masks.groups.contains(where: { masks.kept($0) < masks.size($0) }) }
 
     /// Keeps the `k` best-scoring kept units of each block (ties to the lower index). Never revives a unit.
     private func keepTop(_ k: Int, of group: PruneGroup, scores: [Double]) -> Bool {

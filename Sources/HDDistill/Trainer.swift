@@ -347,7 +347,8 @@ public final class Trainer {
         if let layerDistillation { flat.append(layerDistillation.gradients.buffer) }
         // A non-finite gradient stops the step before the pruner (importance, masks, zeroing) or the
         // optimiser touches anything.
-        try check(GradientClipping.norm(flat.map { UnsafeBufferPointer($0) }), "gradient norm")
+        let checkedNorm = GradientClipping.norm(flat.map { UnsafeBufferPointer($0) })
+        try check(checkedNorm, "gradient norm")
         // Importance from this step's gradients, masks on the schedule, pruned gradients zeroed — all
         // before clipping, so the norm is over the weights that still exist.
         let pruneTime = pruner.map { pruner in
@@ -355,8 +356,11 @@ public final class Trainer {
                 pruner.afterBackward(step: step + 1, parameters: parameters.flat, gradients: gradients.flat, zeroed: [m.buffer, v.buffer])
             }
         }
-        let norm = options.clipNorm > 0 ? GradientClipping.clip(flat, maxNorm: options.clipNorm)
-                                        : GradientClipping.norm(flat.map { UnsafeBufferPointer($0) })
+        // Until a unit is pruned (and without a pruner) the gradients are the ones just measured, so
+        // their norm is not taken again: a pass over every gradient, 1.5–3 % of a step.
+        let unchangedNorm = pruner?.prunesAny == true ? nil : checkedNorm
+        let norm = options.clipNorm > 0 ? GradientClipping.clip(flat, maxNorm: options.clipNorm, norm: unchangedNorm)
+                                        : unchangedNorm ?? GradientClipping.norm(flat.map { UnsafeBufferPointer($0) })
 
         let lr = schedule.rate(atUpdate: step)
         for entry in parameters.layout.entries {

@@ -153,9 +153,9 @@ extension BertModel {
     /// `dx` when `accumulate` (a branch joining a residual) or written over it.
     func linearBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, _ w: LinearWeights,
                         _ g: LinearGradients, dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        Kernels.biasBackward(dy, rows: rows, width: w.outFeatures, dbias: g.bias.baseAddress!)
         GEMM.multiply(transA: true, m: w.outFeatures, n: w.inFeatures, k: rows, a: dy, lda: w.outFeatures,
-                      b: x, ldb: w.inFeatures, beta: 1, c: g.weight.baseAddress!, ldc: w.inFeatures, precision: productPrecision)
+                      b: x, ldb: w.inFeatures, beta: 1, c: g.weight.baseAddress!, ldc: w.inFeatures,
+                      rowSumsOfA: g.bias.baseAddress!, precision: productPrecision)
         GEMM.multiply(m: rows, n: w.inFeatures, k: w.outFeatures, a: dy, lda: w.outFeatures,
                       b: w.weight.buffer.baseAddress!, ldb: w.inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: w.inFeatures, precision: productPrecision)
     }

@@ -109,9 +109,8 @@ extension BertModel {
         let dLogits = mlm.pointer(mlm.logitGradientSlot)
         let dA = mlm.pointer(mlm.scratchA), dB = mlm.pointer(mlm.scratchB)
 
-        Kernels.biasBackward(dLogits, rows: n, width: V, dbias: g.bias.baseAddress!)
         GEMM.multiply(transA: true, m: V, n: d, k: n, a: dLogits, lda: V, b: mlm.pointer(mlm.transformed), ldb: d,
-                      beta: 1, c: g.decoder.baseAddress!, ldc: d, precision: productPrecision)
+                      beta: 1, c: g.decoder.baseAddress!, ldc: d, rowSumsOfA: g.bias.baseAddress!, precision: productPrecision)
         GEMM.multiply(m: n, n: d, k: V, a: dLogits, lda: V, b: head.decoder.buffer.baseAddress!, ldb: d, c: dA, ldc: d, precision: productPrecision)
         layerNormBackward(dA, x: mlm.pointer(mlm.activated), rows: n, mean: mlm.pointer(mlm.mean),
                           rstd: mlm.pointer(mlm.rstd), head.transformLayerNorm, dx: dB, g.transformLayerNorm)

@@ -32,14 +32,24 @@ public enum GEMM {
     /// beta 0 (what training uses); other combinations go to OpenBLAS. With `precision` `.bf16` the
     /// operands are rounded to bf16 and multiplied on AMX tiles (`GEMMPrecision`; `kernel` is then
     /// not used, and only those alpha and beta are taken).
+    ///
+    /// `rowSumsOfA` (m floats; with `transA` only): each row of op(A), a column of A, is also added
+    /// into it, A's rows in order as `Kernels.biasBackward` adds them — a linear layer's dW = dYᵀ·X
+    /// and bias gradient Σ dY together. The packed kernel sums while it transposes A, so dY is read
+    /// once for both; elsewhere `biasBackward` runs first. The same bits either way.
     public static func multiply(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                                 alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                                 b: UnsafePointer<Float>, ldb: Int,
                                 beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
-                                bias: UnsafePointer<Float>? = nil,
+                                bias: UnsafePointer<Float>? = nil, rowSumsOfA: UnsafeMutablePointer<Float>? = nil,
                                 threads: Int = BLAS.threads, kernel: GEMMKernel = defaultKernel,
                                 precision: GEMMPrecision = .fp32) {
         precondition(bias == nil || (alpha == 1 && beta == 0), "gemm: a bias needs alpha 1 and beta 0")
+        precondition(rowSumsOfA == nil || transA, "gemm: row sums of op(A) are taken while A is transposed (transA)")
+        if let rowSumsOfA, n == 0 || precision == .bf16 || kernel != .packed || !packedTakes(alpha: alpha, beta: beta) {
+            BLAS.checkShapes(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
+            if k > 0 { Kernels.biasBackward(a, rows: k, width: m, ld: lda, dbias: rowSumsOfA) }
+        }
         if precision == .bf16 {
             multiplyBF16(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                          beta: beta, c: c, ldc: ldc, bias: bias, threads: threads)
@@ -67,7 +77,7 @@ public enum GEMM {
         defer { transposed.map { ScratchBuffers.shared.give(back: $0) } }
         if let transposed {
             ParallelFor.ranges(m, cost: k, threads: threads) { _, range in
-                hd_transpose(a, k, m, lda, range.lowerBound, range.upperBound, transposed.baseAddress! + range.lowerBound * k)
+                hd_transpose(a, k, m, lda, range.lowerBound, range.upperBound, transposed.baseAddress! + range.lowerBound * k, rowSumsOfA)
             }
         }
         let (a, lda) = transposed.map { (UnsafePointer($0.baseAddress!), k) } ?? (a, lda)
@@ -77,17 +87,24 @@ public enum GEMM {
         ParallelFor.ranges(panels, cost: k * panelWidth, threads: threads) { _, range in
             packPanels(range, transB: transB, n: n, k: k, b: b, ldb: ldb, into: packed.baseAddress!)
         }
-        let chunkPanels = transposeByGroup ? panels : 1, chunks = groups * (panels / chunkPanels)
+        // A deep product, whose row group is more of A than L2 holds (the MLM decoder's input
+        // gradient: k = 30,522), gives each worker an equal share of the rows over every panel, which
+        // the kernel then runs depth outer, so that A is read once instead of once per panel.
+        let deep = !transposeByGroup && groupRows * k > Int(HD_DEPTH_OUTER_VALUES) && panels > 1
+        let tileRows = GEMMKernel.tileRows
+        let chunkRows = deep ? ((m + workers - 1) / workers + tileRows - 1) / tileRows * tileRows : groupRows
+        let chunkPanels = transposeByGroup || deep ? panels : 1
+        let chunks = (m + chunkRows - 1) / chunkRows * (panels / chunkPanels)
         let next = Atomic<Int>(0)
         WorkerPool.shared.run(workers) { _ in
             let block = transposeByGroup ? ScratchBuffers.shared.take(groupRows * k) : nil
             defer { block.map { ScratchBuffers.shared.give(back: $0) } }
             while case let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue, chunk < chunks {
                 let group = chunk * chunkPanels / panels, panel = chunk * chunkPanels % panels
-                let row = group * groupRows, rows = min(groupRows, m - row)
+                let row = group * chunkRows, rows = min(chunkRows, m - row)
                 var (rowsOfA, ldaOfRows) = (a + row * lda, lda)
                 if let block {
-                    hd_transpose(a, k, m, lda, row, row + rows, block.baseAddress!)
+                    hd_transpose(a, k, m, lda, row, row + rows, block.baseAddress!, rowSumsOfA)
                     (rowsOfA, ldaOfRows) = (UnsafePointer(block.baseAddress!), k)
                 }
                 hd_packed_gemm(rows, n, k, rowsOfA, ldaOfRows, packed.baseAddress!, panel, panel + chunkPanels, c + row * ldc, ldc,
@@ -137,7 +154,7 @@ public enum GEMM {
                 packPanels(0..<panels, transB: transB, n: n, k: k, b: b + item * strideB, ldb: ldb, into: packed.baseAddress!)
                 var (aItem, ldaItem) = (a + item * strideA, lda)
                 if let transposed {
-                    hd_transpose(aItem, k, m, lda, 0, m, transposed.baseAddress!)
+                    hd_transpose(aItem, k, m, lda, 0, m, transposed.baseAddress!, nil)
                     (aItem, ldaItem) = (UnsafePointer(transposed.baseAddress!), k)
                 }
                 let cItem = c + item * strideC

@@ -149,14 +149,16 @@ extension Kernels {
         }
     }
 
-    /// dbias += Σ_rows dout (backward of `addBias`: each bias entry feeds one column of every row).
-    /// Workers split the columns, so each column is still summed over rows in order.
-    public static func biasBackward(_ dout: UnsafePointer<Float>, rows: Int, width: Int,
+    /// dbias += Σ_rows dout (backward of `addBias`: each bias entry feeds one column of every row),
+    /// dout's rows `ld` floats apart (`width` unless given). Workers split the columns, so each
+    /// column is still summed over rows in order.
+    public static func biasBackward(_ dout: UnsafePointer<Float>, rows: Int, width: Int, ld: Int? = nil,
                                     dbias: UnsafeMutablePointer<Float>) {
+        let ld = ld ?? width
         ParallelFor.ranges(width, cost: rows) { _, columns in
             let dbias = dbias + columns.lowerBound, count = columns.count
             for r in 0..<rows {
-                let g = dout + r * width + columns.lowerBound
+                let g = dout + r * ld + columns.lowerBound
                 for j in 0..<count { dbias[j] += g[j] }
             }
         }

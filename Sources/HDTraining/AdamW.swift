@@ -93,9 +93,10 @@ public enum GradientClipping {
     }
 
     /// `clip` over several buffers with one global norm, as clip_grad_norm_ over every parameter.
+    /// `norm`: their `norm(_:)`, when the caller has just taken it and nothing has changed them since.
     @discardableResult
-    public static func clip(_ buffers: [UnsafeMutableBufferPointer<Float>], maxNorm: Float) -> Double {
-        let total = norm(buffers.map { UnsafeBufferPointer($0) })
+    public static func clip(_ buffers: [UnsafeMutableBufferPointer<Float>], maxNorm: Float, norm known: Double? = nil) -> Double {
+        let total = known ?? norm(buffers.map { UnsafeBufferPointer($0) })
         guard total.isFinite else { return total }
         let factor = Float(Double(maxNorm) / (total + 1e-6))
         if factor < 1 {

@@ -103,6 +103,57 @@ import Testing
         #expect(results[0] == results[1] && results[1] == results[2])
     }
 
+    /// A deep product (k = 12,000: a row group's share of A is more than L2 holds, as in the MLM
+    /// decoder's input gradient) gives each worker its rows over every panel, and the kernel runs it
+    /// depth outer; at 3 workers a share (72 rows) is small enough to run panel outer. Every order
+    /// gives the same bits, and the reference's values.
+    @Test(.enabled(if: GEMMKernel.isPackedSupported, "the packed kernel needs AVX-512F"))
+    func deepProductIsTheSameInEitherLoopOrder() {
+        let m = 200, n = 70, k = 12_000
+        let a = randomFloats(m * k, seed: 10), b = randomFloats(k * n, seed: 11), original = randomFloats(m * n, seed: 12)
+        var expected = original
+        Reference.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
+                       beta: 1, c: &expected, ldc: n)
+        var results: [[Float]] = []
+        for threads in [1, 2, 3] {
+            var c = original
+            c.withUnsafeMutableBufferPointer { c in
+                GEMM.multiply(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, beta: 1, c: c.baseAddress!, ldc: n,
+                              threads: threads, kernel: .packed)
+            }
+            results.append(c)
+        }
+        #expect(results[0] == results[1] && results[1] == results[2])
+        #expect(relativeError(results[0], expected) < 1e-5)
+    }
+
+    /// dW and the bias gradient from one read of dY (`rowSumsOfA`): the sums are `Kernels.biasBackward`'s
+    /// bit for bit and the product is unchanged, whether the packed kernel transposes A whole (m = 100)
+    /// or by row group (m = 900), on OpenBLAS, and in bf16. 37 rows and 100 or 900 columns cross the
+    /// transpose's 16 × 16 blocks.
+    static let rowSumCases: [(GEMMKernel, GEMMPrecision)] = kernels.map { ($0, .fp32) }
+        + (GEMMPrecision.bf16.isSupported ? [(.packed, .bf16)] : [])
+
+    @Test(arguments: rowSumCases, [100, 900])
+    func rowSumsOfAAreTheBiasGradient(_ kernelAndPrecision: (GEMMKernel, GEMMPrecision), m: Int) {
+        let (kernel, precision) = kernelAndPrecision
+        let k = 37, n = 20, lda = m + 3
+        let a = randomFloats(k * lda, seed: 13), b = randomFloats(k * n, seed: 14), start = randomFloats(m, seed: 15)
+        var want = start, sums = start
+        want.withUnsafeMutableBufferPointer { Kernels.biasBackward(a, rows: k, width: m, ld: lda, dbias: $0.baseAddress!) }
+        func product(_ rowSums: UnsafeMutablePointer<Float>?) -> [Float] {
+            var c = [Float](repeating: 0, count: m * n)
+            c.withUnsafeMutableBufferPointer { c in
+                GEMM.multiply(transA: true, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: n, beta: 1, c: c.baseAddress!, ldc: n,
+                              rowSumsOfA: rowSums, threads: 2, kernel: kernel, precision: precision)
+            }
+            return c
+        }
+        let withSums = sums.withUnsafeMutableBufferPointer { product($0.baseAddress!) }
+        #expect(sums == want)
+        #expect(withSums == product(nil))
+    }
+
     /// The attention pattern: per head, Q_h · K_hᵀ read in place from [tokens, heads·size] buffers,
     /// through OpenBLAS and through the training GEMM on each kernel.
     @Test(arguments: [nil] + kernels.map(Optional.some))

@@ -85,6 +85,10 @@ typedef enum {
     HD_EPILOGUE_BIAS_GELU_TANH,
 } hd_epilogue;
 
+/// Values of A (m × k) past which `hd_packed_gemm` runs depth outer, panels inside: 1 Mi floats, 4 MiB,
+/// twice a core's L2 here, where A's rows no longer stay cached between panels.
+#define HD_DEPTH_OUTER_VALUES ((size_t)1 << 20)
+
 /// C[m × columns] = epilogue(A[m × k] · Wᵀ) for the output columns of panels
 /// `first_panel ..< end_panel` (columns 32·first_panel ..< min(32·end_panel, n)), from A row-major
 /// with row stride `lda` (read in place: no packing of the input) and W packed by
@@ -102,10 +106,11 @@ void hd_packed_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, co
 /// `out` from its start: out[(c − first_column)·rows + r] = A[r][c]. The training GEMM's
 /// transposed left-hand operand (dW = dYᵀ·X) is copied this way before the packed GEMM reads it:
 /// read in place, a step's inputs sat in one cache line per step and the product ran at about
-/// half the rate (MiniLM's dW shapes, one core). 16 × 16 blocks in registers. Call only when
-/// `hd_avx512f_supported()`.
+/// half the rate (MiniLM's dW shapes, one core). 16 × 16 blocks in registers. With `sums`
+/// (`columns` floats; or null), adds each column's values to sums[c], row after row: a linear
+/// layer's bias gradient (db = Σ dY) from the same read. Call only when `hd_avx512f_supported()`.
 void hd_transpose(const float *a, size_t rows, size_t columns, size_t lda, size_t first_column, size_t end_column,
-                  float *out);
+                  float *out, float *sums);
 
 // MARK: int8 and bf16 packed GEMMs
 
