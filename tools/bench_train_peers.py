@@ -665,7 +665,7 @@ def mlm_main(args) -> None:
     for k, v in summary.items():
         print(f"| {k} | {v['tokens_per_second']:.0f} | {ours / v['tokens_per_second']:.2f}× | {v['peak_rss_mib']:.0f} |")
     torch_info = runs["torch (head on masked rows)"][0]
-    result = {"step": "mlm", "matmul": args.matmul, "model": "splade-tiny", "batch": args.batch, "seq_len": args.seq_len, "threads": args.threads,
+    result = {"step": "mlm", "matmul": args.matmul, "hd_distill": str(args.hd_distill), "model": "splade-tiny", "batch": args.batch, "seq_len": args.seq_len, "threads": args.threads,
               "steps": args.steps, "warmup_steps_torch": args.warmup_steps, "rounds": args.rounds, "load_average": load,
               "torch": torch_info.get("torch"), "fused_adamw": torch_info.get("fused_adamw"), "runs": summary}
     args.out.write_text(json.dumps(result, indent=1))
@@ -754,7 +754,7 @@ def distill_main(args) -> None:
             f"{key} {a.get(key, float('nan')):.3g}/{b[key]:.3g}" for key in ["loss", "hidden", "attention", "embedding", "pooled", "grad_norm"])
             + f"  width {a.get('width_hidden')}/{a.get('width_ffn')} vs {b['width_hidden']}/{b['width_ffn']}")
     torch_info = runs["torch"][0]
-    result = {"step": "distill", "matmul": args.matmul, "shape": args.shape, "teacher": str(shape["teacher"]), "layers": layers, "hidden": d, "ffn": f,
+    result = {"step": "distill", "matmul": args.matmul, "hd_distill": str(args.hd_distill), "shape": args.shape, "teacher": str(shape["teacher"]), "layers": layers, "hidden": d, "ffn": f,
               "target": {"hidden": shape["hidden"], "ffn": shape["ffn"]}, "batch": args.batch, "seq_len": args.seq_len,
               "threads": args.threads, "steps": args.steps, "warmup_steps": args.warmup_steps, "rounds": args.rounds,
               "prune_schedule": prune_schedule(total), "flops_per_step": flops, "load_average": load,

@@ -1,8 +1,9 @@
 #ifndef HOMODISTIL_EPILOGUE_H
 #define HOMODISTIL_EPILOGUE_H
 
-// The element-wise work the packed GEMMs (fp32, bf16, int8) apply to a tile they have just stored,
-// while it is still in L1: one definition, so the three precisions' epilogues are the same function.
+// The element-wise work the packed GEMMs (fp32, bf16, int8) apply to their sums: the fp32 tiles to
+// their accumulators before they store them, the others to a tile just stored, still in L1. One
+// definition, so the three precisions' epilogues are the same function.
 
 #include "CRuntimeKernels.h"
 #include "VectorMath.h"
