@@ -95,11 +95,11 @@ public enum GEMM {
         let chunkRows = deep ? ((m + workers - 1) / workers + tileRows - 1) / tileRows * tileRows : groupRows
         let chunkPanels = transposeByGroup || deep ? panels : 1
         let chunks = (m + chunkRows - 1) / chunkRows * (panels / chunkPanels)
-        let next = Atomic<Int>(0)
+        let counter = ChunkCounter(count: chunks, workers: workers)
         WorkerPool.shared.run(workers) { _ in
             let block = transposeByGroup ? ScratchBuffers.shared.take(groupRows * k) : nil
             defer { block.map { ScratchBuffers.shared.give(back: $0) } }
-            while case let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue, chunk < chunks {
+            counter.forEach { chunk in
                 let group = chunk * chunkPanels / panels, panel = chunk * chunkPanels % panels
                 let row = group * chunkRows, rows = min(chunkRows, m - row)
                 var (rowsOfA, ldaOfRows) = (a + row * lda, lda)

@@ -1,5 +1,4 @@
 import CRuntimeKernels
-import Synchronization
 
 /// What the training products round their operands to before multiplying them.
 public enum GEMMPrecision: String, Sendable, CaseIterable {
@@ -62,10 +61,10 @@ extension GEMM {
         }
         let groups = (m + groupRows - 1) / groupRows, chunks = groups * panels
         let workers = min(threads, chunks, max(1, m * n * k / minimumWorkPerWorker))
-        let next = Atomic<Int>(0)
+        let counter = ChunkCounter(count: chunks, workers: workers)
         assert(groupRows % tileBlockRows == 0, "a row group must start at a block of the tiles' layout")
         WorkerPool.shared.run(workers) { _ in
-            while case let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue, chunk < chunks {
+            counter.forEach { chunk in
                 let row = chunk / panels * groupRows, panel = chunk % panels, count = min(groupRows, m - row)
                 hd_bf16_gemm_tiled(count, n, k, aTiles + row / tileBlockRows * blockValues, packedBF16, panel, panel + 1,
                                    c + row * ldc, ldc, beta == 1 ? 1 : 0, bias == nil ? HD_EPILOGUE_NONE : HD_EPILOGUE_BIAS, bias)

@@ -113,3 +113,27 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 }
+
+/// Chunks 0..<count of one pass shared out among its workers: each takes the next `batch` of them
+/// from a counter, so that a busy core takes fewer and the others finish its share. A take is a
+/// locked add, and a locked add waits until every store before it has drained: taken one at a time
+/// after each chunk's stores, the training GEMM's takes held 1.8 % of a splade-tiny MLM step at one
+/// thread (the decoder's logits alone are 1,908 chunks). So one worker takes them all at once, and
+/// several about 16 batches each, consecutive chunks (the same row group's next panels) together.
+/// Which worker computes a chunk never changes its result.
+struct ChunkCounter: ~Copyable {
+    private let next = Atomic<Int>(0)
+    let count: Int, batch: Int
+
+    init(count: Int, workers: Int) {
+        self.count = count
+        batch = workers <= 1 ? max(count, 1) : max(1, count / (16 * workers))
+    }
+
+    /// Calls `body` for each chunk this worker takes, until none are left.
+    func forEach(_ body: (Int) -> Void) {
+        while case let first = next.wrappingAdd(batch, ordering: .relaxed).oldValue, first < count {
+            for chunk in first..<min(first + batch, count) { body(chunk) }
+        }
+    }
+}
