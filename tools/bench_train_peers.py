@@ -657,7 +657,8 @@ def mlm_main(args) -> None:
                    "peak_rss_mib": statistics.median(x["peak_rss_mib"] for x in v),
                    "samples": [round(x["tokens_per_second"], 1) for x in v]} for k, v in runs.items()}
     ours = summary["hd-distill"]["tokens_per_second"]
-    print(f"\nsplade-tiny MLM training, products in {args.matmul} (torch: autocast to bf16, but where the row says fp32), "
+    torch_note = " (torch: autocast to bf16, but where the row says fp32)" if args.matmul == "bf16" else ""
+    print(f"\nsplade-tiny MLM training, products in {args.matmul}{torch_note}, "
           f"batch {args.batch} × {args.seq_len}, {args.threads} threads, "
           f"{args.steps} steps × {args.rounds} rounds (load average {min(load):.2f}–{max(load):.2f})\n")
     print("| runtime | tokens/s (median) | hd-distill ÷ it | peak RSS MiB |")
