@@ -253,8 +253,9 @@ static void packed_slice(size_t m, size_t n, size_t k, const float *a, size_t ld
     // memory (a model's weights do not fit in cache), so it is fetched while this one is worked on
     // from L1. Row block b fetches rows b, b + blocks, … of it: spread over the pass, the fetches
     // stay within the core's outstanding misses, where the first block fetching them all stalled on
-    // them (BERT-base's 768 × 3072 product from memory: about 10 % faster spread). Prefetching past
-    // the end is harmless.
+    // them (BERT-base's 768 × 3072 product from memory: about 10 % faster spread). Depth outer, the
+    // panel's next slice comes after the other panels' slices, still from L2. Prefetching past the
+    // end is harmless.
     const float *next = slice + depth * HD_PACKED_PANEL;
     size_t blocks = (m + TILE_ROWS - 1) / TILE_ROWS;
     int last = i + DEPTH >= k;
